@@ -1,0 +1,355 @@
+"""Settings: one YAML file, validated by pydantic, overridable from the environment.
+
+The file comes from ``--config`` or ``FORESCALE_CONFIG``. Any field can be overridden with
+``FORESCALE_<FIELD>``; nested fields use ``__``, e.g.
+``FORESCALE_SERVICES__WEB__MIN_UNITS=3`` or ``FORESCALE_DISPLAY_TIMEZONE=Europe/Berlin``.
+Relative paths in the file are relative to the file's directory.
+
+Build settings once with :func:`load_settings` and pass them in; there is no module-level
+instance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from config.durations import parse_duration
+from forescale.errors import ConfigError
+
+CONFIG_ENV = "FORESCALE_CONFIG"
+
+
+def _duration(value: Any) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+    raise ValueError(f"not a duration: {value!r} (use e.g. 15m, 2h, 1d)")
+
+
+def _nonneg_duration(value: Any) -> dt.timedelta:
+    delta = _duration(value)
+    if delta < dt.timedelta(0):
+        raise ValueError("must not be negative")
+    return delta
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(_nonneg_duration)]
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from None
+    return name
+
+
+TimezoneName = Annotated[str, BeforeValidator(lambda v: _check_timezone(str(v)))]
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class StepLimitSettings(BaseModel):
+    """A per-change limit, given as units (``4``) or percent (``"50%"``)."""
+
+    model_config = _STRICT
+
+    units: int | None = Field(default=None, ge=1)
+    percent: float | None = Field(default=None, gt=0, le=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_scalar(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, bool):
+            raise ValueError("use a number of units (4) or a percentage ('50%')")
+        if isinstance(value, int):
+            return {"units": value}
+        if isinstance(value, float):
+            if value.is_integer():
+                return {"units": int(value)}
+            raise ValueError("units must be a whole number; use '50%' for a percentage")
+        if isinstance(value, str):
+            text = value.strip()
+            if re.fullmatch(r"\d+(\.\d+)?\s*%", text):
+                return {"percent": float(text.rstrip("%").strip())}
+            if re.fullmatch(r"\d+", text):
+                return {"units": int(text)}
+            raise ValueError(f"{value!r}: use a number of units (4) or a percentage ('50%')")
+        return value
+
+
+class ScaleInSettings(BaseModel):
+    """``never``, or ``after_peak`` with a stabilisation window and a tolerance."""
+
+    model_config = _STRICT
+
+    policy: Literal["never", "after_peak"] = "after_peak"
+    stabilization: Duration = dt.timedelta(hours=1)
+    tolerance: float = Field(default=0.1, ge=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_scalar(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"policy": value}
+        return value
+
+
+class CsvSource(BaseModel):
+    """Demand history from a CSV file with a timestamp and a value column."""
+
+    model_config = _STRICT
+
+    type: Literal["csv"] = "csv"
+    path: Path
+    timestamp_column: str = "timestamp"
+    value_column: str = "value"
+    timezone: TimezoneName = "UTC"  # for timestamps without an offset
+    scale: float = Field(default=1.0, gt=0)  # multiply values (e.g. to requests/s)
+
+
+MetricSourceSettings = Annotated[CsvSource, Field(discriminator="type")]
+
+
+class Seasonalities(BaseModel):
+    model_config = _STRICT
+
+    daily: bool = True
+    weekly: bool = True
+    yearly: bool = False
+    weekend_daily_split: bool = True
+
+
+class ForecastConfig(BaseModel):
+    """Forecast settings for one service."""
+
+    model_config = _STRICT
+
+    horizon: Duration = dt.timedelta(hours=48)
+    interval_width: float = Field(default=0.9, gt=0, lt=1)
+    country_holidays: str | None = None
+    timezone: TimezoneName | None = None  # default: the global display_timezone
+    seasonalities: Seasonalities = Field(default_factory=Seasonalities)
+    business_hours: tuple[int, int] | None = None
+    resolution: Duration | None = None
+    max_history: Duration = dt.timedelta(days=56)
+    log_transform: bool = True
+    uncertainty_samples: int = Field(default=300, ge=0, le=5000)
+
+    @field_validator("horizon")
+    @classmethod
+    def _positive_horizon(cls, value: dt.timedelta) -> dt.timedelta:
+        if value <= dt.timedelta(0):
+            raise ValueError("horizon must be positive")
+        if value > dt.timedelta(days=60):
+            raise ValueError("horizon longer than 60d is not supported")
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not (0 <= value[0] < value[1] <= 24):
+            raise ValueError(
+                "business_hours must be [start, end) hours with 0 <= start < end <= 24"
+            )
+        return value
+
+    @field_validator("country_holidays")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z]{2,3}", value):
+            raise ValueError(f"{value!r}: use an ISO 3166 country code like US or DE")
+        return value
+
+
+class IacTarget(BaseModel):
+    """Where the capacity lives: a variable in a Terraform variable file."""
+
+    model_config = _STRICT
+
+    working_dir: Path
+    var_file: Path = Path("terraform.tfvars")  # relative to working_dir
+    address: str  # plain `web_min_size` or nested `capacity.web.min`
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", value):
+            raise ValueError(
+                f"{value!r} is not a variable address like web_min_size or capacity.web.min"
+            )
+        return value
+
+    @property
+    def var_file_path(self) -> Path:
+        return self.var_file if self.var_file.is_absolute() else self.working_dir / self.var_file
+
+
+class ServiceSettings(BaseModel):
+    """One service: where its demand comes from, how demand maps to units, where units live."""
+
+    model_config = _STRICT
+
+    source: MetricSourceSettings
+    capacity_per_unit: float = Field(gt=0)
+    min_units: int = Field(ge=0)
+    max_units: int = Field(ge=1)
+    max_step_up: StepLimitSettings = Field(default_factory=StepLimitSettings)
+    max_step_down: StepLimitSettings = Field(default_factory=StepLimitSettings)
+    lead_time: Duration = dt.timedelta(minutes=15)
+    scale_in: ScaleInSettings = Field(default_factory=ScaleInSettings)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    iac: IacTarget
+    events_file: Path | None = None  # overrides the global events_file
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ServiceSettings:
+        if self.min_units > self.max_units:
+            raise ValueError(f"min_units ({self.min_units}) is above max_units ({self.max_units})")
+        return self
+
+
+class Settings(BaseSettings):
+    """Global settings. Storage is always UTC; ``display_timezone`` only formats output."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FORESCALE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        allow_inf_nan=False,
+    )
+
+    mode: Literal["dry-run"] = "dry-run"
+    store_url: str = "sqlite:///.forescale/forescale.db"
+    display_timezone: TimezoneName = "UTC"
+    events_file: Path | None = None
+    min_history: Duration = dt.timedelta(hours=24)
+    stale_after: Duration = dt.timedelta(minutes=30)
+    services: dict[str, ServiceSettings] = Field(min_length=1)
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, value: dict[str, ServiceSettings]) -> dict[str, ServiceSettings]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name):
+                raise ValueError(
+                    f"service name {name!r}: use lower-case letters, digits, '-' and '_'"
+                )
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (the file's content arrives as init kwargs).
+        return (env_settings, init_settings)
+
+    def service(self, name: str) -> ServiceSettings:
+        try:
+            return self.services[name]
+        except KeyError:
+            known = ", ".join(sorted(self.services))
+            raise ConfigError(f"no service named {name!r} (configured: {known})") from None
+
+    def forecast_timezone(self, service: ServiceSettings) -> str:
+        return service.forecast.timezone or self.display_timezone
+
+    def events_path(self, service: ServiceSettings) -> Path | None:
+        return service.events_file or self.events_file
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in {"csv"})]
+    return ".".join(parts) or "(top level)"
+
+
+def _resolve_paths(settings: Settings, base: Path) -> None:
+    def rel(path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() else (base / path)
+
+    if settings.events_file is not None:
+        settings.events_file = rel(settings.events_file)
+    for svc in settings.services.values():
+        svc.source.path = rel(svc.source.path)
+        svc.iac.working_dir = rel(svc.iac.working_dir)
+        if svc.events_file is not None:
+            svc.events_file = rel(svc.events_file)
+    prefix = "sqlite:///"
+    if settings.store_url.startswith(prefix) and not settings.store_url.startswith(prefix + "/"):
+        tail = settings.store_url[len(prefix) :]
+        if tail and tail != ":memory:":
+            settings.store_url = prefix + str(rel(Path(tail)))
+
+
+def parse_settings(data: Mapping[str, Any], *, source: str, base_dir: Path) -> Settings:
+    """Validate a settings mapping (the YAML's content). Errors name the file and field."""
+    try:
+        settings = Settings(**dict(data))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{_format_loc(tuple(err['loc']))}: {msg}")
+        raise ConfigError(f"{source}: invalid settings: " + "; ".join(problems)) from None
+    _resolve_paths(settings, base_dir)
+    return settings
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read, validate and return settings from ``path`` or ``$FORESCALE_CONFIG``."""
+    raw_path = path if path is not None else os.environ.get(CONFIG_ENV)
+    if not raw_path:
+        raise ConfigError(f"no configuration file: pass --config FILE or set {CONFIG_ENV}")
+    file = Path(raw_path)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read settings: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{file}{where}: not valid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the settings file must be a YAML mapping")
+    data.pop("config_path", None)
+    settings = parse_settings(data, source=str(file), base_dir=file.resolve().parent)
+    settings.config_path = file
+    return settings

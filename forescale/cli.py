@@ -1,0 +1,235 @@
+"""The ``forescale`` command line.
+
+Exit codes (one policy for every command): 0 ok; 1 a user/config/data error, printed as
+one line on stderr; 2 "changes pending" where a command promises it (``plan
+--detailed-exitcode``); 3 a bug (with a traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import traceback
+from pathlib import Path
+from typing import Literal
+
+import click
+from rich.console import Console
+
+from config.durations import parse_duration
+from forescale.errors import ConfigError, ForescaleError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+config_option = click.option(
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Settings YAML (default: $FORESCALE_CONFIG).",
+)
+service_option = click.option(
+    "--service", "-s", "services", multiple=True, help="Only this service (repeatable)."
+)
+
+
+class ChangesPending(Exception):
+    """Raised to exit 2 from ``plan --detailed-exitcode``."""
+
+
+def parse_now(text: str | None) -> dt.datetime:
+    """``--now``: an ISO 8601 instant with an offset (``Z`` or ``-05:00``); default: the clock."""
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--now {text!r}: not an ISO 8601 time (e.g. 2014-11-26T18:00-05:00)"
+        ) from None
+    if when.tzinfo is None:
+        raise ConfigError(
+            f"--now {text!r}: give an offset (2014-11-26T18:00-05:00 or 2014-11-26T23:00Z)"
+        )
+    return when.astimezone(dt.UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="forescale", prog_name="forescale")
+def cli() -> None:
+    """Predictive capacity for Terraform: forecast demand, raise capacity before the peak."""
+
+
+@cli.command()
+@config_option
+@click.option("--now", default=None, help="Plan as of this instant (ISO 8601 with offset).")
+@service_option
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "markdown", "html", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the report to FILE instead of stdout.",
+)
+@click.option(
+    "--collect/--no-collect",
+    "collect_first",
+    default=True,
+    show_default=True,
+    help="Collect new samples before planning.",
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a change is pending.")
+def plan(
+    config: Path | None,
+    now: str | None,
+    services: tuple[str, ...],
+    fmt: Literal["text", "markdown", "html", "json"],
+    output: Path | None,
+    collect_first: bool,
+    detailed_exitcode: bool,
+) -> None:
+    """Dry-run: forecast, plan capacity and print what would change, when and why."""
+    from config.settings import load_settings
+    from forescale import pipeline
+    from forescale.store import Store
+    from iac_writer.report import render, render_text
+
+    settings = load_settings(config)
+    as_of = parse_now(now)
+    store = Store.open(settings.store_url)
+    try:
+        if collect_first:
+            pipeline.collect(settings, store, services=services)
+        report = pipeline.plan(settings, store, now=as_of, services=services)
+    finally:
+        store.close()
+    if output is not None:
+        output.write_text(render(report, fmt), encoding="utf-8")
+    elif fmt == "text":
+        render_text(report, Console(highlight=False, soft_wrap=False))
+    else:
+        sys.stdout.write(render(report, fmt))
+    if report.failures and not report.services:
+        raise ForescaleError("; ".join(f"{f.name}: {f.error}" for f in report.failures))
+    if report.failures:
+        raise ForescaleError(
+            f"{len(report.failures)} service(s) could not be planned (see the report)"
+        )
+    if detailed_exitcode and report.has_changes:
+        raise ChangesPending
+
+
+@cli.command()
+@config_option
+@service_option
+@click.option("--since", default=None, help="Backfill from this long ago, e.g. 30d.")
+def collect(config: Path | None, services: tuple[str, ...], since: str | None) -> None:
+    """Fetch new samples into the store (incremental; idempotent)."""
+    from config.settings import load_settings
+    from forescale import pipeline
+    from forescale.store import Store
+
+    settings = load_settings(config)
+    start = None
+    if since is not None:
+        try:
+            start = dt.datetime.now(dt.UTC) - parse_duration(since)
+        except ValueError as exc:
+            raise ConfigError(f"--since: {exc}") from None
+    store = Store.open(settings.store_url)
+    try:
+        written = pipeline.collect(settings, store, services=services, since=start)
+    finally:
+        store.close()
+    for name, count in written.items():
+        click.echo(f"{name}: {count} samples stored")
+
+
+@cli.command("check-config")
+@config_option
+def check_config(config: Path | None) -> None:
+    """Validate the settings file and the events calendar(s)."""
+    from config.settings import load_settings
+    from forescale.pipeline import EventsCache
+
+    settings = load_settings(config)
+    events = EventsCache(timezone=settings.display_timezone)
+    for name, svc in sorted(settings.services.items()):
+        found = events.get(settings.events_path(svc))
+        click.echo(
+            f"{name}: {svc.source.type} source, {svc.min_units}-{svc.max_units} units, "
+            f"{svc.iac.var_file_path}:{svc.iac.address}, {len(found)} calendar event(s)"
+        )
+    click.echo("configuration OK")
+
+
+@cli.group()
+def tfvars() -> None:
+    """Read and edit a number in a Terraform variable file, like hcledit."""
+
+
+@tfvars.command("get")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("address")
+def tfvars_get(file: Path, address: str) -> None:
+    """Print the number at ADDRESS (web_min_size or capacity.web.min)."""
+    from iac_writer.tfvars import read_value
+
+    click.echo(read_value(file, address).literal)
+
+
+@tfvars.command("set")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("address")
+@click.argument("value")
+@click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
+def tfvars_set(file: Path, address: str, value: str, dry_run: bool) -> None:
+    """Set the number at ADDRESS, changing only its characters; print the unified diff."""
+    from iac_writer.tfvars import apply_change, plan_change
+
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise ConfigError(f"VALUE {value!r} is not a whole number") from None
+    change = plan_change(file, address, number)
+    sys.stdout.write(change.diff)
+    if not dry_run:
+        apply_change(change)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map outcomes to the exit-code policy."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        result = cli.main(args=argv, standalone_mode=False, prog_name="forescale")
+    except ChangesPending:
+        return EXIT_CHANGES
+    except ForescaleError as exc:
+        err.print(f"forescale: error: {exc}", markup=False)
+        return EXIT_ERROR
+    except click.ClickException as exc:
+        err.print(f"forescale: error: {exc.format_message()}", markup=False)
+        return EXIT_ERROR
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err.print("forescale: interrupted", markup=False)
+        return EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 - anything else is a bug: show it, exit 3
+        traceback.print_exc()
+        err.print(
+            "forescale: internal error (a bug); please report it with the traceback above",
+            markup=False,
+        )
+        return EXIT_BUG
+    return result if isinstance(result, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

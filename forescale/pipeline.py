@@ -1,0 +1,305 @@
+"""Composition: collect -> store -> forecast -> plan -> diff report.
+
+The only module that wires the parts together. The forecaster is injected (a callable
+with :func:`forecaster.model.fit_forecast`'s signature) so tests can use a cheap one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from collectors.base import MetricSource, build_source
+from collectors.series import coverage, infer_step, regularize
+from config.settings import ServiceSettings, Settings
+from forecaster.events import parse_events
+from forecaster.types import (
+    CapacityPolicy,
+    Event,
+    Forecast,
+    ForecastSettings,
+    StepLimit,
+)
+from forescale.errors import DataError, ForescaleError, PlanError
+from forescale.store import ChangeRecord, Store
+from iac_writer.report import HistorySummary, PlanReport, ServiceFailure, ServiceReport
+
+RECENT_HISTORY = dt.timedelta(days=3)  # how much history the report's plot shows
+COLLECT_OVERLAP = dt.timedelta(hours=1)  # re-read this much before the last sample (late data)
+
+
+class Forecaster(Protocol):
+    def __call__(
+        self,
+        history: pd.DataFrame,
+        *,
+        events: Sequence[Event],
+        settings: ForecastSettings,
+        now: dt.datetime,
+        min_history: dt.timedelta = ...,
+    ) -> Forecast: ...
+
+
+def default_forecaster() -> Forecaster:
+    from forecaster.model import fit_forecast
+
+    return fit_forecast
+
+
+def forecast_settings(settings: Settings, service: ServiceSettings) -> ForecastSettings:
+    """Map a service's config to the forecaster's pure settings record."""
+    fc = service.forecast
+    return ForecastSettings(
+        horizon=fc.horizon,
+        interval_width=fc.interval_width,
+        country_holidays=fc.country_holidays,
+        timezone=settings.forecast_timezone(service),
+        daily_seasonality=fc.seasonalities.daily,
+        weekly_seasonality=fc.seasonalities.weekly,
+        weekend_daily_split=fc.seasonalities.weekend_daily_split,
+        yearly_seasonality=fc.seasonalities.yearly,
+        business_hours=fc.business_hours,
+        resolution=fc.resolution,
+        max_history=fc.max_history,
+        log_transform=fc.log_transform,
+        uncertainty_samples=fc.uncertainty_samples,
+    )
+
+
+def capacity_policy(service: ServiceSettings) -> CapacityPolicy:
+    """Map a service's config to the planner's policy record."""
+    return CapacityPolicy(
+        capacity_per_unit=service.capacity_per_unit,
+        min_units=service.min_units,
+        max_units=service.max_units,
+        max_step_up=StepLimit(units=service.max_step_up.units, percent=service.max_step_up.percent),
+        max_step_down=StepLimit(
+            units=service.max_step_down.units, percent=service.max_step_down.percent
+        ),
+        lead_time=service.lead_time,
+        scale_in=service.scale_in.policy,
+        stabilization=service.scale_in.stabilization,
+        scale_in_tolerance=service.scale_in.tolerance,
+    )
+
+
+@dataclass
+class EventsCache:
+    """Reads each events file once per run."""
+
+    timezone: str
+    loaded: dict[Path, tuple[Event, ...]] = field(default_factory=dict)
+
+    def get(self, path: Path | None) -> tuple[Event, ...]:
+        if path is None:
+            return ()
+        if path not in self.loaded:
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except OSError as exc:
+                raise DataError(f"{path}: cannot read events file: {exc.strerror or exc}") from None
+            self.loaded[path] = parse_events(text, source=str(path), timezone=self.timezone)
+        return self.loaded[path]
+
+
+SourceBuilder = Callable[[ServiceSettings], MetricSource]
+
+
+def _selected(settings: Settings, names: Sequence[str] | None) -> list[str]:
+    if not names:
+        return sorted(settings.services)
+    for name in names:
+        settings.service(name)  # raises a ConfigError naming the known services
+    return list(names)
+
+
+def collect(
+    settings: Settings,
+    store: Store,
+    *,
+    services: Sequence[str] | None = None,
+    since: dt.datetime | None = None,
+    build: SourceBuilder | None = None,
+) -> dict[str, int]:
+    """Fetch new samples for each service into the store; returns samples written.
+
+    Incremental: reads from shortly before the newest stored sample (or ``since``), so
+    repeated runs are cheap and idempotent. A failing source raises; stored history is
+    never deleted.
+    """
+    written = {}
+    for name in _selected(settings, services):
+        service = settings.service(name)
+        source = (build or (lambda s: build_source(s.source)))(service)
+        last = store.last_sample_time(name)
+        start = since if since is not None else (last - COLLECT_OVERLAP if last else None)
+        series = source.fetch(start, None)
+        written[name] = store.upsert_samples(name, series)
+    return written
+
+
+def _history(store: Store, name: str, start: dt.datetime, now: dt.datetime) -> pd.DataFrame:
+    stored = store.load_samples(name, start, now)
+    if len(stored) < 2:
+        raise DataError(
+            f"{name}: {len(stored)} stored sample(s) before {now:%Y-%m-%d %H:%M}Z; "
+            "run `forescale collect` first or check the source"
+        )
+    return regularize(stored, infer_step(stored["ds"]))
+
+
+def current_units_of(service: ServiceSettings) -> int:
+    """The capacity the variable file holds now (the IaC is the source of truth)."""
+    from iac_writer.tfvars import read_value
+
+    found = read_value(service.iac.var_file_path, service.iac.address)
+    value = float(found.value)
+    if not math.isfinite(value) or value < 0 or not value.is_integer():
+        raise PlanError(
+            f"{service.iac.var_file_path}:{found.line}: {service.iac.address} = {found.literal} "
+            "is not a whole number of units"
+        )
+    return int(value)
+
+
+def plan_service(
+    settings: Settings,
+    store: Store,
+    name: str,
+    *,
+    now: dt.datetime,
+    events: EventsCache,
+    forecaster: Forecaster,
+) -> ServiceReport:
+    """Forecast and plan one service; compute (never write) the next change's diff."""
+    from forecaster.capacity import plan_capacity
+    from iac_writer.tfvars import plan_change
+
+    service = settings.service(name)
+    fsettings = forecast_settings(settings, service)
+    window_start = now - fsettings.max_history - dt.timedelta(days=1)
+    history = _history(store, name, window_start, now)
+    observed = history.dropna(subset=["y"])
+    forecast = forecaster(
+        history,
+        events=events.get(settings.events_path(service)),
+        settings=fsettings,
+        now=now,
+        min_history=settings.min_history,
+    )
+    last_seen = pd.Timestamp(observed["ds"].iloc[-1]).to_pydatetime()
+    data_fresh = now - last_seen <= settings.stale_after
+    observed_demand = float(observed["y"].iloc[-1]) if data_fresh else None
+    policy = capacity_policy(service)
+    current = current_units_of(service)
+    plan = plan_capacity(
+        forecast.frame[["ds", "yhat_upper"]],
+        policy=policy,
+        current_units=current,
+        now=now,
+        observed_demand=observed_demand,
+        data_fresh=data_fresh,
+    )
+    next_step = plan.steps[0] if plan.steps else None
+    change = (
+        plan_change(service.iac.var_file_path, service.iac.address, next_step.units)
+        if next_step is not None
+        else None
+    )
+    run_id = store.save_forecast(
+        name,
+        forecast.frame,
+        components=forecast.components,
+        created_at=now,
+        as_of=now,
+        history_end=forecast.history_end,
+        model=forecast.model,
+        resolution=forecast.resolution,
+        meta={
+            "components": list(forecast.components),
+            "notes": list(forecast.notes),
+            "event_effects": [
+                {"name": e.name, "effect": e.effect, "source": e.source}
+                for e in forecast.event_effects
+            ],
+        },
+    )
+    if next_step is not None and change is not None:
+        store.record_change(
+            ChangeRecord(
+                service=name,
+                forecast_run_id=run_id,
+                due_at=next_step.at,
+                var_file=str(service.iac.var_file_path),
+                address=service.iac.address,
+                from_units=next_step.from_units,
+                to_units=next_step.units,
+                direction=next_step.direction,
+                reason=next_step.reason,
+                mode=settings.mode,
+                status="planned",
+                diff=change.diff,
+            ),
+            created_at=now,
+        )
+    recent = history[history["ds"] >= pd.Timestamp(now - RECENT_HISTORY)]
+    return ServiceReport(
+        name=name,
+        source=build_source(service.source).describe(),
+        history=HistorySummary(
+            start=pd.Timestamp(observed["ds"].iloc[0]).to_pydatetime(),
+            end=last_seen,
+            points=len(observed),
+            coverage=coverage(history),
+            step=infer_step(history["ds"]),
+        ),
+        recent_history=recent.reset_index(drop=True),
+        forecast=forecast,
+        plan=plan,
+        policy=policy,
+        observed_demand=observed_demand,
+        data_fresh=data_fresh,
+        var_file=str(service.iac.var_file_path),
+        address=service.iac.address,
+        next_step=next_step,
+        change=change,
+        forecast_run_id=run_id,
+    )
+
+
+def plan(
+    settings: Settings,
+    store: Store,
+    *,
+    now: dt.datetime,
+    services: Sequence[str] | None = None,
+    forecaster: Forecaster | None = None,
+) -> PlanReport:
+    """Plan every selected service as of ``now``. A service that cannot be planned is
+    reported as a failure; the others still are."""
+    if now.tzinfo is None:
+        raise PlanError("'now' must be timezone-aware")
+    now = now.astimezone(dt.UTC)
+    fit = forecaster or default_forecaster()
+    events = EventsCache(timezone=settings.display_timezone)
+    reports, failures = [], []
+    for name in _selected(settings, services):
+        try:
+            reports.append(
+                plan_service(settings, store, name, now=now, events=events, forecaster=fit)
+            )
+        except ForescaleError as exc:
+            failures.append(ServiceFailure(name=name, error=str(exc)))
+    return PlanReport(
+        as_of=now,
+        mode=settings.mode,
+        display_timezone=settings.display_timezone,
+        services=tuple(reports),
+        failures=tuple(failures),
+    )

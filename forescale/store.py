@@ -1,0 +1,345 @@
+"""The store: collected samples, forecast runs and planned/applied changes.
+
+SQLAlchemy Core over SQLite (default, a file) or PostgreSQL. Timestamps are stored as
+integer Unix seconds (UTC) so no database ever reinterprets a timezone. The schema is
+created on first use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from forescale.errors import StoreError
+
+metadata = sa.MetaData()
+
+samples = sa.Table(
+    "samples",
+    metadata,
+    sa.Column("service", sa.String(64), primary_key=True),
+    sa.Column("ts", sa.BigInteger, primary_key=True),  # Unix seconds, UTC
+    sa.Column("value", sa.Float, nullable=False),
+)
+
+forecast_runs = sa.Table(
+    "forecast_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("as_of", sa.BigInteger, nullable=False),
+    sa.Column("history_end", sa.BigInteger, nullable=False),
+    sa.Column("model", sa.String(32), nullable=False),
+    sa.Column("resolution_s", sa.Integer, nullable=False),
+    sa.Column("meta", sa.Text, nullable=False),  # JSON: components, notes, event effects
+)
+
+forecast_points = sa.Table(
+    "forecast_points",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("forecast_runs.id"), primary_key=True),
+    sa.Column("ts", sa.BigInteger, primary_key=True),
+    sa.Column("yhat", sa.Float, nullable=False),
+    sa.Column("yhat_lower", sa.Float, nullable=False),
+    sa.Column("yhat_upper", sa.Float, nullable=False),
+    sa.Column("components", sa.Text, nullable=False),  # JSON {name: fraction}
+)
+
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("forecast_run_id", sa.Integer, sa.ForeignKey("forecast_runs.id"), nullable=True),
+    sa.Column("due_at", sa.BigInteger, nullable=False),
+    sa.Column("var_file", sa.Text, nullable=False),
+    sa.Column("address", sa.String(255), nullable=False),
+    sa.Column("from_units", sa.Integer, nullable=False),
+    sa.Column("to_units", sa.Integer, nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # planned | applied | refused
+    sa.Column("diff", sa.Text, nullable=False),
+)
+
+
+def _epoch(when: dt.datetime) -> int:
+    if when.tzinfo is None:
+        raise StoreError("naive datetime given to the store; all times must be UTC-aware")
+    return int(when.timestamp())
+
+
+def _from_epoch(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChangeRecord:
+    service: str
+    due_at: dt.datetime
+    var_file: str
+    address: str
+    from_units: int
+    to_units: int
+    direction: str
+    reason: str
+    mode: str
+    status: str
+    diff: str
+    forecast_run_id: int | None = None
+    created_at: dt.datetime | None = None
+    id: int | None = None
+
+
+class Store:
+    """Database access. Build with :meth:`open`; the engine is injected for tests."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open (and create on first use) the store at ``url``."""
+        if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = sa.create_engine(url, future=True)
+            metadata.create_all(engine)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open store {_redact(url)}: {exc}") from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store error: {exc}") from None
+
+    # -- samples ---------------------------------------------------------------------
+    def upsert_samples(self, service: str, series: pd.DataFrame) -> int:
+        """Insert or replace observed samples (NaN rows are gaps and are not stored).
+
+        Idempotent: storing the same samples twice leaves one row per timestamp.
+        Returns the number of samples written.
+        """
+        observed = series[np.isfinite(series["y"].to_numpy(dtype=float))]
+        if observed.empty:
+            return 0
+        seconds = (observed["ds"].astype("int64") // 10**9).to_numpy()
+        rows = [
+            {"service": service, "ts": int(ts), "value": float(v)}
+            for ts, v in zip(seconds, observed["y"].to_numpy(dtype=float), strict=True)
+        ]
+        with self._begin() as conn:
+            stmt = self._upsert(conn, samples, ["service", "ts"], ["value"])
+            for chunk in range(0, len(rows), 5000):
+                conn.execute(stmt, rows[chunk : chunk + 5000])
+        return len(rows)
+
+    def _upsert(
+        self, conn: sa.Connection, table: sa.Table, keys: Sequence[str], update: Sequence[str]
+    ) -> Any:
+        name = conn.dialect.name
+        if name == "sqlite":
+            ins = sqlite.insert(table)
+            return ins.on_conflict_do_update(
+                index_elements=list(keys), set_={c: ins.excluded[c] for c in update}
+            )
+        if name == "postgresql":
+            pins = postgresql.insert(table)
+            return pins.on_conflict_do_update(
+                index_elements=list(keys), set_={c: pins.excluded[c] for c in update}
+            )
+        raise StoreError(f"unsupported database {name!r} (use SQLite or PostgreSQL)")
+
+    def load_samples(
+        self, service: str, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> pd.DataFrame:
+        """Stored samples of ``service`` in ``[start, end]`` as ``ds`` (UTC), ``y``."""
+        query = sa.select(samples.c.ts, samples.c.value).where(samples.c.service == service)
+        if start is not None:
+            query = query.where(samples.c.ts >= _epoch(start))
+        if end is not None:
+            query = query.where(samples.c.ts <= _epoch(end))
+        with self._begin() as conn:
+            rows = conn.execute(query.order_by(samples.c.ts)).all()
+        ts = np.array([r[0] for r in rows], dtype="int64")
+        return pd.DataFrame(
+            {
+                "ds": pd.to_datetime(ts, unit="s", utc=True),
+                "y": np.array([r[1] for r in rows], dtype=float),
+            }
+        )
+
+    def last_sample_time(self, service: str) -> dt.datetime | None:
+        with self._begin() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(samples.c.ts)).where(samples.c.service == service)
+            ).scalar()
+        return None if value is None else _from_epoch(int(value))
+
+    # -- forecasts -------------------------------------------------------------------
+    def save_forecast(
+        self,
+        service: str,
+        frame: pd.DataFrame,
+        *,
+        components: Sequence[str],
+        created_at: dt.datetime,
+        as_of: dt.datetime,
+        history_end: dt.datetime,
+        model: str,
+        resolution: dt.timedelta,
+        meta: dict[str, Any],
+    ) -> int:
+        """Store one forecast run and its points; returns the run id."""
+        with self._begin() as conn:
+            run_id = conn.execute(
+                forecast_runs.insert().values(
+                    service=service,
+                    created_at=_epoch(created_at),
+                    as_of=_epoch(as_of),
+                    history_end=_epoch(history_end),
+                    model=model,
+                    resolution_s=int(resolution.total_seconds()),
+                    meta=json.dumps(meta, sort_keys=True, allow_nan=False, default=str),
+                )
+            ).inserted_primary_key
+            if run_id is None:
+                raise StoreError("the database returned no id for the new forecast run")
+            run_id = run_id[0]
+            seconds = (frame["ds"].astype("int64") // 10**9).to_numpy()
+            comp = frame[list(components)].to_numpy(dtype=float) if components else None
+            points = []
+            for i, ts in enumerate(seconds):
+                point_components = (
+                    {c: round(float(comp[i, j]), 6) for j, c in enumerate(components)}
+                    if comp is not None
+                    else {}
+                )
+                points.append(
+                    {
+                        "run_id": run_id,
+                        "ts": int(ts),
+                        "yhat": float(frame["yhat"].iloc[i]),
+                        "yhat_lower": float(frame["yhat_lower"].iloc[i]),
+                        "yhat_upper": float(frame["yhat_upper"].iloc[i]),
+                        "components": json.dumps(point_components, sort_keys=True),
+                    }
+                )
+            if points:
+                conn.execute(forecast_points.insert(), points)
+        return int(run_id)
+
+    def latest_forecast(self, service: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        """The newest forecast run of ``service`` (run row, points) or None."""
+        with self._begin() as conn:
+            run = (
+                conn.execute(
+                    sa.select(forecast_runs)
+                    .where(forecast_runs.c.service == service)
+                    .order_by(forecast_runs.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            if run is None:
+                return None
+            rows = conn.execute(
+                sa.select(forecast_points)
+                .where(forecast_points.c.run_id == run["id"])
+                .order_by(forecast_points.c.ts)
+            ).mappings()
+            records = [dict(r) for r in rows]
+        frame = pd.DataFrame(
+            {
+                "ds": pd.to_datetime([r["ts"] for r in records], unit="s", utc=True),
+                "yhat": [r["yhat"] for r in records],
+                "yhat_lower": [r["yhat_lower"] for r in records],
+                "yhat_upper": [r["yhat_upper"] for r in records],
+            }
+        )
+        comps = [json.loads(r["components"]) for r in records]
+        for name in sorted({k for c in comps for k in c}):
+            frame[name] = [c.get(name, 0.0) for c in comps]
+        info = dict(run)
+        info["meta"] = json.loads(info["meta"])
+        return info, frame
+
+    # -- changes ---------------------------------------------------------------------
+    def record_change(self, record: ChangeRecord, *, created_at: dt.datetime) -> int:
+        with self._begin() as conn:
+            new_id = conn.execute(
+                changes.insert().values(
+                    service=record.service,
+                    created_at=_epoch(created_at),
+                    forecast_run_id=record.forecast_run_id,
+                    due_at=_epoch(record.due_at),
+                    var_file=record.var_file,
+                    address=record.address,
+                    from_units=record.from_units,
+                    to_units=record.to_units,
+                    direction=record.direction,
+                    reason=record.reason,
+                    mode=record.mode,
+                    status=record.status,
+                    diff=record.diff,
+                )
+            ).inserted_primary_key
+        if new_id is None:
+            raise StoreError("the database returned no id for the new change record")
+        return int(new_id[0])
+
+    def list_changes(self, service: str | None = None, limit: int = 100) -> list[ChangeRecord]:
+        query = sa.select(changes).order_by(changes.c.id.desc()).limit(limit)
+        if service is not None:
+            query = query.where(changes.c.service == service)
+        with self._begin() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        return [
+            ChangeRecord(
+                id=r["id"],
+                service=r["service"],
+                created_at=_from_epoch(r["created_at"]),
+                forecast_run_id=r["forecast_run_id"],
+                due_at=_from_epoch(r["due_at"]),
+                var_file=r["var_file"],
+                address=r["address"],
+                from_units=r["from_units"],
+                to_units=r["to_units"],
+                direction=r["direction"],
+                reason=r["reason"],
+                mode=r["mode"],
+                status=r["status"],
+                diff=r["diff"],
+            )
+            for r in rows
+        ]
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL that does not parse is shown as-is
+        return url

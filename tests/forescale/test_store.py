@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forescale.errors import StoreError
+from forescale.store import ChangeRecord, Store
+
+T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(f"sqlite:///{tmp_path}/sub/dir/f.db")
+    yield s
+    s.close()
+
+
+def test_schema_created_on_first_use_and_samples_round_trip(store: Store) -> None:
+    ds = pd.date_range(T0, periods=6, freq="5min")
+    series = pd.DataFrame({"ds": ds, "y": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0]})
+    assert store.upsert_samples("web", series) == 5  # the gap is not stored
+    assert store.upsert_samples("web", series) == 5  # idempotent
+    back = store.load_samples("web")
+    assert len(back) == 5
+    assert back["ds"].iloc[0] == pd.Timestamp(T0) and str(back["ds"].dt.tz) == "UTC"
+    assert store.last_sample_time("web") == T0 + dt.timedelta(minutes=25)
+    assert store.load_samples("other").empty and store.last_sample_time("other") is None
+
+
+def test_upsert_replaces_late_corrections(store: Store) -> None:
+    ds = pd.date_range(T0, periods=3, freq="5min")
+    store.upsert_samples("web", pd.DataFrame({"ds": ds, "y": [1.0, 2.0, 3.0]}))
+    store.upsert_samples("web", pd.DataFrame({"ds": ds[2:], "y": [30.0]}))
+    assert store.load_samples("web")["y"].tolist() == [1.0, 2.0, 30.0]
+    window = store.load_samples("web", T0 + dt.timedelta(minutes=5), T0 + dt.timedelta(minutes=5))
+    assert window["y"].tolist() == [2.0]
+
+
+def test_forecast_and_change_records(store: Store) -> None:
+    ds = pd.date_range(T0, periods=2, freq="1h")
+    frame = pd.DataFrame(
+        {
+            "ds": ds,
+            "yhat": [1.0, 2.0],
+            "yhat_lower": [0.5, 1.5],
+            "yhat_upper": [1.5, 2.5],
+            "weekly": [0.1, -0.2],
+        }
+    )
+    run = store.save_forecast(
+        "web",
+        frame,
+        components=("weekly",),
+        created_at=T0,
+        as_of=T0,
+        history_end=T0,
+        model="prophet",
+        resolution=dt.timedelta(hours=1),
+        meta={"notes": []},
+    )
+    info, back = store.latest_forecast("web")  # type: ignore[misc]
+    assert info["id"] == run and info["model"] == "prophet"
+    assert back["weekly"].tolist() == [0.1, -0.2] and back["yhat_upper"].tolist() == [1.5, 2.5]
+    change_id = store.record_change(
+        ChangeRecord(
+            service="web",
+            due_at=T0,
+            var_file="a.tfvars",
+            address="x",
+            from_units=2,
+            to_units=4,
+            direction="raise",
+            reason="why",
+            mode="dry-run",
+            status="planned",
+            diff="-x = 2\n+x = 4\n",
+            forecast_run_id=run,
+        ),
+        created_at=T0,
+    )
+    [record] = store.list_changes("web")
+    assert record.id == change_id and record.to_units == 4 and record.due_at == T0
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(StoreError, match="naive datetime"):
+        store.load_samples("web", dt.datetime(2024, 1, 1))  # noqa: DTZ001
+
+
+def test_unreachable_database_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store.open("postgresql+nosuchdriver://u:secret@127.0.0.1:1/db")

@@ -1,0 +1,2 @@
+# café
+web_min_size = 4

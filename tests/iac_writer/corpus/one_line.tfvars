@@ -1,0 +1,1 @@
+web_min_size = 4 web_max_size = 8

@@ -1,0 +1,3 @@
+web_min_size = 4
+capacity = {
+  web = { min = 2 }

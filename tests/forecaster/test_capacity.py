@@ -1,0 +1,843 @@
+"""Table-driven tests for the pure capacity planner (forecaster/capacity.py).
+
+Forecasts are tiny hand-built grids on 2024-05-01 (UTC); capacity_per_unit is 100, so a
+demand of 812 needs 9 units. Expected schedules are written as (at "HH:MM", from, to).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import hypothesis.strategies as st
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+
+from forecaster.capacity import NO_SCALE_IN_NOTE, plan_capacity, step_limit, units_for
+from forecaster.types import CapacityPlan, CapacityPolicy, StepLimit
+from forescale.errors import PlanError
+
+UTC = dt.UTC
+DAY = dt.datetime(2024, 5, 1, tzinfo=UTC)
+HOUR = dt.timedelta(hours=1)
+QUARTER = dt.timedelta(minutes=15)
+NAN = math.nan
+
+# Each table row starts from this policy and overrides what it is about.
+BASE = CapacityPolicy(
+    capacity_per_unit=100.0,
+    min_units=1,
+    max_units=20,
+    lead_time=dt.timedelta(0),
+    stabilization=dt.timedelta(0),
+    scale_in_tolerance=0.0,
+)
+
+
+def t(hhmm: str) -> dt.datetime:
+    hours, minutes = (int(p) for p in hhmm.split(":"))
+    return DAY.replace(hour=hours, minute=minutes)
+
+
+def frame(start: str, values: Sequence[float], step: dt.timedelta = HOUR) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ds": pd.date_range(t(start), periods=len(values), freq=step),
+            "yhat_upper": [float(v) for v in values],
+        }
+    )
+
+
+def changes(plan: CapacityPlan) -> tuple[tuple[str, int, int], ...]:
+    return tuple((s.at.strftime("%H:%M"), s.from_units, s.units) for s in plan.steps)
+
+
+def assert_steps_match_desired(plan: CapacityPlan) -> None:
+    """Replaying the steps from current_units gives the desired series, slot by slot."""
+    units = plan.current_units
+    steps = list(plan.steps)
+    for ds, want in zip(plan.desired["ds"], plan.desired["units"], strict=True):
+        slot_start = ds.to_pydatetime()
+        while steps and steps[0].at <= max(slot_start, plan.now):
+            step = steps.pop(0)
+            assert step.from_units == units
+            units = step.units
+        assert units == want, f"at {slot_start}: steps give {units}, desired {want}"
+    assert not steps, "steps left after the last desired slot"
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    id: str
+    values: tuple[float, ...]
+    expected: tuple[tuple[str, int, int], ...]
+    start: str = "12:00"
+    step: dt.timedelta = HOUR
+    now: str = "12:00"
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)
+    current: int = 3
+    observed: float | None = 300.0
+    fresh: bool = True
+    constraints: tuple[tuple[str, str], ...] = ()  # (step at "HH:MM", constraint)
+    notes: tuple[str, ...] = ()  # substrings that must appear in plan.notes
+
+
+PEAK_15M = (300,) * 4 + (812,) * 4 + (300,) * 8  # 15:00..18:45, 812 over [16:00, 17:00)
+
+CASES = [
+    # -- lead time ------------------------------------------------------------------------
+    Case(
+        id="lead-15m-raise-lands-exactly-15m-before-demand",
+        start="15:00",
+        now="15:00",
+        step=QUARTER,
+        values=(300,) * 4 + (812,) * 2 + (300,) * 6,
+        policy={"lead_time": QUARTER},
+        expected=(("15:45", 3, 9), ("16:30", 9, 3)),
+    ),
+    Case(
+        id="lead-1h-on-hourly-grid",
+        values=(200,) * 4 + (900,) + (200,) * 4,
+        policy={"lead_time": HOUR},
+        current=2,
+        observed=200,
+        expected=(("15:00", 2, 9), ("17:00", 9, 2)),
+    ),
+    Case(
+        id="lead-90m-not-a-multiple-rounds-raise-down-to-grid",
+        values=(200,) * 4 + (900,) + (200,) * 4,
+        policy={"lead_time": dt.timedelta(minutes=90)},
+        current=2,
+        observed=200,
+        expected=(("14:00", 2, 9), ("17:00", 9, 2)),
+    ),
+    Case(
+        id="raise-due-before-now-is-clamped-to-now",
+        start="15:00",
+        now="15:20",
+        step=QUARTER,
+        values=(300,) * 4 + (812,) * 2 + (300,) * 8,
+        policy={"lead_time": HOUR},
+        expected=(("15:20", 3, 9), ("16:30", 9, 3)),
+    ),
+    Case(
+        id="forecast-starting-after-now-plans-from-now",
+        now="10:00",
+        values=(300, 900, 300, 300, 300),
+        policy={"lead_time": HOUR},
+        expected=(("12:00", 3, 9), ("14:00", 9, 3)),
+    ),
+    # -- clamps ---------------------------------------------------------------------------
+    Case(
+        id="clamped-to-max-units",
+        values=(200, 200, 812, 200, 200),
+        policy={"max_units": 6},
+        current=2,
+        observed=200,
+        expected=(("14:00", 2, 6), ("15:00", 6, 2)),
+        constraints=(("14:00", "clamped to max_units"),),
+    ),
+    Case(
+        id="raised-to-min-units",
+        values=(100,) * 4,
+        policy={"min_units": 4},
+        current=2,
+        observed=100,
+        expected=(("12:00", 2, 4),),
+        constraints=(("12:00", "raised to min_units"),),
+    ),
+    # -- step limits ----------------------------------------------------------------------
+    Case(
+        id="step-up-units-ramp-starts-earlier",
+        values=(300,) * 4 + (900,) + (300,) * 3,
+        policy={"max_step_up": StepLimit(units=2)},
+        expected=(("14:00", 3, 5), ("15:00", 5, 7), ("16:00", 7, 9), ("17:00", 9, 3)),
+        constraints=(("14:00", "step-limited: max_step_up 2 units"),),
+    ),
+    Case(
+        id="step-up-percent-ramp-starts-earlier",
+        values=(400,) * 4 + (900,) + (400,) * 3,
+        policy={"max_step_up": StepLimit(percent=50)},
+        current=4,
+        observed=400,
+        # 6 + ceil(50% of 6) = 9 and 4 + ceil(50% of 4) = 6: the ramp starts at 15:00.
+        expected=(("15:00", 4, 6), ("16:00", 6, 9), ("17:00", 9, 4)),
+    ),
+    Case(
+        id="step-up-unreachable-from-now-is-noted",
+        now="15:00",
+        values=(300,) * 4 + (900,) * 2 + (300,) * 3,
+        policy={"max_step_up": StepLimit(units=2)},
+        expected=(("15:00", 3, 5), ("16:00", 5, 7), ("17:00", 7, 9), ("18:00", 9, 3)),
+        constraints=(("16:00", "step-limited: 9 needed at 16:00Z, 7 reachable"),),
+        notes=("step-limited: 9 needed at 16:00Z, 7 reachable",),
+    ),
+    Case(
+        id="step-down-units-several-smaller-lowers",
+        values=(900, 900) + (300,) * 5,
+        policy={"max_step_down": StepLimit(units=2)},
+        current=9,
+        observed=900,
+        expected=(("14:00", 9, 7), ("15:00", 7, 5), ("16:00", 5, 3)),
+        constraints=(("14:00", "step-limited: max_step_down 2 units"),),
+    ),
+    Case(
+        id="step-down-percent",
+        values=(900, 900) + (300,) * 5,
+        policy={"max_step_down": StepLimit(percent=50)},
+        current=9,
+        observed=900,
+        expected=(("14:00", 9, 4), ("15:00", 4, 3)),  # 9 - ceil(4.5) = 4, then 4 - 2 -> 3
+    ),
+    Case(
+        id="step-down-ramp-continues-under-tolerance",
+        values=(1000, 1000) + (700,) * 5,
+        policy={"max_step_down": StepLimit(units=1), "scale_in_tolerance": 0.3},
+        current=10,
+        observed=1000,
+        # 10 -> 7 frees 30 %: started; 9 -> 7 alone would be under 30 % but continues.
+        expected=(("14:00", 10, 9), ("15:00", 9, 8), ("16:00", 8, 7)),
+    ),
+    # -- hysteresis -----------------------------------------------------------------------
+    Case(
+        id="hysteresis-small-decrease-ignored",
+        values=(1900,) * 4,
+        policy={"scale_in_tolerance": 0.1},
+        current=20,
+        observed=1900,
+        expected=(),
+        notes=("ignored lower 20→19 at 12:00Z",),
+    ),
+    Case(
+        id="hysteresis-decrease-at-tolerance-executed",
+        values=(1800,) * 4,
+        policy={"scale_in_tolerance": 0.1},
+        current=20,
+        observed=1800,
+        expected=(("12:00", 20, 18),),
+    ),
+    Case(
+        id="hysteresis-larger-decrease-executed",
+        values=(1700,) * 4,
+        policy={"scale_in_tolerance": 0.1},
+        current=20,
+        observed=1700,
+        expected=(("12:00", 20, 17),),
+    ),
+    Case(
+        id="hysteresis-never-suppresses-a-raise",
+        values=(2100,) * 4,
+        policy={"scale_in_tolerance": 0.1, "max_units": 30},
+        current=20,
+        observed=2000,
+        expected=(("12:00", 20, 21),),
+    ),
+    # -- scale-in policy and stabilisation -------------------------------------------------
+    Case(
+        id="after-peak-lowers-stabilization-after-last-high-step",
+        start="15:00",
+        now="15:00",
+        step=QUARTER,
+        values=PEAK_15M,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        # demand falls at 17:00 (the 16:45 row covers [16:45, 17:00)); +1 h -> 18:00
+        expected=(("15:45", 3, 9), ("18:00", 9, 3)),
+    ),
+    Case(
+        # Two peaks with a 2 h dip: a lower at 17:00 (1 h after the first peak) would be
+        # raised out of at 17:45 — anti-flap holds 9 through the dip instead.
+        id="after-peak-short-dip-between-peaks-is-held-no-flap",
+        start="15:00",
+        now="15:00",
+        step=QUARTER,
+        values=(300,) * 4 + (812,) * 4 + (300,) * 8 + (812,) * 4 + (300,) * 12,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        expected=(("15:45", 3, 9), ("21:00", 9, 3)),  # 2nd peak ends 20:00, +1 h
+    ),
+    Case(
+        id="after-peak-stabilization-not-a-multiple-rounds-up",
+        values=(900,) * 3 + (300,) * 5,
+        policy={"stabilization": dt.timedelta(minutes=90)},
+        current=9,
+        observed=900,
+        expected=(("17:00", 9, 3),),  # fell at 15:00, +90 min = 16:30 -> next slot 17:00
+    ),
+    Case(
+        id="scale-in-never-keeps-the-peak",
+        start="15:00",
+        now="15:00",
+        step=QUARTER,
+        values=PEAK_15M,
+        policy={"lead_time": QUARTER, "stabilization": HOUR, "scale_in": "never"},
+        expected=(("15:45", 3, 9),),
+    ),
+    # -- missing data ---------------------------------------------------------------------
+    Case(
+        id="stale-data-no-lower-raise-kept",
+        start="15:00",
+        now="15:00",
+        step=QUARTER,
+        values=PEAK_15M,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        fresh=False,
+        expected=(("15:45", 3, 9),),
+        notes=(NO_SCALE_IN_NOTE,),
+    ),
+    Case(
+        id="observed-unknown-no-lower-raise-kept",
+        start="15:00",
+        now="15:00",
+        step=QUARTER,
+        values=PEAK_15M,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        observed=None,
+        expected=(("15:45", 3, 9),),
+        notes=(NO_SCALE_IN_NOTE,),
+    ),
+    Case(
+        id="without-nan-lower-comes-stabilization-after-the-fall",
+        values=(900, 300, 300, 300, 300, 300),
+        policy={"stabilization": HOUR},
+        current=9,
+        observed=900,
+        expected=(("14:00", 9, 3),),
+    ),
+    Case(
+        id="nan-row-holds-and-delays-the-lower",
+        values=(900, NAN, 300, 300, 300, 300),
+        policy={"stabilization": HOUR},
+        current=9,
+        observed=900,
+        expected=(("15:00", 9, 3),),
+        notes=("1 forecast row(s) without yhat_upper (NaN), first at 13:00Z",),
+    ),
+    Case(
+        id="nan-rows-never-lower-nor-raise",
+        values=(900, NAN, NAN, NAN, NAN),
+        current=9,
+        observed=900,
+        expected=(),
+    ),
+    # -- reactive floor (observed demand) ---------------------------------------------------
+    Case(
+        id="low-observed-demand-lets-past-low-forecast-lower-now",
+        start="11:00",
+        step=QUARTER,
+        values=(300,) * 12,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        current=8,
+        observed=300,
+        expected=(("12:00", 8, 3),),
+    ),
+    Case(
+        id="forecast-without-past-rows-waits-one-stabilization-window",
+        start="12:00",
+        step=QUARTER,
+        values=(300,) * 12,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        current=8,
+        observed=300,
+        expected=(("13:00", 8, 3),),  # before 12:00 the demand is unknown: held at current
+    ),
+    Case(
+        id="no-lower-where-lead-window-runs-past-the-forecast",
+        values=(900, 900, 300),
+        policy={"lead_time": HOUR},
+        current=9,
+        observed=900,
+        expected=(),  # 14:00 must cover 15:00, which the forecast does not know
+    ),
+    Case(
+        id="observed-demand-floor-holds-units-until-window-ends",
+        start="11:00",
+        step=QUARTER,
+        values=(300,) * 12,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        current=8,
+        observed=800,
+        expected=(("13:00", 8, 3),),
+    ),
+    Case(
+        id="observed-demand-floor-raises-now",
+        start="11:00",
+        step=QUARTER,
+        values=(300,) * 12,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        current=3,
+        observed=800,
+        expected=(("12:00", 3, 8), ("13:00", 8, 3)),
+        constraints=(("12:00", "observed-demand floor"),),
+    ),
+    Case(
+        id="observed-demand-floor-binds-a-lower",
+        start="11:00",
+        step=QUARTER,
+        values=(300,) * 12,
+        policy={"lead_time": QUARTER, "stabilization": HOUR},
+        current=9,
+        observed=800,
+        expected=(("12:00", 9, 8), ("13:00", 8, 3)),
+        constraints=(("12:00", "observed-demand floor"),),
+    ),
+    # -- current outside [min, max] -------------------------------------------------------
+    Case(
+        id="current-above-max-lowered-stepwise-even-when-stale",
+        values=(500,) * 5,
+        policy={"max_step_down": StepLimit(units=2)},
+        current=25,
+        observed=500,
+        fresh=False,
+        expected=(("12:00", 25, 23), ("13:00", 23, 21), ("14:00", 21, 20)),
+        constraints=(("12:00", "lowered to max_units"), ("14:00", "lowered to max_units")),
+    ),
+    Case(
+        id="current-below-min-raised-stepwise",
+        values=(100,) * 5,
+        policy={"min_units": 5, "max_step_up": StepLimit(units=2)},
+        current=0,
+        observed=100,
+        expected=(("12:00", 0, 2), ("13:00", 2, 4), ("14:00", 4, 5)),
+        notes=("step-limited: 5 needed at 12:00Z, 2 reachable",),
+    ),
+]
+
+
+def _plan_for(case: Case) -> CapacityPlan:
+    return plan_capacity(
+        frame(case.start, case.values, case.step),
+        policy=dataclasses.replace(BASE, **case.policy),
+        current_units=case.current,
+        now=t(case.now),
+        observed_demand=case.observed,
+        data_fresh=case.fresh,
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_schedule(case: Case) -> None:
+    plan = _plan_for(case)
+    assert changes(plan) == case.expected
+    assert_steps_match_desired(plan)
+    by_time = {s.at.strftime("%H:%M"): s for s in plan.steps}
+    for at, constraint in case.constraints:
+        assert constraint in by_time[at].constraints, by_time[at]
+    for note in case.notes:
+        assert any(note in n for n in plan.notes), plan.notes
+    if not case.notes:
+        assert not any("step-limited" in n for n in plan.notes), plan.notes
+
+
+REASONS = [
+    (
+        "clamped-to-max-units",
+        0,
+        "raise 2→6 at 14:00Z: forecast upper band 812.0 at 14:00Z needs 9 units at 100.0 "
+        "per unit; clamped to max_units 6",
+    ),
+    (
+        "step-up-percent-ramp-starts-earlier",
+        0,
+        "raise 4→6 at 15:00Z: forecast upper band 900.0 at 16:00Z needs 9 units at 100.0 "
+        "per unit; step-limited ramp toward 9 by 16:00Z",
+    ),
+    (
+        "observed-demand-floor-raises-now",
+        0,
+        "raise 3→8 at 12:00Z: observed demand 800.0 needs 8 units at 100.0 per unit "
+        "(reactive floor until 13:00Z)",
+    ),
+    ("raised-to-min-units", 0, "raise 2→4 at 12:00Z: min_units is 4"),
+    (
+        "observed-demand-floor-binds-a-lower",
+        0,
+        "lower 9→8 at 12:00Z: demand stayed ≤ 300.0 (needs 3) for the 1h stabilisation "
+        "window; held at 8 by observed demand 800.0 (reactive floor until 13:00Z)",
+    ),
+    (
+        "step-down-units-several-smaller-lowers",
+        0,
+        "lower 9→7 at 14:00Z: demand falls to ≤ 300.0 (needs 3) after the peak at 13:00Z; "
+        "no stabilisation window; step-limited toward 3",
+    ),
+    (
+        "current-above-max-lowered-stepwise-even-when-stale",
+        0,
+        "lower 25→23 at 12:00Z: 25 units is above max_units 20; step-limited toward 20",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case_id", "index", "reason"), REASONS, ids=[f"{r[0]}-{r[1]}" for r in REASONS]
+)
+def test_reason(case_id: str, index: int, reason: str) -> None:
+    (case,) = [c for c in CASES if c.id == case_id]
+    assert _plan_for(case).steps[index].reason == reason
+
+
+def test_percent_step_limit_is_named_in_constraints() -> None:
+    (case,) = [c for c in CASES if c.id == "step-up-percent-ramp-starts-earlier"]
+    assert _plan_for(case).steps[0].constraints == ("step-limited: max_step_up 50%",)
+
+
+def test_desired_frame_starts_at_the_slot_containing_now() -> None:
+    plan = plan_capacity(
+        frame("15:00", (300,) * 4 + (812,) * 2 + (300,) * 8, QUARTER),
+        policy=dataclasses.replace(BASE, lead_time=HOUR),
+        current_units=3,
+        now=t("15:20"),
+        observed_demand=300.0,
+    )
+    assert list(plan.desired.columns) == ["ds", "units"]
+    assert str(plan.desired["ds"].dtype) == "datetime64[ns, UTC]"
+    assert plan.desired["units"].dtype == "int64"
+    assert plan.desired["ds"].iloc[0] == pd.Timestamp(t("15:15"))
+    assert plan.desired["ds"].iloc[-1] == pd.Timestamp(t("18:15"))
+    assert plan.desired["units"].tolist() == [9] * 5 + [3] * 8
+    assert plan.now == t("15:20")
+    assert plan.steps[0].at == t("15:20")  # due at 15:00, clamped to now
+
+
+def test_raise_and_lower_reasons() -> None:
+    plan = plan_capacity(
+        frame("15:00", PEAK_15M, QUARTER),
+        policy=dataclasses.replace(BASE, lead_time=QUARTER, stabilization=HOUR),
+        current_units=3,
+        now=t("15:00"),
+        observed_demand=300.0,
+    )
+    up, down = plan.steps
+    assert up.direction == "raise"
+    assert up.reason == (
+        "raise 3→9 at 15:45Z: forecast upper band 812.0 at 16:00Z needs 9 units "
+        "at 100.0 per unit; lead time 15m"
+    )
+    assert (up.serves_at, up.demand, up.constraints) == (t("16:00"), 812.0, ())
+    assert down.direction == "lower"
+    assert down.reason == (
+        "lower 9→3 at 18:00Z: demand stayed ≤ 300.0 (needs 3) for the 1h stabilisation "
+        "window after the peak at 16:45Z"
+    )
+    assert (down.serves_at, down.demand) == (t("18:00"), 300.0)
+    assert all(s.at.tzinfo is not None and s.at.utcoffset() == dt.timedelta(0) for s in plan.steps)
+
+
+def test_shortfall_note_names_the_demand_time_when_lead_applies() -> None:
+    plan = plan_capacity(
+        frame("12:00", (300,) * 4 + (900,) * 2 + (300,) * 3),
+        policy=dataclasses.replace(BASE, lead_time=HOUR, max_step_up=StepLimit(units=2)),
+        current_units=3,
+        now=t("14:00"),
+        observed_demand=300.0,
+    )
+    assert changes(plan) == (("14:00", 3, 5), ("15:00", 5, 7), ("16:00", 7, 9), ("18:00", 9, 3))
+    assert "step-limited: 9 needed at 15:00Z for demand at 16:00Z, 7 reachable" in plan.notes
+
+
+def test_same_input_same_plan() -> None:
+    def run() -> CapacityPlan:
+        return plan_capacity(
+            frame("15:00", PEAK_15M, QUARTER),
+            policy=dataclasses.replace(BASE, lead_time=QUARTER, stabilization=HOUR),
+            current_units=3,
+            now=t("15:00"),
+            observed_demand=300.0,
+        )
+
+    first, second = run(), run()
+    assert first.steps == second.steps
+    assert first.notes == second.notes
+    pd.testing.assert_frame_equal(first.desired, second.desired)
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def _kwargs(**overrides: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "forecast": frame("12:00", (300,) * 4),
+        "policy": BASE,
+        "current_units": 3,
+        "now": t("12:00"),
+        "observed_demand": 300.0,
+    }
+    kwargs.update(overrides)
+    return kwargs
+
+
+def _policy(**changes: Any) -> CapacityPolicy:
+    return dataclasses.replace(BASE, **changes)
+
+
+_GOOD = frame("12:00", (300,) * 4)
+
+INVALID = [
+    ("empty-forecast", _kwargs(forecast=_GOOD.iloc[0:0]), "forecast is empty"),
+    ("missing-column", _kwargs(forecast=_GOOD[["ds"]]), "lacks column"),
+    (
+        "naive-ds",
+        _kwargs(forecast=_GOOD.assign(ds=_GOOD["ds"].dt.tz_localize(None))),
+        "naive.*tz_localize",
+    ),
+    (
+        "non-utc-ds",
+        _kwargs(forecast=_GOOD.assign(ds=_GOOD["ds"].dt.tz_convert("Europe/Paris"))),
+        "Europe/Paris.*tz_convert",
+    ),
+    ("not-datetimes", _kwargs(forecast=_GOOD.assign(ds=range(4))), "UTC datetimes"),
+    (
+        "irregular-ds",
+        _kwargs(forecast=_GOOD.drop(index=2).reset_index(drop=True)),
+        "irregular.*rows 1 and 2",
+    ),
+    ("descending-ds", _kwargs(forecast=_GOOD.iloc[::-1]), "strictly ascending"),
+    (
+        "duplicate-ds",
+        _kwargs(forecast=pd.concat([_GOOD.iloc[:2], _GOOD.iloc[1:]])),
+        "strictly ascending",
+    ),
+    ("single-row", _kwargs(forecast=_GOOD.iloc[:1]), "single row"),
+    (
+        "infinite-demand",
+        _kwargs(forecast=_GOOD.assign(yhat_upper=[300.0, math.inf, 300.0, 300.0])),
+        "infinite at row 1",
+    ),
+    ("capacity-per-unit-zero", _kwargs(policy=_policy(capacity_per_unit=0.0)), "capacity_per"),
+    ("capacity-per-unit-negative", _kwargs(policy=_policy(capacity_per_unit=-1.0)), "> 0"),
+    ("capacity-per-unit-nan", _kwargs(policy=_policy(capacity_per_unit=math.nan)), "finite"),
+    ("capacity-per-unit-inf", _kwargs(policy=_policy(capacity_per_unit=math.inf)), "finite"),
+    ("min-above-max", _kwargs(policy=_policy(min_units=5, max_units=4)), "min_units .5."),
+    ("min-negative", _kwargs(policy=_policy(min_units=-1)), "min_units must be >= 0"),
+    ("current-negative", _kwargs(current_units=-1), "current_units must be >= 0"),
+    ("lead-negative", _kwargs(policy=_policy(lead_time=-QUARTER)), "lead_time must be >= 0"),
+    (
+        "stabilization-negative",
+        _kwargs(policy=_policy(stabilization=-QUARTER)),
+        "stabilization must be >= 0",
+    ),
+    ("tolerance-one", _kwargs(policy=_policy(scale_in_tolerance=1.0)), "scale_in_tolerance"),
+    ("scale-in-unknown", _kwargs(policy=_policy(scale_in="always")), "scale_in must be"),
+    (
+        "step-limit-both-fields",
+        _kwargs(policy=_policy(max_step_up=StepLimit(units=2, percent=50))),
+        "max_step_up: set units or percent, not both",
+    ),
+    (
+        "step-limit-zero-units",
+        _kwargs(policy=_policy(max_step_down=StepLimit(units=0))),
+        "max_step_down.units must be >= 1",
+    ),
+    (
+        "step-limit-zero-percent",
+        _kwargs(policy=_policy(max_step_up=StepLimit(percent=0))),
+        "max_step_up.percent",
+    ),
+    ("naive-now", _kwargs(now=dt.datetime(2024, 5, 1, 12)), "naive"),  # noqa: DTZ001
+    ("observed-nan", _kwargs(observed_demand=math.nan), "pass None"),
+    ("forecast-ends-before-now", _kwargs(now=t("16:00")), "forecast ends at"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_input(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(PlanError, match=match):
+        plan_capacity(**kwargs)
+
+
+def test_now_in_another_zone_is_converted_to_utc() -> None:
+    paris = dt.timezone(dt.timedelta(hours=2))
+    plan = plan_capacity(**_kwargs(now=dt.datetime(2024, 5, 1, 14, tzinfo=paris)))
+    assert plan.now == t("12:00")
+    assert plan.now.tzinfo is UTC
+
+
+def test_forecast_row_in_the_slot_containing_now_is_still_usable() -> None:
+    plan = plan_capacity(**_kwargs(now=t("15:59")))
+    assert plan.desired["ds"].tolist() == [pd.Timestamp(t("15:00"))]
+
+
+# -- units_for and step_limit ----------------------------------------------------------------
+
+UNITS = [
+    ("float-noise-above-integer", 10.0000000001, 1.0, 10),
+    ("exact", 300.0, 100.0, 3),
+    ("just-over", 301.0, 100.0, 4),
+    ("half", 10.5, 1.0, 11),
+    ("quotient-noise", 0.1 + 0.2, 0.1, 3),  # 3.0000000000000004
+    ("tiny-positive-needs-one", 1e-12, 1.0, 1),
+    ("zero", 0.0, 100.0, 0),
+    ("negative", -5.0, 100.0, 0),
+    ("example", 812.0, 100.0, 9),
+]
+
+
+@pytest.mark.parametrize(
+    ("demand", "cpu", "expected"), [c[1:] for c in UNITS], ids=[c[0] for c in UNITS]
+)
+def test_units_for(demand: float, cpu: float, expected: int) -> None:
+    assert units_for(demand, cpu) == expected
+
+
+@pytest.mark.parametrize(
+    ("demand", "cpu", "match"),
+    [
+        (100.0, 0.0, "capacity_per_unit"),
+        (100.0, math.inf, "capacity_per_unit"),
+        (math.nan, 100.0, "demand must be a finite"),
+        (1e300, 1e-300, "overflows"),
+    ],
+    ids=["cpu-zero", "cpu-inf", "demand-nan", "overflow"],
+)
+def test_units_for_rejects(demand: float, cpu: float, match: str) -> None:
+    with pytest.raises(PlanError, match=match):
+        units_for(demand, cpu)
+
+
+STEP_LIMITS = [
+    ("unlimited", StepLimit(), 9, None),
+    ("units", StepLimit(units=3), 9, 3),
+    ("percent-rounds-up", StepLimit(percent=50), 9, 5),
+    ("percent-at-least-one", StepLimit(percent=10), 0, 1),
+    ("percent-exact", StepLimit(percent=10), 30, 3),
+    ("percent-small", StepLimit(percent=33.3), 3, 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("limit", "current", "expected"),
+    [c[1:] for c in STEP_LIMITS],
+    ids=[c[0] for c in STEP_LIMITS],
+)
+def test_step_limit(limit: StepLimit, current: int, expected: int | None) -> None:
+    assert step_limit(limit, current) == expected
+
+
+def test_step_limit_rejects_both_fields() -> None:
+    with pytest.raises(PlanError, match="not both"):
+        step_limit(StepLimit(units=1, percent=10), 5)
+
+
+# -- properties ------------------------------------------------------------------------------
+
+_limits = st.one_of(
+    st.just(StepLimit()),
+    st.builds(StepLimit, units=st.integers(1, 5)),
+    st.builds(StepLimit, percent=st.sampled_from([10.0, 25.0, 50.0, 100.0])),
+)
+
+
+@st.composite
+def _scenario(draw: st.DrawFn) -> dict[str, Any]:
+    step = draw(st.sampled_from([QUARTER, HOUR]))
+    values = draw(
+        st.lists(
+            st.one_of(st.just(NAN), st.floats(0, 3000, allow_nan=False)),
+            min_size=2,
+            max_size=24,
+        )
+    )
+    start = DAY + draw(st.integers(0, 12)) * HOUR
+    minute = dt.timedelta(minutes=1)
+    now = start + draw(st.integers(-3 * 60, len(values) * (step // minute) - 1)) * minute
+    min_units = draw(st.integers(0, 5))
+    policy = CapacityPolicy(
+        capacity_per_unit=draw(st.sampled_from([50.0, 100.0, 250.0])),
+        min_units=min_units,
+        max_units=draw(st.integers(min_units, 30)),
+        max_step_up=draw(_limits),
+        max_step_down=draw(_limits),
+        lead_time=draw(st.integers(0, 12)) * QUARTER,
+        scale_in=draw(st.sampled_from(["never", "after_peak"])),
+        stabilization=draw(st.integers(0, 12)) * QUARTER,
+        scale_in_tolerance=draw(st.sampled_from([0.0, 0.1, 0.3])),
+    )
+    return {
+        "forecast": pd.DataFrame(
+            {"ds": pd.date_range(start, periods=len(values), freq=step), "yhat_upper": values}
+        ),
+        "policy": policy,
+        "current_units": draw(st.integers(0, 40)),
+        "now": now,
+        "observed_demand": draw(st.one_of(st.none(), st.floats(0, 3000))),
+        "data_fresh": draw(st.booleans()),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(_scenario())
+def test_plan_properties(scenario: dict[str, Any]) -> None:
+    plan = plan_capacity(**scenario)
+    policy: CapacityPolicy = scenario["policy"]
+    current: int = scenario["current_units"]
+    now: dt.datetime = scenario["now"]
+    units = plan.desired["units"].tolist()
+    assert_steps_match_desired(plan)
+
+    # Within [min, max]; outside only while a step-limited move from current approaches it.
+    unlimited = policy.max_step_up == StepLimit() and policy.max_step_down == StepLimit()
+    for u in units:
+        assert min(policy.min_units, current) <= u <= max(policy.max_units, current)
+        if unlimited:
+            assert policy.min_units <= u <= policy.max_units
+    inside = [policy.min_units <= u <= policy.max_units for u in units]
+    assert inside == sorted(inside), "left [min, max] after entering it"
+
+    # Every change respects its step limit, is due at or after now, in time order.
+    for s in plan.steps:
+        limit = policy.max_step_up if s.direction == "raise" else policy.max_step_down
+        allowed = step_limit(limit, s.from_units)
+        assert allowed is None or abs(s.units - s.from_units) <= allowed
+        assert (s.units > s.from_units) == (s.direction == "raise")
+        assert s.at >= now
+    ats = [s.at for s in plan.steps]
+    assert ats == sorted(set(ats))
+
+    # No scale-in on stale/unknown data or with scale_in="never" (max_units still holds).
+    if not scenario["data_fresh"] or scenario["observed_demand"] is None:
+        assert NO_SCALE_IN_NOTE in plan.notes
+    if (
+        not scenario["data_fresh"]
+        or scenario["observed_demand"] is None
+        or policy.scale_in == "never"
+    ):
+        assert all(u >= min(current, policy.max_units) for u in units)
+        assert all(s.direction == "raise" or s.from_units > policy.max_units for s in plan.steps)
+
+    # Lead time: without a step-up limit, each slot covers every known demand that arrives
+    # from its start to lead_time after it.
+    if policy.max_step_up == StepLimit():
+        forecast = scenario["forecast"]
+        step = forecast["ds"].iloc[1] - forecast["ds"].iloc[0]
+        for ds, u in zip(plan.desired["ds"], units, strict=True):
+            # rows whose [ds, ds + step) meets [slot start, slot start + lead_time]
+            meets = (forecast["ds"] <= ds + policy.lead_time) & (forecast["ds"] + step > ds)
+            for y in forecast.loc[meets, "yhat_upper"].dropna():
+                assert u >= min(policy.max_units, units_for(y, policy.capacity_per_unit))
+
+    # Lowers: only when every row feeding the stabilisation window (slots slot-S .. slot,
+    # each looking lead_time ahead) is known and fits in the new units, and never below the
+    # observed-demand floor while it lasts. Lowers to max_units are exempt (policy ceiling).
+    forecast = scenario["forecast"]
+    step = forecast["ds"].iloc[1] - forecast["ds"].iloc[0]
+    first = forecast["ds"].iloc[0]
+    s_steps = -(-policy.stabilization // step)
+    m_steps = -(-policy.lead_time // step)
+    observed = scenario["observed_demand"]
+    floor_until = now + max(policy.lead_time, policy.stabilization)
+    for s in plan.steps:
+        if s.direction != "lower" or s.from_units > policy.max_units:
+            continue
+        slot = first + ((pd.Timestamp(s.at) - first) // step) * step
+        lo, hi = slot - s_steps * step, slot + m_steps * step
+        assert lo >= first and hi <= forecast["ds"].iloc[-1], "lowered next to unknown rows"
+        window = forecast[(forecast["ds"] >= lo) & (forecast["ds"] <= hi)]
+        assert not window["yhat_upper"].isna().any(), "lowered across a NaN row"
+        for y in window["yhat_upper"]:
+            need = units_for(y, policy.capacity_per_unit)
+            assert s.units >= min(policy.max_units, max(policy.min_units, need))
+        if observed is not None and (slot < floor_until or s.at == now):
+            assert s.units >= min(policy.max_units, units_for(observed, policy.capacity_per_unit))

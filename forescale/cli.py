@@ -114,7 +114,10 @@ def plan(
     if output is not None:
         output.write_text(render(report, fmt), encoding="utf-8")
     elif fmt == "text":
-        render_text(report, Console(highlight=False, soft_wrap=False))
+        console = Console(highlight=False, soft_wrap=False)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=False, width=140)
+        render_text(report, console)
     else:
         sys.stdout.write(render(report, fmt))
     if report.failures and not report.services:

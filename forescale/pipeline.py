@@ -168,6 +168,30 @@ def current_units_of(service: ServiceSettings) -> int:
     return int(value)
 
 
+def with_recent_demand(
+    forecast: Forecast, observed: pd.DataFrame, lookback: dt.timedelta
+) -> pd.DataFrame:
+    """The planner's input: recent *observed* demand on the forecast's grid, then the
+    forecast's upper band.
+
+    The planner keeps no memory between runs; these past rows let it see that demand has
+    already stayed low for the stabilisation window after a peak (so a lower can be due
+    now), and that it was high (so nothing is lowered too early). Slots without a sample
+    are NaN, which the planner treats as unknown: hold.
+    """
+    frame = forecast.frame[["ds", "yhat_upper"]]
+    step = pd.Timedelta(forecast.resolution)
+    first = pd.Timestamp(frame["ds"].iloc[0])
+    count = int(math.ceil(pd.Timedelta(lookback) / step)) + 1
+    starts = pd.DatetimeIndex([first - step * k for k in range(count, 0, -1)])
+    values = []
+    for start in starts:
+        inside = observed[(observed["ds"] >= start) & (observed["ds"] < start + step)]
+        values.append(float(inside["y"].max()) if not inside.empty else math.nan)
+    past = pd.DataFrame({"ds": starts, "yhat_upper": values})
+    return pd.concat([past, frame], ignore_index=True)
+
+
 def plan_service(
     settings: Settings,
     store: Store,
@@ -199,7 +223,7 @@ def plan_service(
     policy = capacity_policy(service)
     current = current_units_of(service)
     plan = plan_capacity(
-        forecast.frame[["ds", "yhat_upper"]],
+        with_recent_demand(forecast, observed, policy.stabilization + policy.lead_time),
         policy=policy,
         current_units=current,
         now=now,

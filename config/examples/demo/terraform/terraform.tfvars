@@ -7,7 +7,7 @@ instance_type = "c6i.large"
 
 capacity = {
   web = {
-    min_size = 6     # forescale: raised before peaks, lowered after
+    min_size = 12    # forescale: raised before peaks, lowered after
     max_size = 30
   }
   worker = {

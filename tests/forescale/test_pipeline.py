@@ -1,0 +1,85 @@
+"""The pipeline with a cheap forecaster: collect -> store -> forecast -> plan -> diff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from config.settings import load_settings
+from forescale import pipeline
+from forescale.store import Store
+from tests.conftest import tree_hashes
+from tests.fakes import seasonal_naive
+
+NOW = dt.datetime(2014, 11, 26, 23, 0, tzinfo=dt.UTC)  # 18:00 in New York
+
+
+@pytest.fixture
+def store(demo_dir: Path) -> Store:
+    s = Store.open(f"sqlite:///{demo_dir}/.forescale/t.db")
+    yield s
+    s.close()
+
+
+def test_plan_uses_only_data_before_now_and_writes_nothing(demo_dir: Path, store: Store) -> None:
+    settings = load_settings(demo_dir / "forescale.yaml")
+    before = tree_hashes(demo_dir)
+    written = pipeline.collect(settings, store)
+    assert written["web"] == 10320  # every observed 30-min sample of the CSV
+    assert pipeline.collect(settings, store)["web"] > 0  # incremental re-read of the overlap
+    assert len(store.load_samples("web")) == 10320  # ... idempotent
+
+    report = pipeline.plan(settings, store, now=NOW, forecaster=seasonal_naive)
+    assert tree_hashes(demo_dir) == before  # dry-run: no file changed
+    assert not report.failures
+    [web] = report.services
+    assert web.history.end == NOW  # a sample stamped exactly now counts as seen
+    assert web.forecast.frame["ds"].iloc[0] == pd.Timestamp(NOW) + pd.Timedelta(minutes=30)
+    assert web.plan.current_units == 12
+    assert web.data_fresh and web.observed_demand is not None
+    assert web.next_step is not None and web.change is not None
+    body = web.change.diff.splitlines()[2:]
+    assert sum(line.startswith("-") for line in body) == 1
+    assert sum(line.startswith("+") for line in body) == 1
+    assert f"min_size = {web.next_step.units}" in web.change.diff
+    runs = store.latest_forecast("web")
+    assert runs is not None and runs[0]["model"] == "seasonal_naive_1d"
+    [change] = store.list_changes("web")
+    assert change.status == "planned" and change.to_units == web.next_step.units
+
+
+def test_stale_metrics_never_scale_in(demo_dir: Path, store: Store) -> None:
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store)
+    # Pretend the source stopped two hours before 'now': the newest sample is stale.
+    late = NOW + dt.timedelta(hours=2)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM samples WHERE ts > ?", (int(NOW.timestamp()) - 1800,))
+    report = pipeline.plan(settings, store, now=late, forecaster=seasonal_naive)
+    [web] = report.services
+    assert not web.data_fresh and web.observed_demand is None
+    assert all(step.direction == "raise" for step in web.plan.steps)
+    assert (web.plan.desired["units"] >= web.plan.current_units).all()
+
+
+def test_a_failing_service_is_reported_and_the_others_still_planned(
+    demo_dir: Path, store: Store
+) -> None:
+    text = (demo_dir / "forescale.yaml").read_text()
+    text = text.replace(
+        "services:\n",
+        "services:\n  broken:\n    source: {type: csv, path: nope.csv}\n"
+        "    capacity_per_unit: 1\n    min_units: 1\n    max_units: 2\n"
+        "    iac: {working_dir: terraform, address: nope}\n",
+        1,
+    )
+    (demo_dir / "forescale.yaml").write_text(text)
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store, services=["web"])
+    report = pipeline.plan(settings, store, now=NOW, forecaster=seasonal_naive)
+    assert [s.name for s in report.services] == ["web"]
+    [failure] = report.failures
+    assert failure.name == "broken" and "stored sample" in failure.error

@@ -29,6 +29,7 @@ demo: $(STAMP)
 
 ## make test: set up and pass the whole suite (lint, types, all tests)
 test: $(STAMP) lint typecheck
+	VENV=$(VENV) scripts/test-setup.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## quick loop while working: no Prophet fits, no servers

@@ -12,16 +12,25 @@
     ├── ForecastError                 model fitting / prediction failed
     ├── PlanError                     capacity policy cannot be satisfied / bad input
     ├── StoreError                    database unreachable or inconsistent
-    └── TfvarsError                   a variable file cannot be edited safely
-        ├── TfvarsParseError          the file does not parse (left untouched)
-        ├── TfvarsTargetError         target missing, duplicated or not a number literal
-        └── TfvarsConflict            the file changed since it was read (compare-and-swap)
+    ├── TfvarsError                   a variable file cannot be edited safely
+    │   ├── TfvarsParseError          the file does not parse (left untouched)
+    │   ├── TfvarsTargetError         target missing, duplicated or not a number literal
+    │   └── TfvarsConflict            the file changed since it was read (compare-and-swap)
+    ├── TerraformError                terraform/tofu failed: cmd, returncode, stderr, stdout_tail
+    │   ├── TerraformNotFound         the binary is not on PATH (nothing was run)
+    │   ├── TerraformTimeout          a command ran past its time limit and was stopped
+    │   ├── TerraformCancelled        cancel() stopped the command (e.g. daemon shutdown)
+    │   ├── StalePlan                 the saved plan no longer matches the state
+    │   └── StateLocked               another run holds the state lock; names the holder
+    └── PlanRefused                   the plan guard refused a plan; ``reasons`` say why
 
-Vendor exceptions (botocore, httpx, lark, sqlalchemy, cmdstanpy) are translated at the
-edge with ``raise XError(...) from exc``; none escapes its package.
+Vendor exceptions (botocore, httpx, lark, sqlalchemy, cmdstanpy, subprocess) are translated
+at the edge with ``raise XError(...) from exc``; none escapes its package.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class ForescaleError(Exception):
@@ -97,3 +106,133 @@ class TfvarsTargetError(TfvarsError):
 
 class TfvarsConflict(TfvarsError):
     """The file changed between reading it and writing it (compare-and-swap failed)."""
+
+
+class TerraformError(ForescaleError):
+    """A terraform (or OpenTofu) command failed.
+
+    ``cmd`` is the argument list that ran (the binary's full path first), ``returncode`` its
+    exit status (``None`` if it never started or could not be reaped), ``stderr`` and
+    ``stdout_tail`` the last ~40 lines of each stream. The full plan is never kept here:
+    plan output can be long and plan files hold state.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cmd: Sequence[str],
+        returncode: int | None,
+        stderr: str = "",
+        stdout_tail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.cmd = tuple(cmd)
+        self.returncode = returncode
+        self.stderr = stderr
+        self.stdout_tail = stdout_tail
+
+
+class TerraformNotFound(TerraformError):
+    """The terraform/tofu binary is not on PATH (or the given path is not executable)."""
+
+
+class TerraformTimeout(TerraformError):
+    """A command ran longer than its limit and was stopped.
+
+    ``timeout_seconds`` is the limit; ``signals_sent`` the signals it took to stop the
+    process group, in order (``("SIGINT",)`` when Terraform shut down gracefully).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout_seconds: float,
+        signals_sent: Sequence[str],
+        cmd: Sequence[str],
+        returncode: int | None,
+        stderr: str = "",
+        stdout_tail: str = "",
+    ) -> None:
+        super().__init__(
+            message, cmd=cmd, returncode=returncode, stderr=stderr, stdout_tail=stdout_tail
+        )
+        self.timeout_seconds = timeout_seconds
+        self.signals_sent = tuple(signals_sent)
+
+
+class TerraformCancelled(TerraformError):
+    """``cancel()`` stopped the command, or refused to start one after a cancel.
+
+    ``signals_sent`` is empty when no process was running.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        signals_sent: Sequence[str],
+        cmd: Sequence[str],
+        returncode: int | None,
+        stderr: str = "",
+        stdout_tail: str = "",
+    ) -> None:
+        super().__init__(
+            message, cmd=cmd, returncode=returncode, stderr=stderr, stdout_tail=stdout_tail
+        )
+        self.signals_sent = tuple(signals_sent)
+
+
+class StalePlan(TerraformError):
+    """Terraform refused a saved plan: the state changed after it was made."""
+
+
+class StateLocked(TerraformError):
+    """Another run holds the state lock and did not release it within ``lock_timeout``.
+
+    The holder, as Terraform's ``Lock Info`` block gives it: ``lock_id``, ``lock_path``,
+    ``operation`` (e.g. ``OperationTypeApply``), ``who`` (``user@host``), ``version`` (of
+    the holder's Terraform) and ``created`` (text, UTC). Each is ``None`` when not printed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lock_id: str | None,
+        lock_path: str | None,
+        operation: str | None,
+        who: str | None,
+        version: str | None,
+        created: str | None,
+        cmd: Sequence[str],
+        returncode: int | None,
+        stderr: str = "",
+        stdout_tail: str = "",
+    ) -> None:
+        super().__init__(
+            message, cmd=cmd, returncode=returncode, stderr=stderr, stdout_tail=stdout_tail
+        )
+        self.lock_id = lock_id
+        self.lock_path = lock_path
+        self.operation = operation
+        self.who = who
+        self.version = version
+        self.created = created
+
+
+class PlanRefused(ForescaleError):
+    """The plan guard refused a plan; nothing was applied.
+
+    ``reasons`` are sentences for a reviewer; ``summary`` counts the changes
+    ("1 to update (terraform_data.web_asg), 0 to create, 0 to destroy").
+    """
+
+    def __init__(self, reasons: Sequence[str], *, summary: str = "") -> None:
+        self.reasons = tuple(reasons)
+        self.summary = summary
+        detail = " ".join(self.reasons) or "no reason given"
+        super().__init__(
+            f"plan refused ({summary}): {detail}" if summary else f"plan refused: {detail}"
+        )

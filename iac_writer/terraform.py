@@ -1,0 +1,724 @@
+"""Run terraform (or OpenTofu): init, plan to a private file, check, apply that file.
+
+This is the only module in forescale that starts subprocesses. Every command is an argument
+list (never a shell) with ``-input=false -no-color``, runs in ``working_dir`` in its own
+process group, has a time limit, and keeps its stdout/stderr so errors can show the tail.
+Only flags that Terraform 1.0 already has are used (checked against 1.0.3 and 1.11.4).
+
+The flow (research notes A4)::
+
+    runner.init()
+    with runner.plan() as plan:                    # plan -out + show -json; file removed on exit
+        runner.apply(plan, guard=my_guard)         # guard(plan_json) must accept; then apply FILE
+
+``apply`` asks the guard again itself and never applies a plan the guard refused. When
+Terraform answers ``Saved plan is stale`` (someone changed the state after the plan was
+made), it plans once more and applies the new plan only if the guard accepts it too; a
+second stale plan raises :class:`~forescale.errors.StalePlan`.
+
+Variable precedence trap
+    Terraform reads, later winning: ``TF_VAR_*`` < ``terraform.tfvars`` <
+    ``terraform.tfvars.json`` < ``*.auto.tfvars(.json)`` in file-name order < ``-var`` /
+    ``-var-file`` in command-line order. **Any -var-file overrides every *.auto.tfvars
+    file**, so a scaler-written ``zz-scaler.auto.tfvars.json`` is silently ignored for each
+    variable that a user's ``-var-file=prod.tfvars`` also sets. The runner therefore passes
+    the user's ``var_files`` in their order and forescale's own ``scaler_var_file`` LAST.
+    Maps are replaced, not merged. ``TF_CLI_ARGS``/``TF_CLI_ARGS_*`` are dropped from the
+    inherited environment (unless given explicitly in ``env``): Terraform appends them after
+    our arguments, so a ``-var-file`` there would silently win over the scaler's file.
+
+Plan files
+    A plan file is a zip holding the state and the configuration: treat it as a secret. It
+    is written in a fresh directory made with mode 0700 (``tempfile.mkdtemp``) and removed
+    when the :class:`PlanResult` is closed (``with`` block or :meth:`PlanResult.discard`).
+
+Stopping terraform (cancel() or a time limit)
+    Measured with Terraform 1.0.3 and 1.11.4 on a ``local-exec`` apply:
+
+    * SIGINT to the whole process group is Terraform's graceful stop (what Ctrl-C in a
+      terminal does): no new operations start, a running provisioner is interrupted, the
+      resource is recorded as tainted, the state is written and the lock released.
+      Sending SIGINT to the main PID only is not enough: Terraform 1.0's main process is a
+      panicwrap wrapper that ignores SIGINT, and the apply simply ran to completion.
+    * Terraform treats SIGTERM like SIGINT (1.11.4: SIGTERM alone stopped gracefully), and
+      a second interrupt makes it "exit immediately. Note that data loss may have
+      occurred", so SIGTERM after SIGINT is a hard stop. On 1.0.3 SIGTERM to the group
+      alone already counted twice (the wrapper forwards it): the replaced resource was
+      destroyed, never re-created, and gone from the state.
+    * SIGKILL writes no state at all: infrastructure created so far is no longer tracked by
+      Terraform (A4). The kernel drops the lock, a stale ``.terraform.tfstate.lock.info``
+      remains (harmless for the local backend).
+
+    So the runner sends SIGINT to the group, waits ``grace_seconds`` (default 60), then
+    SIGTERM, waits ``term_grace_seconds`` (default 30), and only then SIGKILL. Each step is
+    logged; the error records which signals it took (``signals_sent``).
+
+State locks
+    ``plan`` and ``apply`` pass ``-lock-timeout``: Terraform itself waits that long for a
+    lock held by someone else, then fails; the runner raises
+    :class:`~forescale.errors.StateLocked` naming the holder (Lock Info: ID, Path,
+    Operation, Who, Created).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final
+
+from forescale.errors import (
+    PlanRefused,
+    StalePlan,
+    StateLocked,
+    TerraformCancelled,
+    TerraformError,
+    TerraformNotFound,
+    TerraformTimeout,
+)
+from iac_writer.guard import GuardResult
+
+__all__ = [
+    "TAIL_LINES",
+    "ApplyResult",
+    "CommandResult",
+    "CommandTimeouts",
+    "PlanGuard",
+    "PlanResult",
+    "TerraformRunner",
+]
+
+_log = logging.getLogger(__name__)
+
+TAIL_LINES: Final = 40
+"""How many trailing lines of stdout/stderr results and errors keep."""
+
+PlanGuard = Callable[[Mapping[str, Any]], GuardResult]
+"""Called with the ``show -json`` dict of a plan; apply proceeds only if ``.ok``."""
+
+_FORCED_ENV: Final = {"TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "TF_INPUT": "0"}
+_STALE_MARKER: Final = "Saved plan is stale"
+_LOCK_MARKER: Final = "Error acquiring the state lock"
+_LOCK_FIELD_RE: Final = re.compile(
+    r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*?)\s*$", re.MULTILINE
+)
+_ERROR_LINE_RE: Final = re.compile(r"^[│\s]*Error: (.+?)\s*$", re.MULTILINE)
+_POLL_SECONDS: Final = 0.05
+_KILL_WAIT_SECONDS: Final = 10.0
+_READER_JOIN_SECONDS: Final = 5.0
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CommandTimeouts:
+    """Time limit of each command in seconds; past it the command is stopped (see module doc).
+
+    ``plan`` and ``apply`` include the wait for the state lock, so they must exceed the
+    runner's ``lock_timeout_seconds``.
+    """
+
+    init: float = 600.0
+    plan: float = 1800.0
+    show: float = 300.0
+    apply: float = 3600.0
+    version: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CommandResult:
+    """A command that exited 0 (``init``): its argument list and the tails of its output."""
+
+    cmd: tuple[str, ...]
+    returncode: int
+    output_tail: str
+    stderr_tail: str
+    duration_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanResult:
+    """A saved plan and its ``show -json`` dict; a context manager that deletes the file.
+
+    ``has_changes`` is ``-detailed-exitcode`` 2 (0 means Terraform found nothing to do).
+    ``plan_file`` lives alone in a 0700 directory; :meth:`discard` (or leaving the ``with``
+    block) removes that directory. ``plan_json`` is left out of ``repr``: plans are large
+    and may hold secrets.
+    """
+
+    plan_file: Path
+    has_changes: bool
+    plan_json: dict[str, Any] = field(repr=False)
+    cmd: tuple[str, ...]
+    output_tail: str = field(repr=False)
+    duration_seconds: float
+
+    def discard(self) -> None:
+        """Delete the plan file and its private directory (idempotent)."""
+        shutil.rmtree(self.plan_file.parent, ignore_errors=True)
+
+    def __enter__(self) -> PlanResult:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApplyResult:
+    """What :meth:`TerraformRunner.apply` did.
+
+    ``applied`` is False when the accepted plan had no changes (``terraform apply`` was not
+    run; ``cmd`` is empty, ``returncode`` None). ``replanned`` is True when the given plan
+    was stale and a fresh plan, accepted by the guard, was applied instead. ``guard`` is the
+    verdict on the plan that was (or would have been) applied.
+    """
+
+    applied: bool
+    replanned: bool
+    guard: GuardResult
+    cmd: tuple[str, ...]
+    returncode: int | None
+    output_tail: str
+    stderr_tail: str
+    duration_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Completed:
+    cmd: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration_seconds: float
+
+
+# --------------------------------------------------------------------------- runner
+
+
+class TerraformRunner:
+    """Runs one Terraform root module (``working_dir``); one command at a time.
+
+    Arguments (times in seconds):
+
+    ``binary``
+        ``"terraform"`` or ``"tofu"`` (looked up on PATH) or a path to the executable.
+    ``var_files``
+        The user's ``-var-file`` arguments, in their order; relative paths are relative to
+        ``working_dir``.
+    ``scaler_var_file``
+        forescale's own variable file; always passed last so it wins (module docstring).
+    ``env``
+        Added to the inherited environment (``inherit_env``); ``TF_IN_AUTOMATION=1``,
+        ``CHECKPOINT_DISABLE=1`` and ``TF_INPUT=0`` are always set.
+    ``lock_timeout_seconds``
+        How long Terraform waits for a state lock held by someone else (``-lock-timeout``).
+    ``timeouts``
+        Per-command time limits (:class:`CommandTimeouts`).
+    ``plugin_dirs`` / ``backend_config``
+        ``init`` options: ``-plugin-dir=DIR`` (a provider mirror; disables downloads) and
+        ``-backend-config=FILE_OR_KEY=VALUE``.
+    ``grace_seconds`` / ``term_grace_seconds``
+        How long to wait after SIGINT before SIGTERM, and after SIGTERM before SIGKILL.
+
+    :meth:`cancel` may be called from any thread or a signal handler.
+    """
+
+    def __init__(
+        self,
+        working_dir: Path | str,
+        *,
+        binary: str = "terraform",
+        var_files: Sequence[Path | str] = (),
+        scaler_var_file: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
+        lock_timeout_seconds: float = 60.0,
+        timeouts: CommandTimeouts = CommandTimeouts(),  # noqa: B008 (frozen, immutable)
+        plugin_dirs: Sequence[Path | str] = (),
+        backend_config: Sequence[str] = (),
+        grace_seconds: float = 60.0,
+        term_grace_seconds: float = 30.0,
+    ) -> None:
+        if isinstance(var_files, str | Path):
+            raise TypeError("var_files must be a sequence of paths, not one path")
+        if lock_timeout_seconds < 0:
+            raise ValueError("lock_timeout_seconds must be >= 0")
+        for name in ("plan", "apply"):
+            limit = getattr(timeouts, name)
+            if limit <= lock_timeout_seconds:
+                raise ValueError(
+                    f"timeouts.{name} ({limit:g} s) must exceed lock_timeout_seconds "
+                    f"({lock_timeout_seconds:g} s), or a wait for the state lock is cut short"
+                )
+        if grace_seconds <= 0 or term_grace_seconds <= 0:
+            raise ValueError("grace_seconds and term_grace_seconds must be > 0")
+
+        self._working_dir = Path(working_dir)
+        self._env = _build_env(env, inherit_env=inherit_env)
+        self._binary_name = Path(binary).name  # for messages; cmd has the full path
+        self._binary = _resolve_binary(binary, self._env.get("PATH"))
+        self._var_files = tuple(self._in_working_dir(p) for p in var_files)
+        self._scaler_var_file = (
+            None if scaler_var_file is None else self._in_working_dir(scaler_var_file)
+        )
+        self._lock_timeout = lock_timeout_seconds
+        self._timeouts = timeouts
+        self._plugin_dirs = tuple(Path(p) for p in plugin_dirs)
+        self._backend_config = tuple(backend_config)
+        self._grace = grace_seconds
+        self._term_grace = term_grace_seconds
+        # A plain bool, not an Event: cancel() must be safe inside a signal handler, which
+        # may interrupt the main thread while it holds an Event's internal lock.
+        self._cancel_requested = False
+        self._busy = threading.RLock()
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def binary(self) -> Path:
+        """The resolved executable."""
+        return self._binary
+
+    @property
+    def working_dir(self) -> Path:
+        return self._working_dir
+
+    @property
+    def var_file_args(self) -> tuple[str, ...]:
+        """The ``-var-file`` arguments in the order passed: user files, then the scaler's."""
+        files = list(self._var_files)
+        if self._scaler_var_file is not None:
+            files.append(self._scaler_var_file)
+        return tuple(f"-var-file={f}" for f in files)
+
+    @property
+    def cancelled(self) -> bool:
+        """True after :meth:`cancel` until :meth:`reset_cancel`."""
+        return self._cancel_requested
+
+    # ------------------------------------------------------------------ commands
+
+    def version(self) -> tuple[int, int, int]:
+        """The binary's version from ``version -json`` (available since Terraform 0.13)."""
+        done = self._run(["version", "-json"], timeout=self._timeouts.version)
+        if done.returncode != 0:
+            raise self._error(done, "version")
+        try:
+            text = str(json.loads(done.stdout)["terraform_version"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TerraformError(
+                f"{self._binary_name} version -json printed something unexpected",
+                cmd=done.cmd,
+                returncode=done.returncode,
+                stdout_tail=_tail(done.stdout),
+            ) from exc
+        match = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
+        if match is None:
+            raise TerraformError(
+                f"cannot read the version {text!r}", cmd=done.cmd, returncode=done.returncode
+            )
+        major, minor, patch = (int(g) for g in match.groups())
+        return major, minor, patch
+
+    def init(self) -> CommandResult:
+        """``init -input=false -no-color`` with the configured plugin dirs and backend config."""
+        args = [
+            "init",
+            "-input=false",
+            "-no-color",
+            *(f"-plugin-dir={d}" for d in self._plugin_dirs),
+            *(f"-backend-config={c}" for c in self._backend_config),
+        ]
+        with self._busy:
+            done = self._run(args, timeout=self._timeouts.init)
+        if done.returncode != 0:
+            raise self._error(done, "init")
+        return CommandResult(
+            cmd=done.cmd,
+            returncode=done.returncode,
+            output_tail=_tail(done.stdout),
+            stderr_tail=_tail(done.stderr),
+            duration_seconds=done.duration_seconds,
+        )
+
+    def plan(self, out_dir: Path | str | None = None) -> PlanResult:
+        """``plan -out=FILE -detailed-exitcode`` then ``show -json FILE``.
+
+        The file goes into a new 0700 directory under ``out_dir`` (default: the system temp
+        directory); use the result as a context manager so the file is deleted. On any
+        error the directory is removed before the exception propagates.
+        """
+        private = Path(tempfile.mkdtemp(prefix="forescale-plan-", dir=out_dir))
+        try:
+            os.chmod(private, 0o700)  # mkdtemp already does; keep it explicit
+            plan_file = private / "forescale.tfplan"
+            args = [
+                "plan",
+                "-input=false",
+                "-no-color",
+                f"-out={plan_file}",
+                "-detailed-exitcode",
+                f"-lock-timeout={_go_duration(self._lock_timeout)}",
+                *self.var_file_args,
+            ]
+            with self._busy:
+                done = self._run(args, timeout=self._timeouts.plan)
+                if done.returncode not in (0, 2):
+                    raise self._error(done, "plan")
+                shown = self._run(
+                    ["show", "-json", "-no-color", str(plan_file)], timeout=self._timeouts.show
+                )
+            if shown.returncode != 0:
+                raise self._error(shown, "show")
+            plan_json = _parse_plan_json(shown)
+        except BaseException:
+            shutil.rmtree(private, ignore_errors=True)
+            raise
+        return PlanResult(
+            plan_file=plan_file,
+            has_changes=done.returncode == 2,
+            plan_json=plan_json,
+            cmd=done.cmd,
+            output_tail=_tail(done.stdout),
+            duration_seconds=done.duration_seconds,
+        )
+
+    def apply(self, plan: PlanResult, *, guard: PlanGuard) -> ApplyResult:
+        """Apply ``plan`` if ``guard`` accepts it; on a stale plan, plan once more.
+
+        Raises :class:`~forescale.errors.PlanRefused` (nothing applied) when the guard
+        refuses the plan or the fresh plan, ``StalePlan`` when the fresh plan is stale too,
+        ``StateLocked``, ``TerraformTimeout``, ``TerraformCancelled`` or ``TerraformError``.
+        After a failed apply the state may be partly changed: plan again before retrying.
+        """
+        with self._busy:
+            verdict = _ask_guard(guard, plan)
+            if not plan.has_changes:
+                return _not_applied(verdict, replanned=False)
+            try:
+                return self._apply_file(plan, verdict, replanned=False)
+            except StalePlan as exc:
+                _log.warning("%s; planning again once", exc)
+            with self.plan(out_dir=plan.plan_file.parent.parent) as fresh:
+                verdict = _ask_guard(guard, fresh)
+                if not fresh.has_changes:
+                    return _not_applied(verdict, replanned=True)
+                return self._apply_file(fresh, verdict, replanned=True)
+
+    def cancel(self) -> None:
+        """Stop the running command (SIGINT to its group, escalating; see module doc).
+
+        Returns at once; the thread running the command does the stopping and raises
+        :class:`~forescale.errors.TerraformCancelled`. Later commands are refused until
+        :meth:`reset_cancel`. Safe from another thread or a signal handler.
+        """
+        self._cancel_requested = True
+
+    def reset_cancel(self) -> None:
+        """Allow commands again after :meth:`cancel`."""
+        self._cancel_requested = False
+
+    # ------------------------------------------------------------------ internals
+
+    def _in_working_dir(self, path: Path | str) -> Path:
+        path = Path(path)
+        return path if path.is_absolute() else self._working_dir / path
+
+    def _apply_file(
+        self, plan: PlanResult, verdict: GuardResult, *, replanned: bool
+    ) -> ApplyResult:
+        if not plan.plan_file.is_file():
+            raise ValueError(f"plan file {plan.plan_file} is gone (was the plan discarded?)")
+        args = [
+            "apply",
+            "-input=false",
+            "-no-color",
+            f"-lock-timeout={_go_duration(self._lock_timeout)}",
+            str(plan.plan_file),
+        ]
+        done = self._run(args, timeout=self._timeouts.apply)
+        if done.returncode != 0:
+            raise self._error(done, "apply")
+        return ApplyResult(
+            applied=True,
+            replanned=replanned,
+            guard=verdict,
+            cmd=done.cmd,
+            returncode=done.returncode,
+            output_tail=_tail(done.stdout),
+            stderr_tail=_tail(done.stderr),
+            duration_seconds=done.duration_seconds,
+        )
+
+    def _run(self, args: Sequence[str], *, timeout: float) -> _Completed:
+        """Run one command to completion, stopping it on timeout or cancel."""
+        cmd = (str(self._binary), *args)
+        what = f"{self._binary_name} {args[0]}"
+        if self._cancel_requested:
+            raise TerraformCancelled(
+                f"{what} not started: the runner was cancelled",
+                signals_sent=(),
+                cmd=cmd,
+                returncode=None,
+            )
+        _log.info("running %s in %s", " ".join(cmd), self._working_dir)
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(  # noqa: S603 (argument list, no shell)
+                cmd,
+                cwd=self._working_dir,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # own process group: signals reach every child
+            )
+        except OSError as exc:
+            raise TerraformError(
+                f"could not start {what} in {self._working_dir}: {exc}", cmd=cmd, returncode=None
+            ) from exc
+        assert proc.stdout is not None and proc.stderr is not None
+        out: list[bytes] = []
+        err: list[bytes] = []
+        readers = [
+            threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+            threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+
+        deadline = started + timeout
+        stop_reason: str | None = None
+        try:
+            while proc.poll() is None:
+                if self._cancel_requested:
+                    stop_reason = "cancelled"
+                elif time.monotonic() >= deadline:
+                    stop_reason = "timeout"
+                if stop_reason is not None:
+                    break
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=_POLL_SECONDS)
+        except BaseException:
+            # Ctrl-C in a terminal (KeyboardInterrupt) or any other exit from this thread:
+            # the child is in its own session, so the terminal's SIGINT never reached it.
+            # Stop it the same graceful way instead of leaving an orphan holding the lock.
+            self._stop(proc, what)
+            raise
+        signals_sent = self._stop(proc, what) if stop_reason is not None else ()
+        for reader in readers:
+            # A grandchild that kept the pipe open must not hang us; take what was read.
+            reader.join(timeout=_READER_JOIN_SECONDS)
+        elapsed = time.monotonic() - started
+        stdout = b"".join(out).decode("utf-8", "replace")
+        stderr = b"".join(err).decode("utf-8", "replace")
+        returncode = proc.returncode
+        _log.info("%s exited %s after %.1f s", what, returncode, elapsed)
+
+        if stop_reason == "timeout":
+            raise TerraformTimeout(
+                f"{what} ran longer than {timeout:g} s and was stopped with "
+                f"{' then '.join(signals_sent) or 'no signal (it had just exited)'}"
+                f"{_first_error(stderr, prefix=': ')}",
+                timeout_seconds=timeout,
+                signals_sent=signals_sent,
+                cmd=cmd,
+                returncode=returncode,
+                stderr=_tail(stderr),
+                stdout_tail=_tail(stdout),
+            )
+        if stop_reason == "cancelled":
+            raise TerraformCancelled(
+                f"{what} was cancelled and stopped with "
+                f"{' then '.join(signals_sent) or 'no signal (it had just exited)'} "
+                f"(exit {returncode})",
+                signals_sent=signals_sent,
+                cmd=cmd,
+                returncode=returncode,
+                stderr=_tail(stderr),
+                stdout_tail=_tail(stdout),
+            )
+        assert returncode is not None
+        return _Completed(
+            cmd=cmd, returncode=returncode, stdout=stdout, stderr=stderr, duration_seconds=elapsed
+        )
+
+    def _stop(self, proc: subprocess.Popen[bytes], what: str) -> tuple[str, ...]:
+        """SIGINT the process group, then SIGTERM, then SIGKILL, each after a wait."""
+        sent: list[str] = []
+        steps = (
+            (signal.SIGINT, self._grace),
+            (signal.SIGTERM, self._term_grace),
+            (signal.SIGKILL, _KILL_WAIT_SECONDS),
+        )
+        for sig, wait in steps:
+            if proc.poll() is not None:
+                break
+            if sig is not signal.SIGINT:
+                _log.warning(
+                    "%s did not stop within %g s of %s; sending %s to its process group "
+                    "(Terraform may exit without saving state)",
+                    what,
+                    steps[len(sent) - 1][1],
+                    sent[-1],
+                    sig.name,
+                )
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:  # the whole group is already gone
+                break
+            sent.append(sig.name)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait)
+        return tuple(sent)
+
+    def _error(self, done: _Completed, sub: str) -> TerraformError:
+        what = f"{self._binary_name} {sub}"
+        common: dict[str, Any] = {
+            "cmd": done.cmd,
+            "returncode": done.returncode,
+            "stderr": _tail(done.stderr),
+            "stdout_tail": _tail(done.stdout),
+        }
+        text = done.stderr + "\n" + done.stdout
+        if _LOCK_MARKER in text:
+            info = dict(_LOCK_FIELD_RE.findall(text.split("Lock Info:", 1)[-1]))
+            holder = info.get("Who") or "an unknown holder"
+            details = ", ".join(
+                f"{label} {info[key]}"
+                for key, label in (
+                    ("Operation", "operation"),
+                    ("Created", "since"),
+                    ("ID", "lock ID"),
+                    ("Path", "state"),
+                )
+                if info.get(key)
+            )
+            return StateLocked(
+                f"{what}: the Terraform state is locked by {holder}"
+                f"{f' ({details})' if details else ''}; gave up after waiting "
+                f"{self._lock_timeout:g} s (lock_timeout). If that run is dead, a person can "
+                f"release it with `terraform force-unlock {info.get('ID', '<ID>')}`",
+                lock_id=info.get("ID"),
+                lock_path=info.get("Path"),
+                operation=info.get("Operation"),
+                who=info.get("Who"),
+                version=info.get("Version"),
+                created=info.get("Created"),
+                **common,
+            )
+        if _STALE_MARKER in text:
+            return StalePlan(
+                f"{what}: saved plan is stale (the state changed after the plan was made)",
+                **common,
+            )
+        return TerraformError(
+            f"{what} failed (exit {done.returncode}){_first_error(done.stderr, prefix=': ')}",
+            **common,
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _ask_guard(guard: PlanGuard, plan: PlanResult) -> GuardResult:
+    verdict = guard(plan.plan_json)
+    if not verdict.ok:
+        raise PlanRefused(verdict.reasons, summary=verdict.summary)
+    return verdict
+
+
+def _not_applied(verdict: GuardResult, *, replanned: bool) -> ApplyResult:
+    return ApplyResult(
+        applied=False,
+        replanned=replanned,
+        guard=verdict,
+        cmd=(),
+        returncode=None,
+        output_tail="",
+        stderr_tail="",
+        duration_seconds=0.0,
+    )
+
+
+def _parse_plan_json(shown: _Completed) -> dict[str, Any]:
+    try:
+        parsed = json.loads(shown.stdout)
+    except ValueError as exc:
+        raise TerraformError(
+            f"show -json printed invalid JSON ({exc})",
+            cmd=shown.cmd,
+            returncode=shown.returncode,
+            stderr=_tail(shown.stderr),
+        ) from exc
+    if not isinstance(parsed, dict):
+        raise TerraformError(
+            "show -json did not print a JSON object", cmd=shown.cmd, returncode=shown.returncode
+        )
+    return parsed
+
+
+def _build_env(extra: Mapping[str, str] | None, *, inherit_env: bool) -> dict[str, str]:
+    env = dict(os.environ) if inherit_env else {}
+    for key in list(env):
+        if key == "TF_CLI_ARGS" or key.startswith("TF_CLI_ARGS_"):
+            del env[key]
+    env.update(extra or {})
+    env.update(_FORCED_ENV)
+    return env
+
+
+def _resolve_binary(binary: str, path: str | None) -> Path:
+    found = shutil.which(binary, path=path)
+    if found is None:
+        where = "that path" if os.sep in binary else "PATH"
+        raise TerraformNotFound(
+            f"cannot find the {binary!r} executable on {where}; install Terraform >= 1.0 "
+            "(or OpenTofu) or set the binary to its full path",
+            cmd=(binary,),
+            returncode=None,
+        )
+    return Path(found).absolute()
+
+
+def _go_duration(seconds: float) -> str:
+    """``-lock-timeout`` takes a Go duration: whole seconds as ``60s``, else milliseconds."""
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
+
+
+def _drain(stream: IO[bytes], sink: list[bytes]) -> None:
+    fd = stream.fileno()
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 65536):
+            sink.append(chunk)
+    stream.close()
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def _first_error(stderr: str, *, prefix: str) -> str:
+    match = _ERROR_LINE_RE.search(stderr)
+    return f"{prefix}{match.group(1)}" if match else ""

@@ -43,8 +43,22 @@ def _csv_factory(settings: Any) -> MetricSource:
     return CsvFileSource.from_settings(settings)
 
 
+def _cloudwatch_factory(settings: Any) -> MetricSource:
+    from collectors.cloudwatch import CloudWatchMetricSource
+
+    return CloudWatchMetricSource.from_settings(settings)
+
+
+def _prometheus_factory(settings: Any) -> MetricSource:
+    from collectors.prometheus import PrometheusMetricSource
+
+    return PrometheusMetricSource.from_settings(settings)
+
+
 REGISTRY: dict[str, SourceFactory] = {
     "csv": _csv_factory,
+    "cloudwatch": _cloudwatch_factory,
+    "prometheus": _prometheus_factory,
 }
 
 

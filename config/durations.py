@@ -7,34 +7,31 @@ import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
 def parse_duration(value: str | int | float | dt.timedelta) -> dt.timedelta:
-    """Parse a duration; numbers are seconds. Raises ``ValueError`` with the bad text."""
+    """Parse a duration: ``90s``, ``15m``, ``2h``, ``1d``, ``1w``, ``1h30m``, ``1.5h``.
+
+    Units: s, m, h, d (24 h), w. Case and surrounding whitespace are ignored. A number
+    (int/float, not a string) is seconds. Negative or unit-less text raises ``ValueError``
+    naming the text.
+    """
     if isinstance(value, dt.timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        if not math.isfinite(value) or value < 0:
             raise ValueError(f"not a duration: {value!r}")
         return dt.timedelta(seconds=value)
-    text = value.strip().lower()
-    if not text:
-        raise ValueError("empty duration")
-    pos = 0
-    total = 0.0
-    for match in _PART.finditer(text):
-        if match.start() != pos or text[pos : match.start()].strip():
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
-    if pos != len(text) or pos == 0:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d, 1w or seconds)")
-    return dt.timedelta(seconds=total)
+    cleaned = value.strip().lower()
+    if not _DURATION.fullmatch(cleaned):
+        raise ValueError(
+            f"not a duration: {value!r} (use a number and a unit: 90s, 15m, 2h, 1d, 1w, 1h30m)"
+        )
+    return dt.timedelta(seconds=sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned)))
 
 
 def format_duration(delta: dt.timedelta) -> str:

@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -134,7 +135,186 @@ class CsvSource(BaseModel):
     scale: float = Field(default=1.0, gt=0)  # multiply values (e.g. to requests/s)
 
 
-MetricSourceSettings = Annotated[CsvSource, Field(discriminator="type")]
+_CLOUDWATCH_STATISTIC = re.compile(
+    r"SampleCount|Average|Sum|Minimum|Maximum|IQM|(p|tm|wm|tc|ts)(100|\d{1,2}(\.\d{1,2})?)"
+)
+_DEFAULT_LOOKBACK = dt.timedelta(days=56)
+
+
+def _check_period(value: dt.timedelta | None, what: str) -> dt.timedelta | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds()
+    if seconds < 1 or not seconds.is_integer():
+        raise ValueError(f"{what} must be a whole number of seconds, at least 1s")
+    return value
+
+
+class CloudWatchSource(BaseModel):
+    """Demand history from Amazon CloudWatch (``GetMetricData``).
+
+    Either a metric (``namespace`` + ``metric_name`` + ``dimensions`` + ``statistic``) or a
+    metric-math ``expression``, or both: then the metric is available to the expression as
+    ``m1`` (e.g. ``expression: m1 / PERIOD(m1)``) and only the expression is returned.
+    """
+
+    model_config = _STRICT
+
+    type: Literal["cloudwatch"] = "cloudwatch"
+    namespace: str | None = Field(default=None, min_length=1, max_length=255)
+    metric_name: str | None = Field(default=None, min_length=1, max_length=255)
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
+    statistic: str = "Sum"  # Sum, Average, Maximum, Minimum, SampleCount, p99, tm90, ...
+    expression: str | None = Field(default=None, min_length=1, max_length=2048)
+    period: Duration | None = None  # None: 60 s / 5 min / 1 h from the data's age
+    per_second: bool = False  # divide each value by the period (a Sum becomes a rate)
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    profile: str | None = None  # a named profile from ~/.aws/config
+    endpoint_url: str | None = None  # a VPC endpoint, or a local test server
+    retry_mode: Literal["standard", "adaptive"] = "standard"
+    max_attempts: int = Field(default=5, ge=1, le=20)  # botocore attempts, the first included
+    connect_timeout: float = Field(default=10.0, gt=0, le=300)  # seconds
+    read_timeout: float = Field(default=60.0, gt=0, le=900)  # seconds
+    lookback: Duration = _DEFAULT_LOOKBACK  # history read when nothing is stored yet
+
+    @field_validator("statistic")
+    @classmethod
+    def _statistic(cls, value: str) -> str:
+        if not _CLOUDWATCH_STATISTIC.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a CloudWatch statistic (use Sum, Average, Maximum, Minimum, "
+                "SampleCount or a percentile like p99)"
+            )
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: dt.timedelta | None) -> dt.timedelta | None:
+        value = _check_period(value, "period")
+        if value is not None:
+            seconds = int(value.total_seconds())
+            if seconds not in (1, 5, 10, 30) and seconds % 60:
+                raise ValueError(
+                    f"period {seconds}s: CloudWatch accepts 1, 5, 10, 30 or a multiple of 60 s"
+                )
+        return value
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, item in value.items():
+            if not name or not item:
+                raise ValueError(f"dimension {name!r}: names and values must not be empty")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _metric_or_expression(self) -> CloudWatchSource:
+        has_metric = self.namespace is not None or self.metric_name is not None
+        if has_metric and (self.namespace is None or self.metric_name is None):
+            missing = "namespace" if self.namespace is None else "metric_name"
+            raise ValueError(f"{missing} is required with a metric (namespace + metric_name)")
+        if not has_metric and self.expression is None:
+            raise ValueError("set a metric (namespace + metric_name) or an expression")
+        if not has_metric and self.dimensions:
+            raise ValueError("dimensions need a metric (namespace + metric_name)")
+        if (
+            has_metric
+            and self.expression is None
+            and self.statistic in ("Sum", "SampleCount")
+            and self.period is None
+            and not self.per_second
+        ):
+            # An automatic period is 1 min for recent ranges and 5 min for older ones, so an
+            # incremental fetch would store totals per minute next to totals per 5 minutes.
+            raise ValueError(
+                f"statistic {self.statistic} with an automatic period mixes totals per 1 and "
+                "5 minutes; set period (e.g. 5m) or per_second: true"
+            )
+        return self
+
+
+class BasicAuth(BaseModel):
+    """HTTP basic authentication; the password is a secret (never logged)."""
+
+    model_config = _STRICT
+
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+
+_RESERVED_HEADERS = {"authorization": "bearer_token or basic_auth", "x-scope-orgid": "org_id"}
+
+
+class PrometheusSource(BaseModel):
+    """Demand history from a Prometheus-compatible ``/api/v1/query_range`` (Prometheus,
+    Thanos, Mimir, VictoriaMetrics). ``query`` must return one series unless
+    ``sum_series`` is set, then the series are summed per timestamp."""
+
+    model_config = _STRICT
+
+    type: Literal["prometheus"] = "prometheus"
+    url: str  # base URL, e.g. http://prometheus:9090 or https://mimir.example/prometheus
+    query: str = Field(min_length=1)  # PromQL, e.g. sum(rate(http_requests_total[5m]))
+    step: Duration | None = None  # None: from the range or lookback, 60 s up to max_points
+    max_points: int = Field(default=10_080, ge=100, le=1_000_000)  # the auto step's budget
+    sum_series: bool = False
+    bearer_token: SecretStr | None = None
+    basic_auth: BasicAuth | None = None
+    ca_file: Path | None = None  # PEM bundle to verify the server's certificate
+    insecure_skip_verify: bool = False
+    timeout: float = Field(default=30.0, gt=0, le=600)  # seconds, per HTTP request
+    query_timeout: Duration | None = None  # sent as Prometheus' ``timeout`` parameter
+    org_id: str | None = Field(default=None, min_length=1)  # sent as X-Scope-OrgID
+    headers: dict[str, str] = Field(default_factory=dict)
+    lookback: Duration = _DEFAULT_LOOKBACK  # history read when nothing is stored yet
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        match = re.fullmatch(r"(https?)://([^/?#\s]+)(/[^?#\s]*)?", value.strip())
+        if not match:
+            raise ValueError(
+                f"{value!r} is not a base URL like http://prometheus:9090 (no query string)"
+            )
+        if "@" in match.group(2):
+            raise ValueError("put credentials in basic_auth or bearer_token, not in the url")
+        return value.strip().rstrip("/")
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, value: dt.timedelta | None) -> dt.timedelta | None:
+        return _check_period(value, "step")
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"set {name} with {_RESERVED_HEADERS[name.lower()]}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> PrometheusSource:
+        if self.bearer_token is not None and self.basic_auth is not None:
+            raise ValueError("use bearer_token or basic_auth, not both")
+        if self.ca_file is not None and self.insecure_skip_verify:
+            raise ValueError("ca_file and insecure_skip_verify contradict each other")
+        return self
+
+
+MetricSourceSettings = Annotated[
+    CsvSource | CloudWatchSource | PrometheusSource, Field(discriminator="type")
+]
+_SOURCE_TYPES = frozenset({"csv", "cloudwatch", "prometheus"})  # union tags, hidden in errors
 
 
 class Seasonalities(BaseModel):
@@ -291,7 +471,7 @@ class Settings(BaseSettings):
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in {"csv"})]
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _SOURCE_TYPES)]
     return ".".join(parts) or "(top level)"
 
 
@@ -303,7 +483,10 @@ def _resolve_paths(settings: Settings, base: Path) -> None:
     if settings.events_file is not None:
         settings.events_file = rel(settings.events_file)
     for svc in settings.services.values():
-        svc.source.path = rel(svc.source.path)
+        if isinstance(svc.source, CsvSource):
+            svc.source.path = rel(svc.source.path)
+        elif isinstance(svc.source, PrometheusSource) and svc.source.ca_file is not None:
+            svc.source.ca_file = rel(svc.source.ca_file)
         svc.iac.working_dir = rel(svc.iac.working_dir)
         if svc.events_file is not None:
             svc.events_file = rel(svc.events_file)

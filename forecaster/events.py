@@ -49,7 +49,7 @@ import difflib
 import io
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from config.durations import parse_duration
 from forecaster.types import Event
 from forescale.errors import ConfigError, EventsError
 
@@ -73,29 +74,8 @@ __all__ = [
 KEYS = ("name", "start", "end", "lower_window", "upper_window", "expected_uplift")
 _REQUIRED = ("name", "start")
 
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _INTEGER = re.compile(r"[+-]?\d+")
 _YAML_SPECIAL_FLOATS = {".nan": "nan", ".inf": "inf", "+.inf": "inf", "-.inf": "-inf"}
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """Parse a human duration: ``90s``, ``15m``, ``2h``, ``1d``, ``1w``, ``1h30m``, ``1.5h``.
-
-    Units: s (seconds), m (minutes), h (hours), d (days of 24 h), w (weeks). Surrounding
-    whitespace and case are ignored. A bare number has no unit and is rejected, as are
-    negative values. Raises ``ValueError`` naming the text.
-    """
-    cleaned = text.strip().lower()
-    if not _DURATION.fullmatch(cleaned):
-        raise ValueError(
-            f"not a duration: {text!r} (use a number and a unit: 90s, 15m, 2h, 1d, 1w, 1h30m)"
-        )
-    seconds = sum(
-        float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(cleaned)
-    )
-    return dt.timedelta(seconds=seconds)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -214,13 +194,9 @@ def _is_null(node: yaml.Node) -> bool:
 
 
 def _read_csv(text: str, source: str) -> list[_RawEvent]:
-    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     raws = []
-    last_line = 0
-    for row in reader:
-        line = last_line + 1  # first physical line of this record
-        last_line = reader.line_num
+    for line, row in _csv_records(text, source):
         cells = [cell.strip() for cell in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
@@ -255,6 +231,18 @@ def _read_csv(text: str, source: str) -> list[_RawEvent]:
         }
         raws.append(_RawEvent(fields, line))
     return raws
+
+
+def _csv_records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the 1-based physical line each starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    last_line = 0
+    try:
+        for row in reader:
+            yield last_line + 1, row
+            last_line = reader.line_num
+    except csv.Error as exc:
+        raise EventsError(f"invalid CSV: {exc}", source=source, line=last_line + 1) from exc
 
 
 def _unknown_key_message(key: str) -> str:

@@ -139,7 +139,12 @@ def collect(
         source = (build or (lambda s: build_source(s.source)))(service)
         last = store.last_sample_time(name)
         start = since if since is not None else (last - COLLECT_OVERLAP if last else None)
-        series = source.fetch(start, None)
+        try:
+            series = source.fetch(start, None)
+        finally:
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
         written[name] = store.upsert_samples(name, series)
     return written
 

@@ -368,6 +368,28 @@ class ForecastConfig(BaseModel):
         return value
 
 
+Mode = Literal["dry-run", "plan", "apply", "commit"]
+
+
+class TerraformSettings(BaseModel):
+    """How forescale runs Terraform for a service (modes ``plan`` and ``apply``)."""
+
+    model_config = _STRICT
+
+    binary: str = "terraform"  # or "tofu"
+    init: bool = False  # run `terraform init` before planning
+    plugin_dirs: list[Path] = Field(default_factory=list)  # `init -plugin-dir`
+    backend_config: list[str] = Field(default_factory=list)  # `init -backend-config`
+    var_files: list[Path] = Field(default_factory=list)  # the team's -var-files, in order
+    lock_timeout: Duration = dt.timedelta(seconds=60)
+    plan_timeout: Duration = dt.timedelta(minutes=30)
+    apply_timeout: Duration = dt.timedelta(hours=1)
+    allowed_addresses: list[str] = Field(default_factory=lambda: ["*"])  # may be updated
+    allow_create: bool = False
+    allow_delete: bool = False
+    allow_replace: bool = False
+
+
 class IacTarget(BaseModel):
     """Where the capacity lives: a variable in a Terraform variable file."""
 
@@ -376,6 +398,8 @@ class IacTarget(BaseModel):
     working_dir: Path
     var_file: Path = Path("terraform.tfvars")  # relative to working_dir
     address: str  # plain `web_min_size` or nested `capacity.web.min`
+    terraform: TerraformSettings = Field(default_factory=TerraformSettings)
+    commit_branch: str = "forescale/{service}"  # mode commit: branch of the IaC repo
 
     @field_validator("address")
     @classmethod
@@ -407,6 +431,7 @@ class ServiceSettings(BaseModel):
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     iac: IacTarget
     events_file: Path | None = None  # overrides the global events_file
+    mode: Mode | None = None  # overrides the global mode for this service
 
     @model_validator(mode="after")
     def _bounds(self) -> ServiceSettings:
@@ -425,7 +450,7 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
     )
 
-    mode: Literal["dry-run"] = "dry-run"
+    mode: Mode = "dry-run"
     store_url: str = "sqlite:///.forescale/forescale.db"
     display_timezone: TimezoneName = "UTC"
     events_file: Path | None = None
@@ -463,6 +488,10 @@ class Settings(BaseSettings):
             known = ", ".join(sorted(self.services))
             raise ConfigError(f"no service named {name!r} (configured: {known})") from None
 
+    def mode_of(self, service: ServiceSettings) -> str:
+        """The service's mode: its own, else the global one."""
+        return service.mode or self.mode
+
     def forecast_timezone(self, service: ServiceSettings) -> str:
         return service.forecast.timezone or self.display_timezone
 
@@ -488,6 +517,8 @@ def _resolve_paths(settings: Settings, base: Path) -> None:
         elif isinstance(svc.source, PrometheusSource) and svc.source.ca_file is not None:
             svc.source.ca_file = rel(svc.source.ca_file)
         svc.iac.working_dir = rel(svc.iac.working_dir)
+        tf = svc.iac.terraform
+        tf.plugin_dirs = [rel(p) for p in tf.plugin_dirs]
         if svc.events_file is not None:
             svc.events_file = rel(svc.events_file)
     prefix = "sqlite:///"

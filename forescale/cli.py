@@ -156,6 +156,83 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
         click.echo(f"{name}: {count} samples stored")
 
 
+@cli.command("apply")
+@config_option
+@service_option
+@click.option("--at", "at", default=None, help="Act as of this instant (ISO 8601 with offset).")
+def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) -> None:
+    """Apply the step due now, if any (per service mode: plan, apply or commit)."""
+    from config.settings import load_settings
+    from forescale import pipeline
+    from forescale.apply import apply_due
+    from forescale.store import Store
+
+    settings = load_settings(config)
+    as_of = parse_now(at)
+    store = Store.open(settings.store_url)
+    try:
+        pipeline.collect(settings, store, services=services)
+        outcomes = apply_due(settings, store, now=as_of, services=services, trigger=_who())
+    finally:
+        store.close()
+    failed = []
+    for outcome in outcomes:
+        click.echo(f"{outcome.service} [{outcome.mode}] {outcome.status}: {outcome.message}")
+        if outcome.diff and outcome.status not in ("nothing-due",):
+            click.echo(outcome.diff.rstrip("\n"))
+        if outcome.status in ("failed", "refused"):
+            failed.append(outcome.service)
+    if failed:
+        raise ForescaleError(
+            f"not applied for {', '.join(failed)} (see above and `forescale history`)"
+        )
+
+
+@cli.command()
+@config_option
+@service_option
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+def history(config: Path | None, services: tuple[str, ...], limit: int) -> None:
+    """List the audit records of plan/apply/commit runs, newest first."""
+    from config.settings import load_settings
+    from forescale.store import Store
+
+    settings = load_settings(config)
+    store = Store.open(settings.store_url)
+    try:
+        records = []
+        for name in services or (None,):
+            records += store.list_changes(name, limit=limit)
+    finally:
+        store.close()
+    for r in sorted(records, key=lambda rec: rec.id or 0, reverse=True)[:limit]:
+        created = r.created_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.created_at else "?"
+        click.echo(
+            f"#{r.id} {created} {r.service} {r.mode} {r.status}: {r.address} "
+            f"{r.from_units}→{r.to_units} due {r.due_at:%Y-%m-%d %H:%M}Z by {r.trigger}"
+        )
+        click.echo(f"    why: {r.reason}")
+        if r.plan_summary:
+            click.echo(f"    plan: {r.plan_summary}")
+        for reason in r.guard_reasons:
+            click.echo(f"    guard: {reason}")
+        if r.exit_code is not None:
+            click.echo(f"    terraform exit code {r.exit_code}")
+        if r.commit_sha:
+            click.echo(f"    commit {r.commit_sha}")
+
+
+def _who() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
+
+
 @cli.command("check-config")
 @config_option
 def check_config(config: Path | None) -> None:

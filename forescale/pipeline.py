@@ -111,7 +111,7 @@ class EventsCache:
 SourceBuilder = Callable[[ServiceSettings], MetricSource]
 
 
-def _selected(settings: Settings, names: Sequence[str] | None) -> list[str]:
+def selected(settings: Settings, names: Sequence[str] | None) -> list[str]:
     if not names:
         return sorted(settings.services)
     for name in names:
@@ -134,7 +134,7 @@ def collect(
     never deleted.
     """
     written = {}
-    for name in _selected(settings, services):
+    for name in selected(settings, services):
         service = settings.service(name)
         source = (build or (lambda s: build_source(s.source)))(service)
         last = store.last_sample_time(name)
@@ -205,6 +205,7 @@ def plan_service(
     now: dt.datetime,
     events: EventsCache,
     forecaster: Forecaster,
+    record_plan: bool = True,
 ) -> ServiceReport:
     """Forecast and plan one service; compute (never write) the next change's diff."""
     from forecaster.capacity import plan_capacity
@@ -259,7 +260,7 @@ def plan_service(
             ],
         },
     )
-    if next_step is not None and change is not None:
+    if record_plan and next_step is not None and change is not None:
         store.record_change(
             ChangeRecord(
                 service=name,
@@ -318,7 +319,7 @@ def plan(
     fit = forecaster or default_forecaster()
     events = EventsCache(timezone=settings.display_timezone)
     reports, failures = [], []
-    for name in _selected(settings, services):
+    for name in selected(settings, services):
         try:
             reports.append(
                 plan_service(settings, store, name, now=now, events=events, forecaster=fit)

@@ -72,9 +72,20 @@ changes = sa.Table(
     sa.Column("direction", sa.String(8), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("mode", sa.String(16), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # planned | applied | refused
+    # planned (dry-run report) | intent | written | plan-ok | refused | applied | failed
+    # | committed | superseded
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("diff", sa.Text, nullable=False),
+    sa.Column("trigger", sa.String(255), nullable=False, server_default="cli"),
+    sa.Column("plan_summary", sa.Text, nullable=False, server_default=""),
+    sa.Column("guard_reasons", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("output_tail", sa.Text, nullable=False, server_default=""),
+    sa.Column("commit_sha", sa.String(64), nullable=True),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
 )
+
+UNFINISHED = ("intent", "written", "failed")  # a run the next `apply` must resume
 
 
 def _epoch(when: dt.datetime) -> int:
@@ -89,6 +100,8 @@ def _from_epoch(seconds: int) -> dt.datetime:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChangeRecord:
+    """One planned/applied change: the audit record of a plan, apply or commit run."""
+
     service: str
     due_at: dt.datetime
     var_file: str
@@ -101,6 +114,13 @@ class ChangeRecord:
     status: str
     diff: str
     forecast_run_id: int | None = None
+    trigger: str = "cli"
+    plan_summary: str = ""
+    guard_reasons: tuple[str, ...] = ()
+    exit_code: int | None = None
+    output_tail: str = ""
+    commit_sha: str | None = None
+    finished_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
     id: int | None = None
 
@@ -304,18 +324,55 @@ class Store:
                     mode=record.mode,
                     status=record.status,
                     diff=record.diff,
+                    trigger=record.trigger,
+                    plan_summary=record.plan_summary,
+                    guard_reasons=json.dumps(list(record.guard_reasons)),
+                    exit_code=record.exit_code,
+                    output_tail=record.output_tail,
+                    commit_sha=record.commit_sha,
+                    finished_at=None if record.finished_at is None else _epoch(record.finished_at),
                 )
             ).inserted_primary_key
         if new_id is None:
             raise StoreError("the database returned no id for the new change record")
         return int(new_id[0])
 
+    def update_change(self, change_id: int, **fields: Any) -> None:
+        """Record an outcome on an existing change (status, exit_code, output_tail, ...)."""
+        values: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key == "guard_reasons":
+                value = json.dumps(list(value))
+            elif key == "finished_at" and value is not None:
+                value = _epoch(value)
+            values[key] = value
+        with self._begin() as conn:
+            conn.execute(changes.update().where(changes.c.id == change_id).values(**values))
+
+    def pending_change(self, service: str) -> ChangeRecord | None:
+        """The newest non-dry-run change of ``service`` if it did not finish (resume it)."""
+        query = (
+            sa.select(changes)
+            .where(changes.c.service == service, changes.c.status != "planned")
+            .order_by(changes.c.id.desc())
+            .limit(1)
+        )
+        with self._begin() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        records = self._records(rows)
+        return records[0] if records and records[0].status in UNFINISHED else None
+
     def list_changes(self, service: str | None = None, limit: int = 100) -> list[ChangeRecord]:
+        """Newest first."""
         query = sa.select(changes).order_by(changes.c.id.desc()).limit(limit)
         if service is not None:
             query = query.where(changes.c.service == service)
         with self._begin() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
+        return self._records(rows)
+
+    @staticmethod
+    def _records(rows: list[dict[str, Any]]) -> list[ChangeRecord]:
         return [
             ChangeRecord(
                 id=r["id"],
@@ -332,6 +389,13 @@ class Store:
                 mode=r["mode"],
                 status=r["status"],
                 diff=r["diff"],
+                trigger=r["trigger"],
+                plan_summary=r["plan_summary"],
+                guard_reasons=tuple(json.loads(r["guard_reasons"])),
+                exit_code=r["exit_code"],
+                output_tail=r["output_tail"],
+                commit_sha=r["commit_sha"],
+                finished_at=None if r["finished_at"] is None else _from_epoch(r["finished_at"]),
             )
             for r in rows
         ]

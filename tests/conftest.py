@@ -25,3 +25,15 @@ def tree_hashes(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and ".forescale" not in p.parts
     }
+
+
+def _restore_sigint() -> None:
+    """CI and `cmd &` start us with SIGINT ignored; children would inherit that and the
+    tests of graceful cancellation (SIGINT to terraform's process group) could not run."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_restore_sigint()

@@ -11,6 +11,7 @@ import _thread
 import functools
 import json
 import stat
+import signal
 import threading
 import time
 from pathlib import Path
@@ -163,6 +164,9 @@ def test_keyboard_interrupt_stops_the_child_gracefully(tmp_path: Path) -> None:
     runner = _fake_runner(
         tmp_path, f"trap 'echo yes > {marker}; exit 130' INT\nsleep 30 &\nwait", init_timeout=30
     )
+    # A shell that starts a job in the background (CI, `cmd &`) leaves SIGINT ignored, and
+    # then interrupt_main() does nothing: install Python's handler for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     started = time.monotonic()
@@ -171,6 +175,7 @@ def test_keyboard_interrupt_stops_the_child_gracefully(tmp_path: Path) -> None:
             runner.init()
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 5
     assert marker.read_text() == "yes\n"
 

@@ -1,0 +1,227 @@
+"""`forescale apply` with a real terraform: raise applied, refusals restore the file,
+failures are retried, a crash between write and apply recovers, and runs are idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from config.settings import load_settings
+from forescale import pipeline
+from forescale.apply import apply_due, default_runner
+from forescale.store import Store
+from tests.fakes import seasonal_naive
+
+pytestmark = pytest.mark.external_service
+
+NOW = dt.datetime(2024, 6, 3, 12, 0, tzinfo=dt.UTC)
+TFVARS = b'# capacity, owned by forescale\r\nregion       = "eu-west-1"\r\nweb_min_size = 4 # raised before peaks\r\n'
+
+MAIN_TF = """
+variable "region" { type = string }
+variable "web_min_size" { type = number }
+
+resource "terraform_data" "web_asg" {
+  input = { min_size = var.web_min_size, region = var.region }
+}
+"""
+REPLACE_TF = """
+variable "region" { type = string }
+variable "web_min_size" { type = number }
+
+resource "terraform_data" "web_asg" {
+  triggers_replace = [var.web_min_size]
+}
+"""
+HOOK_TF = """
+resource "terraform_data" "hook" {
+  triggers_replace = [var.web_min_size]
+  provisioner "local-exec" {
+    command = "test ! -e ${path.module}/FAIL"
+  }
+}
+"""
+
+SETTINGS = """
+store_url: sqlite:///state/forescale.db
+mode: {mode}
+services:
+  web:
+    source: {{type: csv, path: demand.csv}}
+    capacity_per_unit: 100
+    min_units: 2
+    max_units: 20
+    lead_time: 15m
+    iac:
+      working_dir: tf
+      var_file: terraform.tfvars
+      address: web_min_size
+      terraform:
+        lock_timeout: 5s
+        plan_timeout: 60s
+        apply_timeout: 60s
+        allow_replace: {allow_replace}
+"""
+
+
+def terraform(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("terraform")
+    assert binary, "terraform must be on PATH (make test installs it)"
+    return subprocess.run(
+        [binary, *args, "-no-color"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def state_values(workdir: Path) -> dict[str, object]:
+    shown = json.loads(terraform(workdir, "show", "-json").stdout)
+    resources = shown["values"]["root_module"]["resources"]
+    return {r["address"]: r["values"] for r in resources}
+
+
+@pytest.fixture(autouse=True)
+def isolated_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    rc = tmp_path / "terraformrc"
+    rc.write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(rc))
+    monkeypatch.setenv("TF_IN_AUTOMATION", "1")
+    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
+    for key in [k for k in __import__("os").environ if k.startswith("FORESCALE_")]:
+        monkeypatch.delenv(key)
+
+
+def make_project(
+    tmp: Path, *, main_tf: str = MAIN_TF, mode: str = "apply", allow_replace: bool = False
+) -> Path:
+    root = tmp / "project"
+    (root / "tf").mkdir(parents=True)
+    (root / "tf" / "main.tf").write_text(main_tf)
+    (root / "tf" / "terraform.tfvars").write_bytes(TFVARS)
+    ds = pd.date_range(NOW - dt.timedelta(days=3), NOW, freq="5min")
+    pd.DataFrame(
+        {"timestamp": ds.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": np.full(len(ds), 1000.0)}
+    ).to_csv(root / "demand.csv", index=False)
+    (root / "forescale.yaml").write_text(
+        SETTINGS.format(mode=mode, allow_replace=str(allow_replace).lower())
+    )
+    terraform(root / "tf", "init", "-input=false")
+    terraform(root / "tf", "apply", "-input=false", "-auto-approve")
+    return root
+
+
+def run_apply(root: Path, *, now: dt.datetime = NOW, **kwargs: object) -> list:
+    settings = load_settings(root / "forescale.yaml")
+    store = Store.open(settings.store_url)
+    try:
+        pipeline.collect(settings, store)
+        return apply_due(settings, store, now=now, forecaster=seasonal_naive, **kwargs)  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def records(root: Path) -> list:
+    settings = load_settings(root / "forescale.yaml")
+    store = Store.open(settings.store_url)
+    try:
+        return store.list_changes("web")
+    finally:
+        store.close()
+
+
+def test_a_due_raise_is_applied_visible_in_state_and_applied_once(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    [outcome] = run_apply(root)
+    assert outcome.status == "applied", outcome.message
+    assert (outcome.from_units, outcome.to_units) == (4, 11)  # 1000 req/s * 1.1 band / 100
+    assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 11
+    assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS.replace(
+        b"web_min_size = 4 #", b"web_min_size = 11 #"
+    )
+    # Same minute again: nothing is due any more, nothing is applied twice.
+    [again] = run_apply(root, now=NOW + dt.timedelta(seconds=20))
+    assert again.status == "nothing-due"
+    [record] = records(root)
+    assert record.status == "applied" and record.exit_code == 0
+    assert record.plan_summary.startswith("1 to update (terraform_data.web_asg)")
+    assert record.trigger == "cli" and "needs 11 units" in record.reason
+
+
+def test_a_plan_that_would_replace_is_refused_and_the_file_restored(tmp_path: Path) -> None:
+    root = make_project(tmp_path, main_tf=REPLACE_TF)
+    before = state_values(root / "tf")
+    [outcome] = run_apply(root)
+    assert outcome.status == "refused"
+    assert any("replace" in r for r in outcome.reasons), outcome.reasons
+    assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS  # byte for byte
+    assert state_values(root / "tf") == before  # never applied
+    [record] = records(root)
+    assert record.status == "refused" and record.guard_reasons
+
+
+def test_terraform_failure_is_recorded_and_the_next_run_retries(tmp_path: Path) -> None:
+    root = make_project(tmp_path, main_tf=MAIN_TF + HOOK_TF, allow_replace=True)
+    (root / "tf" / "FAIL").write_text("make the provisioner fail")
+    [failed] = run_apply(root)
+    assert failed.status == "failed" and "terraform failed; will retry" in failed.message
+    [record] = records(root)
+    assert record.status == "failed" and record.exit_code == 1 and record.output_tail
+    assert b"web_min_size = 11" in (root / "tf" / "terraform.tfvars").read_bytes()
+
+    (root / "tf" / "FAIL").unlink()
+    [retried] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
+    assert retried.status == "applied" and retried.change_id == record.id
+    assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 11
+
+
+class Crash(BaseException):
+    """Stands in for the process being killed."""
+
+
+def test_a_crash_between_writing_and_applying_recovers_on_the_next_run(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+
+    def dies(*args: object) -> object:
+        raise Crash
+
+    with pytest.raises(Crash):
+        run_apply(root, runner_factory=dies)
+    assert b"web_min_size = 11" in (root / "tf" / "terraform.tfvars").read_bytes()
+    assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 4
+    [record] = records(root)
+    assert record.status == "written"
+
+    [resumed] = run_apply(root, now=NOW + dt.timedelta(minutes=1), runner_factory=default_runner)
+    assert resumed.status == "applied" and resumed.change_id == record.id
+    assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 11
+
+
+def test_plan_mode_changes_nothing_real(tmp_path: Path) -> None:
+    root = make_project(tmp_path, mode="plan")
+    before = state_values(root / "tf")
+    [outcome] = run_apply(root)
+    assert outcome.status == "plan-ok", outcome.message
+    assert "1 to update (terraform_data.web_asg)" in outcome.plan_summary
+    assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS
+    assert state_values(root / "tf") == before
+
+
+def test_dry_run_mode_only_reports(tmp_path: Path) -> None:
+    root = make_project(tmp_path, mode="dry-run")
+    [outcome] = run_apply(root)
+    assert outcome.status == "dry-run" and outcome.to_units == 11
+    assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS
+    assert records(root) == []

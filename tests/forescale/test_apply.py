@@ -22,7 +22,11 @@ from tests.fakes import seasonal_naive
 pytestmark = pytest.mark.external_service
 
 NOW = dt.datetime(2024, 6, 3, 12, 0, tzinfo=dt.UTC)
-TFVARS = b'# capacity, owned by forescale\r\nregion       = "eu-west-1"\r\nweb_min_size = 4 # raised before peaks\r\n'
+TFVARS = (
+    b"# capacity, owned by forescale\r\n"
+    b'region       = "eu-west-1"\r\n'
+    b"web_min_size = 4 # raised before peaks\r\n"
+)
 
 MAIN_TF = """
 variable "region" { type = string }

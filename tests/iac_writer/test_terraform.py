@@ -10,8 +10,8 @@ from __future__ import annotations
 import _thread
 import functools
 import json
-import stat
 import signal
+import stat
 import threading
 import time
 from pathlib import Path

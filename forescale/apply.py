@@ -182,6 +182,13 @@ def _apply_service(
                 to_units=step.units,
                 diff=report.change.diff if report.change else "",
             )
+        if mode == "commit" and _already_proposed(store, name, step.units):
+            return ApplyOutcome(
+                service=name,
+                mode=mode,
+                status="nothing-due",
+                message=f"{step.from_units}→{step.units} already committed; awaiting merge",
+            )
         target, from_units, reason = step.units, step.from_units, step.reason
         change_id = store.record_change(
             ChangeRecord(
@@ -218,6 +225,14 @@ def _apply_service(
     if mode == "commit":
         return _commit(store, service, base, change, reason=reason, now=now)
     return _apply(store, service, base, change, original, runner_factory)
+
+
+def _already_proposed(store: Store, name: str, units: int) -> bool:
+    """Commit mode: the newest commit for this service already proposes ``units``."""
+    for record in store.list_changes(name, limit=20):
+        if record.status == "committed":
+            return record.to_units == units
+    return False
 
 
 def _finish(

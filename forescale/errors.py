@@ -22,6 +22,7 @@
     │   ├── TerraformCancelled        cancel() stopped the command (e.g. daemon shutdown)
     │   ├── StalePlan                 the saved plan no longer matches the state
     │   └── StateLocked               another run holds the state lock; names the holder
+    ├── GitError                      commit mode: git failed or refused; cmd, returncode, stderr
     └── PlanRefused                   the plan guard refused a plan; ``reasons`` say why
 
 Vendor exceptions (botocore, httpx, lark, sqlalchemy, cmdstanpy, subprocess) are translated
@@ -220,6 +221,27 @@ class StateLocked(TerraformError):
         self.who = who
         self.version = version
         self.created = created
+
+
+class GitError(ForescaleError):
+    """Commit mode could not commit the change; no branch was moved.
+
+    Either a git command failed (bad branch name, repository not found, the branch moved
+    while committing, a time limit) or a check refused to commit (the path is not a tracked
+    regular file, the branch is checked out in a worktree). ``cmd`` is the argument list
+    that ran or revealed the problem (empty if nothing ran), ``returncode`` its exit status
+    (negative: stopped by that signal; ``None``: it never started or did not fail) and
+    ``stderr`` the last ~40 lines of its standard error. A file on the branch that differs
+    from the one the change was planned on raises :class:`TfvarsConflict` instead.
+    """
+
+    def __init__(
+        self, message: str, *, cmd: Sequence[str], returncode: int | None, stderr: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.cmd = tuple(cmd)
+        self.returncode = returncode
+        self.stderr = stderr
 
 
 class PlanRefused(ForescaleError):

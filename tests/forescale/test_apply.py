@@ -229,3 +229,46 @@ def test_dry_run_mode_only_reports(tmp_path: Path) -> None:
     assert outcome.status == "dry-run" and outcome.to_units == 11
     assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS
     assert records(root) == []
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+
+
+def test_commit_mode_makes_exactly_one_commit_with_only_the_variable_line(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, mode="commit")
+    git(root, "init", "-q", "-b", "main")
+    (root / ".gitignore").write_text("state/\n.terraform/\n*.tfstate*\n.terraform.lock.hcl\n")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "infra")
+    head = git(root, "rev-parse", "HEAD").strip()
+    before = state_values(root / "tf")
+
+    [outcome] = run_apply(root)
+    assert outcome.status == "committed", outcome.message
+    [record] = records(root)
+    assert record.commit_sha and record.status == "committed"
+    assert git(root, "rev-list", "--count", f"{head}..forescale/web").strip() == "1"
+    diff = git(root, "diff", head, "forescale/web")
+    changed = [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert changed == [
+        "-web_min_size = 4 # raised before peaks",  # text mode reads CRLF as LF
+        "+web_min_size = 11 # raised before peaks",
+    ]
+    message = git(root, "log", "-1", "--format=%B", "forescale/web")
+    assert "web_min_size 4 -> 11" in message and "needs 11 units" in message
+    # forescale does not apply in commit mode, and the checkout is untouched.
+    assert git(root, "rev-parse", "HEAD").strip() == head
+    assert git(root, "status", "--porcelain") == ""
+    assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS
+    assert state_values(root / "tf") == before
+
+    # The next run proposes nothing new while the branch awaits its merge.
+    [again] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
+    assert again.status == "nothing-due" and "awaiting merge" in again.message

@@ -11,7 +11,7 @@ import datetime as dt
 import sys
 import traceback
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 from rich.console import Console
@@ -107,7 +107,7 @@ def plan(
     store = Store.open(settings.store_url)
     try:
         if collect_first:
-            pipeline.collect(settings, store, services=services)
+            _collect_warn(pipeline.collect(settings, store, services=services))
         report = pipeline.plan(settings, store, now=as_of, services=services)
     finally:
         store.close()
@@ -147,13 +147,83 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
             start = dt.datetime.now(dt.UTC) - parse_duration(since)
         except ValueError as exc:
             raise ConfigError(f"--since: {exc}") from None
+    from rich.progress import Progress
+
     store = Store.open(settings.store_url)
+    names = pipeline.selected(settings, services)
     try:
-        written = pipeline.collect(settings, store, services=services, since=start)
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("collecting", total=len(names))
+            results = pipeline.collect(
+                settings,
+                store,
+                services=names,
+                since=start,
+                progress=lambda name: bar.update(task, advance=1, description=name),
+            )
     finally:
         store.close()
-    for name, count in written.items():
-        click.echo(f"{name}: {count} samples stored")
+    for result in results:
+        if result.error:
+            click.echo(f"{result.service}: FAILED (stored history kept): {result.error}")
+        else:
+            cov = "" if result.coverage is None else f", coverage {result.coverage:.1%} (7 days)"
+            click.echo(f"{result.service}: {result.written} samples stored{cov}")
+    failed = [r.service for r in results if r.error]
+    if failed:
+        raise ForescaleError(f"collect failed for {', '.join(failed)}")
+
+
+@cli.command()
+@config_option
+@service_option
+@click.option("--now", default=None, help="Judge data age as of this instant (ISO 8601).")
+def status(config: Path | None, services: tuple[str, ...], now: str | None) -> None:
+    """Per service: stored history, coverage, data age, last collect, last forecast, last change."""
+    from config.settings import load_settings
+    from forescale import pipeline
+    from forescale.store import Store
+
+    settings = load_settings(config)
+    as_of = parse_now(now)
+    store = Store.open(settings.store_url)
+    try:
+        for name in pipeline.selected(settings, services):
+            coverage, newest = pipeline.store_coverage(store, name)
+            run = store.last_collect(name)
+            forecast = store.latest_forecast(name)
+            changes = store.list_changes(name, limit=1)
+            age = "no data" if newest is None else _age(as_of - newest)
+            click.echo(f"{name}:")
+            click.echo(
+                f"  history   newest sample {newest:%Y-%m-%d %H:%M}Z ({age} old), coverage "
+                f"{coverage:.1%} over the last 7 days"
+                if newest is not None and coverage is not None
+                else f"  history   {age}"
+            )
+            if run is not None:
+                outcome = f"error: {run['error']}" if run["error"] else f"{run['written']} samples"
+                click.echo(f"  collect   {run['at']:%Y-%m-%d %H:%M}Z {outcome}")
+            if forecast is not None:
+                info, _frame = forecast
+                click.echo(
+                    f"  forecast  run #{info['id']} ({info['model']}) as of "
+                    f"{dt.datetime.fromtimestamp(info['as_of'], dt.UTC):%Y-%m-%d %H:%M}Z"
+                )
+            if changes:
+                c = changes[0]
+                click.echo(
+                    f"  change    #{c.id} {c.mode} {c.status}: {c.from_units}→{c.to_units} "
+                    f"due {c.due_at:%Y-%m-%d %H:%M}Z"
+                )
+    finally:
+        store.close()
+
+
+def _age(delta: dt.timedelta) -> str:
+    from config.durations import format_duration
+
+    return format_duration(dt.timedelta(seconds=round(delta.total_seconds() / 60) * 60))
 
 
 @cli.command("apply")
@@ -171,7 +241,7 @@ def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) ->
     as_of = parse_now(at)
     store = Store.open(settings.store_url)
     try:
-        pipeline.collect(settings, store, services=services)
+        _collect_warn(pipeline.collect(settings, store, services=services))
         outcomes = apply_due(settings, store, now=as_of, services=services, trigger=_who())
     finally:
         store.close()
@@ -220,6 +290,18 @@ def history(config: Path | None, services: tuple[str, ...], limit: int) -> None:
             click.echo(f"    terraform exit code {r.exit_code}")
         if r.commit_sha:
             click.echo(f"    commit {r.commit_sha}")
+
+
+def _collect_warn(results: list[Any]) -> None:
+    """A source outage is not fatal for plan/apply: they use the stored history, which is
+    then stale, so nothing scales in."""
+    for result in results:
+        if result.error:
+            click.echo(
+                f"forescale: warning: {result.service}: collect failed, using stored history: "
+                f"{result.error}",
+                err=True,
+            )
 
 
 def _who() -> str:

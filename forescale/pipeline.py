@@ -119,6 +119,20 @@ def selected(settings: Settings, names: Sequence[str] | None) -> list[str]:
     return list(names)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CollectResult:
+    """One service's collect run: samples written, or the error that stopped it."""
+
+    service: str
+    written: int
+    coverage: float | None  # share of grid slots with a sample over COVERAGE_WINDOW
+    last_sample: dt.datetime | None
+    error: str | None = None
+
+
+COVERAGE_WINDOW = dt.timedelta(days=7)
+
+
 def collect(
     settings: Settings,
     store: Store,
@@ -126,27 +140,56 @@ def collect(
     services: Sequence[str] | None = None,
     since: dt.datetime | None = None,
     build: SourceBuilder | None = None,
-) -> dict[str, int]:
-    """Fetch new samples for each service into the store; returns samples written.
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    progress: Callable[[str], None] | None = None,
+) -> list[CollectResult]:
+    """Fetch new samples for each service into the store and record the run.
 
     Incremental: reads from shortly before the newest stored sample (or ``since``), so
-    repeated runs are cheap and idempotent. A failing source raises; stored history is
-    never deleted.
+    repeated runs are cheap and idempotent. A failing source is recorded as an error for
+    that service and the others go on; stored history is never deleted or overwritten by
+    an outage (nothing is written for a failed fetch).
     """
-    written = {}
+    results = []
     for name in selected(settings, services):
         service = settings.service(name)
-        source = (build or (lambda s: build_source(s.source)))(service)
         last = store.last_sample_time(name)
         start = since if since is not None else (last - COLLECT_OVERLAP if last else None)
+        written, error = 0, None
         try:
-            series = source.fetch(start, None)
-        finally:
-            close = getattr(source, "close", None)
-            if callable(close):
-                close()
-        written[name] = store.upsert_samples(name, series)
-    return written
+            source = (build or (lambda s: build_source(s.source)))(service)
+            try:
+                series = source.fetch(start, None)
+            finally:
+                close = getattr(source, "close", None)
+                if callable(close):
+                    close()
+            written = store.upsert_samples(name, series)
+        except ForescaleError as exc:
+            error = str(exc)
+        coverage, newest = store_coverage(store, name)
+        store.record_collect(
+            name, at=clock(), written=written, coverage=coverage, last_sample=newest, error=error
+        )
+        results.append(
+            CollectResult(
+                service=name, written=written, coverage=coverage, last_sample=newest, error=error
+            )
+        )
+        if progress is not None:
+            progress(name)
+    return results
+
+
+def store_coverage(store: Store, name: str) -> tuple[float | None, dt.datetime | None]:
+    """Coverage of the stored samples over the last COVERAGE_WINDOW before the newest."""
+    newest = store.last_sample_time(name)
+    if newest is None:
+        return None, None
+    recent = store.load_samples(name, newest - COVERAGE_WINDOW, newest)
+    if len(recent) < 2:
+        return None, newest
+    return coverage(regularize(recent, infer_step(recent["ds"]))), newest
 
 
 def _history(store: Store, name: str, start: dt.datetime, now: dt.datetime) -> pd.DataFrame:

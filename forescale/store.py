@@ -85,6 +85,18 @@ changes = sa.Table(
     sa.Column("finished_at", sa.BigInteger, nullable=True),
 )
 
+collect_runs = sa.Table(
+    "collect_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(64), nullable=False, index=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("written", sa.Integer, nullable=False),
+    sa.Column("coverage", sa.Float, nullable=True),
+    sa.Column("last_sample", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
 UNFINISHED = ("intent", "written", "failed")  # a run the next `apply` must resume
 
 
@@ -216,6 +228,49 @@ class Store:
                 sa.select(sa.func.max(samples.c.ts)).where(samples.c.service == service)
             ).scalar()
         return None if value is None else _from_epoch(int(value))
+
+    def record_collect(
+        self,
+        service: str,
+        *,
+        at: dt.datetime,
+        written: int,
+        coverage: float | None,
+        last_sample: dt.datetime | None,
+        error: str | None,
+    ) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                collect_runs.insert().values(
+                    service=service,
+                    at=_epoch(at),
+                    written=written,
+                    coverage=coverage,
+                    last_sample=None if last_sample is None else _epoch(last_sample),
+                    error=error,
+                )
+            )
+
+    def last_collect(self, service: str) -> dict[str, Any] | None:
+        """The newest collect run of ``service`` (times as UTC datetimes) or None."""
+        with self._begin() as conn:
+            row = (
+                conn.execute(
+                    sa.select(collect_runs)
+                    .where(collect_runs.c.service == service)
+                    .order_by(collect_runs.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        info = dict(row)
+        info["at"] = _from_epoch(info["at"])
+        if info["last_sample"] is not None:
+            info["last_sample"] = _from_epoch(info["last_sample"])
+        return info
 
     # -- forecasts -------------------------------------------------------------------
     def save_forecast(

@@ -173,3 +173,20 @@ def test_a_bug_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     monkeypatch.setattr(iac_writer.tfvars, "read_value", boom)
     assert main(["tfvars", "get", "x.tfvars", "a"]) == 3
     assert "internal error" in capsys.readouterr().err
+
+
+def test_collect_then_status_shows_coverage_and_age(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(demo_dir / "forescale.yaml")
+    assert main(["collect", "-c", config]) == 0
+    assert "web: 10320 samples stored, coverage 100.0% (7 days)" in capsys.readouterr().out
+    assert main(["status", "-c", config, "--now", "2015-02-01T05:30:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert "newest sample 2015-02-01 04:30Z (1h old), coverage 100.0%" in out
+    assert "10320 samples" in out
+    (demo_dir / "demand.csv").unlink()
+    assert main(["collect", "-c", config]) == 1  # the outage is reported ...
+    assert "FAILED (stored history kept)" in capsys.readouterr().out
+    assert main(["status", "-c", config, "--now", "2015-02-01T05:30:00Z"]) == 0
+    assert "coverage 100.0%" in capsys.readouterr().out  # ... and nothing was lost

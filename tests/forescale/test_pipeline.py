@@ -27,10 +27,13 @@ def store(demo_dir: Path) -> Store:
 def test_plan_uses_only_data_before_now_and_writes_nothing(demo_dir: Path, store: Store) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
     before = tree_hashes(demo_dir)
-    written = pipeline.collect(settings, store)
-    assert written["web"] == 10320  # every observed 30-min sample of the CSV
-    assert pipeline.collect(settings, store)["web"] > 0  # incremental re-read of the overlap
+    [first] = pipeline.collect(settings, store)
+    assert first.written == 10320 and first.error is None  # every observed 30-min sample
+    assert first.coverage is not None and first.coverage > 0.99
+    [second] = pipeline.collect(settings, store)
+    assert second.written > 0  # incremental re-read of the overlap ...
     assert len(store.load_samples("web")) == 10320  # ... idempotent
+    assert store.last_collect("web")["written"] == second.written  # type: ignore[index]
 
     report = pipeline.plan(settings, store, now=NOW, forecaster=seasonal_naive)
     assert tree_hashes(demo_dir) == before  # dry-run: no file changed
@@ -83,3 +86,18 @@ def test_a_failing_service_is_reported_and_the_others_still_planned(
     assert [s.name for s in report.services] == ["web"]
     [failure] = report.failures
     assert failure.name == "broken" and "stored sample" in failure.error
+
+
+def test_a_source_outage_keeps_stored_history_and_is_recorded(demo_dir: Path, store: Store) -> None:
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store)
+    before = store.load_samples("web")
+    (demo_dir / "demand.csv").unlink()  # the source goes away
+    [result] = pipeline.collect(settings, store)
+    assert result.error is not None and "not found" in result.error and result.written == 0
+    pd.testing.assert_frame_equal(store.load_samples("web"), before)
+    run = store.last_collect("web")
+    assert run is not None and run["error"] == result.error
+    # Planning still works on the stored (now old) history.
+    report = pipeline.plan(settings, store, now=NOW, forecaster=seasonal_naive)
+    assert [s.name for s in report.services] == ["web"]

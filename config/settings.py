@@ -398,8 +398,30 @@ class IacTarget(BaseModel):
     working_dir: Path
     var_file: Path = Path("terraform.tfvars")  # relative to working_dir
     address: str  # plain `web_min_size` or nested `capacity.web.min`
+    # in_place: replace the value's characters in var_file; auto_tfvars: own a generated
+    # JSON var file holding only forescale's variable (a plain variable name).
+    write: Literal["in_place", "auto_tfvars"] = "in_place"
+    auto_tfvars_file: Path = Path("forescale.auto.tfvars.json")  # relative to working_dir
     terraform: TerraformSettings = Field(default_factory=TerraformSettings)
     commit_branch: str = "forescale/{service}"  # mode commit: branch of the IaC repo
+
+    @model_validator(mode="after")
+    def _auto_needs_a_plain_variable(self) -> IacTarget:
+        if self.write == "auto_tfvars" and "." in self.address:
+            raise ValueError(
+                f"write: auto_tfvars owns whole variables; {self.address!r} is nested "
+                "(Terraform replaces a whole map from a var file) - use a plain variable"
+            )
+        if self.write == "auto_tfvars" and not self.auto_tfvars_file.name.endswith(
+            ".auto.tfvars.json"
+        ):
+            raise ValueError("auto_tfvars_file must end in .auto.tfvars.json")
+        return self
+
+    @property
+    def auto_tfvars_path(self) -> Path:
+        path = self.auto_tfvars_file
+        return path if path.is_absolute() else self.working_dir / path
 
     @field_validator("address")
     @classmethod

@@ -32,6 +32,12 @@ from config.settings import ServiceSettings, Settings
 from forescale import pipeline
 from forescale.errors import ForescaleError, PlanRefused, TerraformError
 from forescale.store import ChangeRecord, Store
+from iac_writer.autovars import (
+    AutoVarsChange,
+    apply_auto_change,
+    plan_auto_change,
+    restore_auto_change,
+)
 from iac_writer.guard import GuardResult, check_plan
 from iac_writer.terraform import CommandTimeouts, TerraformRunner
 from iac_writer.tfvars import TfvarsChange, apply_change, patch
@@ -71,6 +77,10 @@ def default_runner(service: ServiceSettings, working_dir: Path) -> TerraformRunn
         ),
         plugin_dirs=tuple(str(p) for p in tf.plugin_dirs),
         backend_config=tuple(tf.backend_config),
+        # forescale's own file goes last: a -var-file overrides *.auto.tfvars*
+        scaler_var_file=(
+            str(service.iac.auto_tfvars_file) if service.iac.write == "auto_tfvars" else None
+        ),
     )
 
 
@@ -153,7 +163,11 @@ def _apply_service(
 ) -> ApplyOutcome:
     service = settings.service(name)
     mode = settings.mode_of(service)
-    var_file = service.iac.var_file_path
+    var_file = (
+        service.iac.auto_tfvars_path
+        if service.iac.write == "auto_tfvars"
+        else (service.iac.var_file_path)
+    )
     pending = store.pending_change(name) if mode in ("apply", "commit") else None
     if pending is not None:
         change_id, target = pending.id, pending.to_units
@@ -208,8 +222,7 @@ def _apply_service(
             ),
             created_at=now,
         )
-    original = var_file.read_bytes()
-    change = patch(original, service.iac.address, target, filename=str(var_file))
+    edit = _edit_for(service, target)
     base = ApplyOutcome(
         service=name,
         mode=mode,
@@ -218,13 +231,13 @@ def _apply_service(
         change_id=change_id,
         from_units=from_units,
         to_units=target,
-        diff=change.diff,
+        diff=edit.diff,
     )
     if mode == "plan":
-        return _plan_only(store, service, base, change, runner_factory)
+        return _plan_only(store, service, base, edit, runner_factory)
     if mode == "commit":
-        return _commit(store, service, base, change, reason=reason, now=now)
-    return _apply(store, service, base, change, original, runner_factory)
+        return _commit(store, service, base, edit, reason=reason, now=now)
+    return _apply(store, service, base, edit, runner_factory)
 
 
 def _already_proposed(store: Store, name: str, units: int) -> bool:
@@ -267,7 +280,7 @@ def _plan_only(
     store: Store,
     service: ServiceSettings,
     base: ApplyOutcome,
-    change: TfvarsChange,
+    edit: _Edit,
     runner_factory: RunnerFactory,
 ) -> ApplyOutcome:
     """Patch a private copy of the working directory and plan there."""
@@ -275,8 +288,8 @@ def _plan_only(
     with tempfile.TemporaryDirectory(prefix="forescale-plan-") as tmp:
         copy = Path(tmp) / working.name
         shutil.copytree(working, copy, symlinks=True)
-        relative = service.iac.var_file_path.resolve().relative_to(working.resolve())
-        (copy / relative).write_bytes(change.new_bytes)
+        relative = edit.path.resolve().relative_to(working.resolve())
+        (copy / relative).write_bytes(edit.change.new_bytes)
         runner = runner_factory(service, copy)
         try:
             if service.iac.terraform.init:
@@ -304,12 +317,21 @@ def _commit(
     store: Store,
     service: ServiceSettings,
     base: ApplyOutcome,
-    change: TfvarsChange,
+    edit: _Edit,
     *,
     reason: str,
     now: dt.datetime,
 ) -> ApplyOutcome:
     from iac_writer.gitcommit import commit_change
+
+    change = edit.change
+    if isinstance(change, AutoVarsChange):
+        return _finish(
+            store,
+            base,
+            "refused",
+            "commit mode needs iac.write: in_place (the team reviews their own variable file)",
+        )
 
     branch = service.iac.commit_branch.format(service=base.service)
     message = (
@@ -333,13 +355,11 @@ def _apply(
     store: Store,
     service: ServiceSettings,
     base: ApplyOutcome,
-    change: TfvarsChange,
-    original: bytes,
+    edit: _Edit,
     runner_factory: RunnerFactory,
 ) -> ApplyOutcome:
     assert base.change_id is not None
-    var_file = service.iac.var_file_path
-    apply_change(change)  # no-op when a crashed run already wrote it
+    edit.write()  # no-op when a crashed run already wrote it
     store.update_change(base.change_id, status="written")
     runner = runner_factory(service, service.iac.working_dir)
     guard = guard_for(service)
@@ -349,7 +369,7 @@ def _apply(
         with runner.plan() as planned:
             verdict = guard(planned.plan_json)
             if not verdict.ok:
-                _restore(var_file, change, original)
+                edit.restore()
                 return _finish(
                     store,
                     base,
@@ -361,7 +381,7 @@ def _apply(
                 )
             result = runner.apply(planned, guard=guard)
     except PlanRefused as exc:
-        _restore(var_file, change, original)
+        edit.restore()
         return _finish(
             store,
             base,
@@ -390,6 +410,42 @@ def _apply(
         exit_code=result.returncode,
         output_tail=result.output_tail,
     )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Edit:
+    """The file change of one run, whichever way the service writes (in place or auto)."""
+
+    change: TfvarsChange | AutoVarsChange
+    path: Path
+    original: bytes | None  # None: forescale's auto file did not exist yet
+
+    @property
+    def diff(self) -> str:
+        return self.change.diff
+
+    def write(self) -> None:
+        if isinstance(self.change, AutoVarsChange):
+            apply_auto_change(self.change)
+        else:
+            apply_change(self.change)
+
+    def restore(self) -> None:
+        if isinstance(self.change, AutoVarsChange):
+            restore_auto_change(self.change)
+        else:
+            assert self.original is not None
+            _restore(self.path, self.change, self.original)
+
+
+def _edit_for(service: ServiceSettings, units: int) -> _Edit:
+    iac = service.iac
+    if iac.write == "auto_tfvars":
+        auto = plan_auto_change(iac.auto_tfvars_path, iac.address, units)
+        return _Edit(change=auto, path=iac.auto_tfvars_path, original=auto.old_bytes)
+    original = iac.var_file_path.read_bytes()
+    change = patch(original, iac.address, units, filename=str(iac.var_file_path))
+    return _Edit(change=change, path=iac.var_file_path, original=original)
 
 
 def _restore(path: Path, change: TfvarsChange, original: bytes) -> None:

@@ -28,7 +28,9 @@ from forecaster.types import (
 )
 from forescale.errors import DataError, ForescaleError, PlanError
 from forescale.store import ChangeRecord, Store
+from iac_writer.autovars import AutoVarsChange
 from iac_writer.report import HistorySummary, PlanReport, ServiceFailure, ServiceReport
+from iac_writer.tfvars import TfvarsChange
 
 RECENT_HISTORY = dt.timedelta(days=3)  # how much history the report's plot shows
 COLLECT_OVERLAP = dt.timedelta(hours=1)  # re-read this much before the last sample (late data)
@@ -203,17 +205,42 @@ def _history(store: Store, name: str, start: dt.datetime, now: dt.datetime) -> p
 
 
 def current_units_of(service: ServiceSettings) -> int:
-    """The capacity the variable file holds now (the IaC is the source of truth)."""
+    """The capacity the IaC holds now (the IaC is the source of truth): forescale's own
+    auto var file when it owns one and has written the variable, else the variable file."""
+    from iac_writer.autovars import read_auto
     from iac_writer.tfvars import read_value
 
-    found = read_value(service.iac.var_file_path, service.iac.address)
-    value = float(found.value)
+    iac = service.iac
+    if iac.write == "auto_tfvars":
+        owned = read_auto(iac.auto_tfvars_path, iac.address)
+        if owned is not None:
+            return _whole_units(float(owned), f"{iac.auto_tfvars_path}: {iac.address}")
+    found = read_value(iac.var_file_path, iac.address)
+    return _whole_units(
+        float(found.value), f"{iac.var_file_path}:{found.line}: {iac.address} = {found.literal}"
+    )
+
+
+def _whole_units(value: float, where: str) -> int:
     if not math.isfinite(value) or value < 0 or not value.is_integer():
-        raise PlanError(
-            f"{service.iac.var_file_path}:{found.line}: {service.iac.address} = {found.literal} "
-            "is not a whole number of units"
-        )
+        raise PlanError(f"{where} is not a whole number of units")
     return int(value)
+
+
+def _written_file(service: ServiceSettings) -> Path:
+    iac = service.iac
+    return iac.auto_tfvars_path if iac.write == "auto_tfvars" else iac.var_file_path
+
+
+def planned_edit(service: ServiceSettings, units: int) -> TfvarsChange | AutoVarsChange:
+    """The file edit that sets ``units`` (nothing is written)."""
+    from iac_writer.autovars import plan_auto_change
+    from iac_writer.tfvars import plan_change
+
+    iac = service.iac
+    if iac.write == "auto_tfvars":
+        return plan_auto_change(iac.auto_tfvars_path, iac.address, units)
+    return plan_change(iac.var_file_path, iac.address, units)
 
 
 def with_recent_demand(
@@ -252,7 +279,6 @@ def plan_service(
 ) -> ServiceReport:
     """Forecast and plan one service; compute (never write) the next change's diff."""
     from forecaster.capacity import plan_capacity
-    from iac_writer.tfvars import plan_change
 
     service = settings.service(name)
     fsettings = forecast_settings(settings, service)
@@ -280,11 +306,7 @@ def plan_service(
         data_fresh=data_fresh,
     )
     next_step = plan.steps[0] if plan.steps else None
-    change = (
-        plan_change(service.iac.var_file_path, service.iac.address, next_step.units)
-        if next_step is not None
-        else None
-    )
+    change = planned_edit(service, next_step.units) if next_step is not None else None
     run_id = store.save_forecast(
         name,
         forecast.frame,
@@ -309,7 +331,7 @@ def plan_service(
                 service=name,
                 forecast_run_id=run_id,
                 due_at=next_step.at,
-                var_file=str(service.iac.var_file_path),
+                var_file=str(_written_file(service)),
                 address=service.iac.address,
                 from_units=next_step.from_units,
                 to_units=next_step.units,
@@ -338,7 +360,7 @@ def plan_service(
         policy=policy,
         observed_demand=observed_demand,
         data_fresh=data_fresh,
-        var_file=str(service.iac.var_file_path),
+        var_file=str(_written_file(service)),
         address=service.iac.address,
         next_step=next_step,
         change=change,

@@ -25,6 +25,7 @@ from rich.table import Table
 from config.durations import format_duration
 from forecaster.explain import Peak, daily_peaks, effects_in_horizon, percent
 from forecaster.types import CapacityPlan, CapacityPolicy, CapacityStep, Forecast
+from iac_writer.autovars import AutoVarsChange
 from iac_writer.tfvars import TfvarsChange
 
 REPORT_SCHEMA_VERSION = 1
@@ -56,7 +57,7 @@ class ServiceReport:
     var_file: str
     address: str
     next_step: CapacityStep | None
-    change: TfvarsChange | None
+    change: TfvarsChange | AutoVarsChange | None
     forecast_run_id: int | None = None
     notes: tuple[str, ...] = ()
 

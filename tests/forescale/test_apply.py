@@ -272,3 +272,56 @@ def test_commit_mode_makes_exactly_one_commit_with_only_the_variable_line(
     # The next run proposes nothing new while the branch awaits its merge.
     [again] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
     assert again.status == "nothing-due" and "awaiting merge" in again.message
+
+
+AUTO_SETTINGS = """
+store_url: sqlite:///state/forescale.db
+mode: apply
+services:
+  web:
+    source: {type: csv, path: demand.csv}
+    capacity_per_unit: 100
+    min_units: 2
+    max_units: 20
+    iac:
+      working_dir: tf
+      var_file: prod.tfvars
+      address: web_min_size
+      write: auto_tfvars
+      terraform:
+        var_files: [prod.tfvars]   # the team passes -var-file: it would override auto files
+        lock_timeout: 5s
+        plan_timeout: 60s
+        apply_timeout: 60s
+"""
+
+
+def make_auto_project(tmp: Path, main_tf: str = MAIN_TF) -> Path:
+    root = make_project(tmp, main_tf=main_tf)
+    tf = root / "tf"
+    (tf / "terraform.tfvars").rename(tf / "prod.tfvars")
+    (root / "forescale.yaml").write_text(AUTO_SETTINGS)
+    terraform(tf, "apply", "-input=false", "-auto-approve", "-var-file=prod.tfvars")
+    return root
+
+
+def test_auto_tfvars_mode_owns_its_file_and_passes_it_last(tmp_path: Path) -> None:
+    root = make_auto_project(tmp_path)
+    tf = root / "tf"
+    [outcome] = run_apply(root)
+    assert outcome.status == "applied", outcome.message
+    auto = tf / "forescale.auto.tfvars.json"
+    assert json.loads(auto.read_text()) == {"web_min_size": 11}
+    assert (tf / "prod.tfvars").read_bytes() == TFVARS  # the team's file is untouched
+    # Applied although -var-file=prod.tfvars (which says 4) is on the command line.
+    assert state_values(tf)["terraform_data.web_asg"]["input"]["min_size"] == 11
+    [again] = run_apply(root, now=NOW + dt.timedelta(seconds=30))
+    assert again.status == "nothing-due"  # current units now read from forescale's file
+
+
+def test_auto_tfvars_refusal_removes_the_file_it_created(tmp_path: Path) -> None:
+    root = make_auto_project(tmp_path, main_tf=REPLACE_TF)
+    [outcome] = run_apply(root)
+    assert outcome.status == "refused"
+    assert not (root / "tf" / "forescale.auto.tfvars.json").exists()
+    assert (root / "tf" / "prod.tfvars").read_bytes() == TFVARS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -331,6 +332,83 @@ def check_config(config: Path | None) -> None:
             f"{svc.iac.var_file_path}:{svc.iac.address}, {len(found)} calendar event(s)"
         )
     click.echo("configuration OK")
+
+
+def _duration_option(
+    name: str, default: str, help_text: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def convert(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return click.option(name, default=default, show_default=True, callback=convert, help=help_text)
+
+
+@cli.command()
+@config_option
+@_duration_option("--collect-every", "5m", "Collect new samples this often.")
+@_duration_option("--refit-every", "6h", "Refit every service's forecast this often.")
+@_duration_option("--apply-every", "5m", "Apply the step due now this often.")
+@_duration_option("--misfire-grace", "2m", "Still run a job this late after its time.")
+@_duration_option("--stale-after", "12h", "Refit at the next collect when a forecast is older.")
+@_duration_option("--standby-poll", "5s", "A standby daemon retries the leader lock this often.")
+@click.option(
+    "--lock-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Leader lock file (default: next to the SQLite store; PostgreSQL: advisory lock).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--once", is_flag=True, help="Collect, refit and apply once, then exit (cron).")
+def daemon(
+    config: Path | None,
+    collect_every: dt.timedelta,
+    refit_every: dt.timedelta,
+    apply_every: dt.timedelta,
+    misfire_grace: dt.timedelta,
+    stale_after: dt.timedelta,
+    standby_poll: dt.timedelta,
+    lock_file: Path | None,
+    log_format: str,
+    once: bool,
+) -> int:
+    """Run collect, refit and apply on a UTC schedule; one leader per store, others standby."""
+    import signal
+    import threading
+
+    from config.settings import load_settings
+    from forescale.daemon import Daemon, DaemonConfig, configure_logging
+
+    configure_logging(log_format)
+    settings = load_settings(config)
+    runner = Daemon(
+        settings,
+        DaemonConfig(
+            collect_every=collect_every,
+            refit_every=refit_every,
+            apply_every=apply_every,
+            misfire_grace=misfire_grace,
+            stale_after=stale_after,
+            standby_poll=standby_poll,
+            lock_path=lock_file,
+        ),
+    )
+    if once:
+        if not runner.run_once():
+            raise ForescaleError("a daemon job failed (see the log above)")
+        return EXIT_OK
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return runner.run(stop)
 
 
 @cli.group()

@@ -1,0 +1,664 @@
+"""The REST API: read the stored state, ask for a refresh, expose metrics.
+
+Build it with :func:`create_app`; settings, store, API config, metrics registry, the
+refresher and the clock are injected (reached by routes through ``Depends`` on
+``app.state``, so tests can override them). Nothing is fitted on a request: forecasts are
+read from the store, and the schedule is recomputed by the pure capacity planner.
+
+Errors have one shape, ``{"error": {"type": ..., "message": ...}}``; one handler maps the
+forescale exception tree to HTTP statuses (:data:`_STATUS`). Datetimes are ISO 8601 UTC
+with ``Z``; floats are finite (NaN/inf are sent as ``null``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hmac
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from config.settings import Settings
+from forescale.errors import (
+    ConfigError,
+    DataError,
+    ForescaleError,
+    PlanError,
+    StoreError,
+    TfvarsError,
+)
+from forescale.store import ChangeRecord, Store
+
+MAX_RUNS_SCANNED = 10_000  # /v1/runs/{id} looks through this many newest change records
+
+# Most specific first; the first match wins.
+_STATUS: tuple[tuple[type[ForescaleError], int], ...] = (
+    (ConfigError, 404),  # unknown service (the only ConfigError a request can cause)
+    (DataError, 409),
+    (TfvarsError, 409),
+    (PlanError, 422),
+    (StoreError, 503),
+    (ForescaleError, 400),
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiConfig:
+    """API settings not (yet) in :class:`~config.settings.Settings`.
+
+    ``token``: bearer token for mutating endpoints (None: mutations are refused with
+    403); ``protect_reads``: reads need the token too; ``max_body_bytes``: larger request
+    bodies get 413.
+    """
+
+    token: str | None = None
+    protect_reads: bool = False
+    max_body_bytes: int = 64 * 1024
+
+
+class ApiError(Exception):
+    """An HTTP error raised by the API itself (auth, missing data)."""
+
+    def __init__(
+        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+        self.headers = headers
+
+
+# -- response models -------------------------------------------------------------------
+class CollectOut(BaseModel):
+    at: dt.datetime
+    written: int
+    coverage: float | None
+    last_sample: dt.datetime | None
+    error: str | None
+
+
+class ServiceOut(BaseModel):
+    name: str
+    mode: str
+    source: str
+    last_collect: CollectOut | None
+    coverage: float | None  # share of grid slots with a sample over the last 7 days
+    last_sample: dt.datetime | None
+    last_forecast_run_id: int | None
+    last_forecast_as_of: dt.datetime | None
+    last_change_id: int | None
+    last_change_status: str | None
+
+
+class ServicesOut(BaseModel):
+    services: list[ServiceOut]
+
+
+class PointOut(BaseModel):
+    ds: dt.datetime
+    yhat: float | None
+    yhat_lower: float | None
+    yhat_upper: float | None
+    components: dict[str, float | None]
+
+
+class ForecastOut(BaseModel):
+    service: str
+    run_id: int
+    created_at: dt.datetime
+    as_of: dt.datetime
+    history_end: dt.datetime
+    model: str
+    resolution_seconds: int
+    components: list[str]
+    notes: list[str]
+    points: list[PointOut]
+
+
+class StepOut(BaseModel):
+    at: dt.datetime
+    units: int
+    from_units: int
+    direction: str
+    reason: str
+    serves_at: dt.datetime
+    demand: float | None
+    constraints: list[str]
+
+
+class DesiredOut(BaseModel):
+    ds: dt.datetime
+    units: int
+
+
+class ScheduleOut(BaseModel):
+    service: str
+    now: dt.datetime
+    forecast_run_id: int
+    current_units: int
+    steps: list[StepOut]
+    desired: list[DesiredOut]
+    notes: list[str]
+
+
+class RunOut(BaseModel):
+    id: int
+    service: str
+    created_at: dt.datetime | None
+    forecast_run_id: int | None
+    due_at: dt.datetime
+    var_file: str
+    address: str
+    from_units: int
+    to_units: int
+    direction: str
+    reason: str
+    mode: str
+    status: str
+    diff: str
+    trigger: str
+    plan_summary: str
+    guard_reasons: list[str]
+    exit_code: int | None
+    output_tail: str
+    commit_sha: str | None
+    finished_at: dt.datetime | None
+
+
+class PlanOut(BaseModel):
+    service: str
+    pending: bool  # the change did not finish; the next apply resumes it
+    change: RunOut
+
+
+class RunsOut(BaseModel):
+    items: list[RunOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class RefreshOut(BaseModel):
+    service: str
+    run_id: str
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+# -- dependencies (overridable) ----------------------------------------------------------
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_config(request: Request) -> ApiConfig:
+    config: ApiConfig = request.app.state.api_config
+    return config
+
+
+def get_registry(request: Request) -> CollectorRegistry:
+    registry: CollectorRegistry = request.app.state.registry
+    return registry
+
+
+def get_refresh(request: Request) -> Callable[[str], str] | None:
+    refresh: Callable[[str], str] | None = request.app.state.refresh
+    return refresh
+
+
+def get_clock(request: Request) -> Callable[[], dt.datetime]:
+    clock: Callable[[], dt.datetime] = request.app.state.clock
+    return clock
+
+
+def _check_token(request: Request, config: ApiConfig) -> None:
+    if config.token is None:
+        raise ApiError(403, "Forbidden", "no API token is configured; mutations are disabled")
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if scheme.lower() != "bearer" or not given:
+        raise ApiError(401, "Unauthorized", "missing bearer token", challenge)
+    if not hmac.compare_digest(given.strip().encode(), config.token.encode()):
+        raise ApiError(401, "Unauthorized", "invalid bearer token", challenge)
+
+
+def require_write(request: Request, config: Annotated[ApiConfig, Depends(get_config)]) -> None:
+    _check_token(request, config)
+
+
+def require_read(request: Request, config: Annotated[ApiConfig, Depends(get_config)]) -> None:
+    if config.protect_reads:
+        _check_token(request, config)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ServiceName = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _utc(value: Any) -> dt.datetime:
+    return pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _run_out(record: ChangeRecord) -> RunOut:
+    return RunOut(
+        id=record.id or 0,
+        service=record.service,
+        created_at=record.created_at,
+        forecast_run_id=record.forecast_run_id,
+        due_at=record.due_at,
+        var_file=record.var_file,
+        address=record.address,
+        from_units=record.from_units,
+        to_units=record.to_units,
+        direction=record.direction,
+        reason=record.reason,
+        mode=record.mode,
+        status=record.status,
+        diff=record.diff,
+        trigger=record.trigger,
+        plan_summary=record.plan_summary,
+        guard_reasons=list(record.guard_reasons),
+        exit_code=record.exit_code,
+        output_tail=record.output_tail,
+        commit_sha=record.commit_sha,
+        finished_at=record.finished_at,
+    )
+
+
+def _latest(store: Store, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    latest = store.latest_forecast(name)
+    if latest is None:
+        raise ApiError(404, "NotFound", f"no stored forecast for {name!r}; run a plan first")
+    return latest
+
+
+def _jsonable(value: Any) -> Any:
+    """A validation error's values made JSON-safe (NaN/inf, bytes, exceptions...)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return repr(value)
+
+
+def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Any:
+    return JSONResponse(
+        {"error": {"type": kind, "message": message}}, status_code=status, headers=headers
+    )
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 503)
+}
+
+
+def create_app(
+    *,
+    settings: Settings,
+    store: Store,
+    config: ApiConfig,
+    registry: CollectorRegistry,
+    refresh: Callable[[str], str] | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> FastAPI:
+    """The API app. ``refresh(name)`` starts a collect+plan of a service and returns its
+    run id (None: ``POST .../refresh`` answers 503); ``clock`` returns UTC now."""
+    app = FastAPI(title="forescale", version="1", responses=_ERRORS)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.api_config = config
+    app.state.registry = registry
+    app.state.refresh = refresh
+    app.state.clock = clock
+
+    @app.exception_handler(ForescaleError)
+    async def _forescale_error(request: Request, exc: ForescaleError) -> Any:
+        status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+        return _error(status, type(exc).__name__, str(exc))
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Any:
+        return _error(exc.status, exc.kind, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        headers = dict(exc.headers) if exc.headers else None
+        return _error(exc.status_code, "HTTPError", str(exc.detail), headers)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Any:
+        # A bug: answer in the error shape without details (Starlette re-raises it after
+        # this, so the server logs the traceback).
+        return _error(500, "InternalError", "internal error (logged by the server)")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Any:
+        # The default handler 500s when an error holds NaN/inf (fastapi#4589): keep
+        # everything JSON-safe, and say where and what in the message.
+        details = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            details.append(
+                {
+                    "loc": loc,
+                    "msg": str(err.get("msg", "")),
+                    "input": _jsonable(err.get("input")),
+                    "ctx": _jsonable(err.get("ctx") or {}),
+                }
+            )
+        message = "; ".join(f"{d['loc']}: {d['msg']}" for d in details) or "invalid request"
+        return JSONResponse(
+            {"error": {"type": "ValidationError", "message": message, "details": details}},
+            status_code=422,
+        )
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        limit = request.app.state.api_config.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return _error(413, "PayloadTooLarge", f"request body above {limit} bytes")
+        return await call_next(request)
+
+    reads = [Depends(require_read)]
+
+    @app.get("/healthz", response_model=HealthOut)
+    def healthz() -> HealthOut:
+        return HealthOut(status="ok")
+
+    @app.get("/readyz", response_model=HealthOut)
+    def readyz(store: StoreDep) -> Any:
+        try:
+            with store.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as exc:
+            return _error(503, "StoreError", f"store unreachable: {type(exc).__name__}")
+        return HealthOut(status="ready")
+
+    @app.get(
+        "/metrics",
+        dependencies=reads,
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def metrics(registry: Annotated[CollectorRegistry, Depends(get_registry)]) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/services", response_model=ServicesOut, dependencies=reads)
+    def services(settings: SettingsDep, store: StoreDep) -> ServicesOut:
+        from forescale.pipeline import store_coverage
+
+        out = []
+        for name in sorted(settings.services):
+            service = settings.services[name]
+            collect = store.last_collect(name)
+            coverage, newest = store_coverage(store, name)
+            latest = store.latest_forecast(name)
+            changes = store.list_changes(name, limit=1)
+            out.append(
+                ServiceOut(
+                    name=name,
+                    mode=settings.mode_of(service),
+                    source=service.source.type,
+                    last_collect=None
+                    if collect is None
+                    else CollectOut(
+                        at=collect["at"],
+                        written=collect["written"],
+                        coverage=_finite(collect["coverage"]),
+                        last_sample=collect["last_sample"],
+                        error=collect["error"],
+                    ),
+                    coverage=_finite(coverage),
+                    last_sample=newest,
+                    last_forecast_run_id=None if latest is None else int(latest[0]["id"]),
+                    last_forecast_as_of=None
+                    if latest is None
+                    else dt.datetime.fromtimestamp(latest[0]["as_of"], dt.UTC),
+                    last_change_id=changes[0].id if changes else None,
+                    last_change_status=changes[0].status if changes else None,
+                )
+            )
+        return ServicesOut(services=out)
+
+    @app.get(
+        "/v1/services/{name}/forecast",
+        response_model=ForecastOut,
+        dependencies=reads,
+        responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    )
+    def forecast(
+        name: ServiceName,
+        settings: SettingsDep,
+        store: StoreDep,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        format: Literal["json", "csv"] = "json",  # noqa: A002 - the query parameter's name
+    ) -> Any:
+        settings.service(name)
+        for label, when in (("start", start), ("end", end)):
+            if when is not None and when.tzinfo is None:
+                raise ApiError(422, "ValidationError", f"{label}: give a UTC offset or Z")
+        if start is not None and end is not None and start > end:
+            raise ApiError(422, "ValidationError", "start is after end")
+        run, frame = _latest(store, name)
+        if start is not None:
+            frame = frame[frame["ds"] >= pd.Timestamp(start)]
+        if end is not None:
+            frame = frame[frame["ds"] <= pd.Timestamp(end)]
+        components = [
+            c for c in frame.columns if c not in ("ds", "yhat", "yhat_lower", "yhat_upper")
+        ]
+        if format == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(["ds", "yhat", "yhat_lower", "yhat_upper", *components])
+            for record in frame.to_dict("records"):
+                cells = [
+                    _finite(record[c]) for c in ("yhat", "yhat_lower", "yhat_upper", *components)
+                ]
+                writer.writerow(
+                    [_iso(_utc(record["ds"])), *("" if v is None else v for v in cells)]
+                )
+            return Response(
+                buffer.getvalue(),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{name}-forecast.csv"'},
+            )
+        meta = run["meta"] if isinstance(run["meta"], dict) else {}
+        points = [
+            PointOut(
+                ds=_utc(r["ds"]),
+                yhat=_finite(r["yhat"]),
+                yhat_lower=_finite(r["yhat_lower"]),
+                yhat_upper=_finite(r["yhat_upper"]),
+                components={c: _finite(r[c]) for c in components},
+            )
+            for r in frame.to_dict("records")
+        ]
+        return ForecastOut(
+            service=name,
+            run_id=int(run["id"]),
+            created_at=dt.datetime.fromtimestamp(run["created_at"], dt.UTC),
+            as_of=dt.datetime.fromtimestamp(run["as_of"], dt.UTC),
+            history_end=dt.datetime.fromtimestamp(run["history_end"], dt.UTC),
+            model=str(run["model"]),
+            resolution_seconds=int(run["resolution_s"]),
+            components=components,
+            notes=[str(n) for n in meta.get("notes", [])],
+            points=points,
+        )
+
+    @app.get("/v1/services/{name}/schedule", response_model=ScheduleOut, dependencies=reads)
+    def schedule(
+        name: ServiceName,
+        settings: SettingsDep,
+        store: StoreDep,
+        clock: Annotated[Callable[[], dt.datetime], Depends(get_clock)],
+    ) -> ScheduleOut:
+        from forecaster.capacity import plan_capacity
+        from forecaster.types import Forecast
+        from forescale.pipeline import capacity_policy, current_units_of, with_recent_demand
+
+        service = settings.service(name)
+        run, frame = _latest(store, name)
+        if frame.empty:
+            raise ApiError(409, "DataError", f"the stored forecast of {name!r} has no points")
+        try:
+            current = current_units_of(service)
+        except (ForescaleError, OSError) as exc:
+            raise ApiError(409, "IacError", f"cannot read current units: {exc}") from None
+        now = clock().astimezone(dt.UTC)
+        policy = capacity_policy(service)
+        lookback = policy.stabilization + policy.lead_time
+        resolution = dt.timedelta(seconds=int(run["resolution_s"]))
+        stored = Forecast(
+            frame=frame,
+            components=(),
+            resolution=resolution,
+            interval_width=service.forecast.interval_width,
+            fitted_at=dt.datetime.fromtimestamp(run["as_of"], dt.UTC),
+            history_end=dt.datetime.fromtimestamp(run["history_end"], dt.UTC),
+            model=str(run["model"]),
+        )
+        first = _utc(frame["ds"].iloc[0])
+        observed = store.load_samples(name, first - lookback - 2 * resolution, now)
+        newest = store.last_sample_time(name)
+        fresh = newest is not None and now - newest <= settings.stale_after
+        demand = float(observed["y"].iloc[-1]) if fresh and not observed.empty else None
+        plan = plan_capacity(
+            with_recent_demand(stored, observed, lookback),
+            policy=policy,
+            current_units=current,
+            now=now,
+            observed_demand=demand,
+            data_fresh=fresh,
+        )
+        return ScheduleOut(
+            service=name,
+            now=now,
+            forecast_run_id=int(run["id"]),
+            current_units=plan.current_units,
+            steps=[
+                StepOut(
+                    at=s.at,
+                    units=s.units,
+                    from_units=s.from_units,
+                    direction=s.direction,
+                    reason=s.reason,
+                    serves_at=s.serves_at,
+                    demand=_finite(s.demand),
+                    constraints=list(s.constraints),
+                )
+                for s in plan.steps
+            ],
+            desired=[
+                DesiredOut(ds=_utc(r["ds"]), units=int(r["units"]))
+                for r in plan.desired.to_dict("records")
+            ],
+            notes=list(plan.notes),
+        )
+
+    @app.get("/v1/services/{name}/plan", response_model=PlanOut, dependencies=reads)
+    def last_plan(name: ServiceName, settings: SettingsDep, store: StoreDep) -> PlanOut:
+        settings.service(name)
+        changes = store.list_changes(name, limit=1)
+        if not changes:
+            raise ApiError(404, "NotFound", f"no change recorded for {name!r}")
+        pending = store.pending_change(name)
+        return PlanOut(
+            service=name,
+            pending=pending is not None and pending.id == changes[0].id,
+            change=_run_out(changes[0]),
+        )
+
+    @app.post(
+        "/v1/services/{name}/refresh",
+        response_model=RefreshOut,
+        status_code=202,
+        dependencies=[Depends(require_write)],
+    )
+    def refresh_service(
+        name: ServiceName,
+        settings: SettingsDep,
+        refresh: Annotated[Callable[[str], str] | None, Depends(get_refresh)],
+    ) -> RefreshOut:
+        settings.service(name)
+        if refresh is None:
+            raise ApiError(503, "Unavailable", "no refresher configured (run the daemon)")
+        return RefreshOut(service=name, run_id=str(refresh(name)))
+
+    @app.get("/v1/runs", response_model=RunsOut, dependencies=reads)
+    def runs(
+        store: StoreDep,
+        service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_RUNS_SCANNED)] = 0,
+    ) -> RunsOut:
+        # One more than asked tells whether there is a next page.
+        records = store.list_changes(service, limit=offset + limit + 1)[offset:]
+        more = len(records) > limit
+        return RunsOut(
+            items=[_run_out(r) for r in records[:limit]],
+            limit=limit,
+            offset=offset,
+            next_offset=offset + limit if more else None,
+        )
+
+    @app.get("/v1/runs/{run_id}", response_model=RunOut, dependencies=reads)
+    def run(store: StoreDep, run_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> RunOut:
+        for record in store.list_changes(limit=MAX_RUNS_SCANNED):
+            if record.id == run_id:
+                return _run_out(record)
+        raise ApiError(404, "NotFound", f"no run with id {run_id}")
+
+    return app

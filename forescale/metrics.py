@@ -1,0 +1,172 @@
+"""Prometheus metrics of the forescale service, on an injected registry.
+
+Every metric lives on the :class:`~prometheus_client.CollectorRegistry` given to
+:class:`Metrics` (never the process-global one), so tests and several apps in one process
+each use their own. Units: demand in the service's unit (e.g. requests/s), capacity in
+units (replicas/instances), times in seconds, timestamps in Unix seconds (UTC).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from forescale.errors import ForescaleError
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from forescale.store import Store
+
+QUANTILES = ("yhat", "lower", "upper")  # label values of forescale_forecast_demand
+_JOB_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)  # seconds
+
+
+class Metrics:
+    """forescale's metrics; the daemon calls the small setters, the API exposes them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.forecast_demand = Gauge(
+            "forescale_forecast_demand",
+            "Forecast demand for the current step (service unit, e.g. requests/s).",
+            ["service", "quantile"],
+            registry=registry,
+        )
+        self.desired_units = Gauge(
+            "forescale_desired_units",
+            "Units the capacity plan wants in force now.",
+            ["service"],
+            registry=registry,
+        )
+        self.current_units = Gauge(
+            "forescale_current_units",
+            "Units the IaC variable holds now.",
+            ["service"],
+            registry=registry,
+        )
+        self.forecast_error_ratio = Gauge(
+            "forescale_forecast_error_ratio",
+            "Relative forecast error (e.g. backtest MAPE or |observed - yhat| / observed).",
+            ["service"],
+            registry=registry,
+        )
+        self.job_last_success = Gauge(
+            "forescale_job_last_success_timestamp_seconds",
+            "Unix time (UTC) a job last finished successfully.",
+            ["job"],
+            registry=registry,
+        )
+        self.job_duration = Histogram(
+            "forescale_job_duration_seconds",
+            "Duration of a job run, successful or not (seconds).",
+            ["job"],
+            buckets=_JOB_BUCKETS,
+            registry=registry,
+        )
+        self.apply_total = Counter(
+            "forescale_apply",
+            "Apply/commit runs by outcome (applied, refused, failed, committed, ...).",
+            ["service", "result"],
+            registry=registry,
+        )
+        self.collector_errors = Counter(
+            "forescale_collector_errors",
+            "Failed fetches from a metric source.",
+            ["source"],
+            registry=registry,
+        )
+        self.data_age = Gauge(
+            "forescale_data_age_seconds",
+            "Seconds since the newest stored sample of the service.",
+            ["service"],
+            registry=registry,
+        )
+
+    # -- setters used by the daemon -----------------------------------------------------
+    def observe_job(
+        self, job: str, seconds: float, ok: bool, *, finished_at: dt.datetime | None = None
+    ) -> None:
+        """Record one job run of ``seconds``; on success also its finish time (default now)."""
+        self.job_duration.labels(job=job).observe(max(0.0, seconds))
+        if ok:
+            when = finished_at or dt.datetime.now(dt.UTC)
+            self.job_last_success.labels(job=job).set(when.timestamp())
+
+    def set_service(
+        self,
+        service: str,
+        *,
+        desired_units: int | None = None,
+        current_units: int | None = None,
+        forecast_error_ratio: float | None = None,
+    ) -> None:
+        """Set whichever of the per-service gauges are given (None: leave unchanged)."""
+        if desired_units is not None:
+            self.desired_units.labels(service=service).set(desired_units)
+        if current_units is not None:
+            self.current_units.labels(service=service).set(current_units)
+        if forecast_error_ratio is not None and math.isfinite(forecast_error_ratio):
+            self.forecast_error_ratio.labels(service=service).set(forecast_error_ratio)
+
+    def set_forecast_demand(self, service: str, *, yhat: float, lower: float, upper: float) -> None:
+        for quantile, value in zip(QUANTILES, (yhat, lower, upper), strict=True):
+            self.forecast_demand.labels(service=service, quantile=quantile).set(value)
+
+    def count_apply(self, service: str, result: str) -> None:
+        self.apply_total.labels(service=service, result=result).inc()
+
+    def count_collector_error(self, source: str) -> None:
+        self.collector_errors.labels(source=source).inc()
+
+    # -- from the store -----------------------------------------------------------------
+    def refresh_from_store(self, settings: Settings, store: Store, now: dt.datetime) -> None:
+        """Set data age, current units and the forecast demand at ``now`` for each service.
+
+        Best effort per service and per value: a value that cannot be read (no samples,
+        unreadable IaC file, store error, no forecast covering ``now``) is left as it was.
+        """
+        from forescale.pipeline import current_units_of  # pipeline imports heavy parts
+
+        for name, service in settings.services.items():
+            try:
+                newest = store.last_sample_time(name)
+                if newest is not None:
+                    self.data_age.labels(service=name).set((now - newest).total_seconds())
+            except ForescaleError:
+                pass
+            # Read first: ``labels()`` would create a 0-valued series for a failed read.
+            with contextlib.suppress(ForescaleError, OSError):
+                units = current_units_of(service)
+                self.current_units.labels(service=name).set(units)
+            try:
+                latest = store.latest_forecast(name)
+            except ForescaleError:
+                continue
+            if latest is None:
+                continue
+            run, frame = latest
+            row = _row_at(frame, now, dt.timedelta(seconds=int(run["resolution_s"])))
+            if row is not None:
+                self.set_forecast_demand(
+                    name,
+                    yhat=float(row["yhat"]),
+                    lower=float(row["yhat_lower"]),
+                    upper=float(row["yhat_upper"]),
+                )
+
+
+def _row_at(frame: pd.DataFrame, now: dt.datetime, step: dt.timedelta) -> pd.Series | None:
+    """The forecast row whose step ``[ds, ds + step)`` contains ``now``, or None."""
+    if frame.empty or step <= dt.timedelta(0):
+        return None
+    at = pd.Timestamp(now)
+    starts = frame["ds"]
+    inside = frame[(starts <= at) & (at < starts + pd.Timedelta(step))]
+    if inside.empty:
+        return None
+    return inside.iloc[-1]

@@ -1,0 +1,369 @@
+"""The daemon: jobs once, scheduler settings, leader lock and standby, shutdown, refit failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from config.settings import Settings, load_settings
+from forecaster.types import Forecast
+from forescale.daemon import (
+    ChangeWatch,
+    Daemon,
+    DaemonConfig,
+    FileLeaderLock,
+    JsonFormatter,
+    PgLeaderLock,
+    leader_lock_for,
+    refit_job,
+)
+from forescale.errors import ConfigError, ForecastError
+from forescale.store import Store
+from tests.conftest import ROOT, tree_hashes
+from tests.fakes import seasonal_naive
+from tests.forescale.test_store_postgres import PgCluster, pg_cluster  # noqa: F401 - fixture
+
+NOW = dt.datetime(2014, 11, 26, 23, 0, tzinfo=dt.UTC)  # 18:00 in New York
+FAST = DaemonConfig(standby_poll=dt.timedelta(seconds=0.05))
+
+
+def failing_forecaster(*args: Any, **kwargs: Any) -> Forecast:
+    raise ForecastError("model fit failed (test)")
+
+
+@pytest.fixture
+def settings(demo_dir: Path) -> Settings:
+    return load_settings(demo_dir / "forescale.yaml")  # mode: dry-run, CSV source
+
+
+@pytest.fixture
+def jobs() -> list[tuple[str, bool]]:
+    return []
+
+
+def make(settings: Settings, jobs: list[tuple[str, bool]], **kwargs: Any) -> Daemon:
+    kwargs.setdefault("forecaster", seasonal_naive)
+    return Daemon(
+        settings,
+        kwargs.pop("config", FAST),
+        clock=lambda: NOW,
+        on_job=lambda job, seconds, ok: jobs.append((job, ok)),
+        **kwargs,
+    )
+
+
+def forecast_ids(settings: Settings) -> int | None:
+    store = Store.open(settings.store_url)
+    try:
+        latest = store.latest_forecast("web")
+        return None if latest is None else int(latest[0]["id"])
+    finally:
+        store.close()
+
+
+def test_once_collects_refits_and_applies_then_releases(
+    demo_dir: Path, settings: Settings, jobs: list[tuple[str, bool]]
+) -> None:
+    before = tree_hashes(demo_dir)
+    daemon = make(settings, jobs)
+    assert daemon.run_once()
+    assert jobs == [("collect", True), ("refit", True), ("apply", True)]
+    assert tree_hashes(demo_dir) == before  # dry-run: no file written
+    store = Store.open(settings.store_url)
+    try:
+        run = store.last_collect("web")
+        assert run is not None and run["error"] is None and run["written"] == 10320
+        assert run["at"] == NOW  # the injected clock
+        latest = store.latest_forecast("web")
+        assert latest is not None and latest[0]["model"] == "seasonal_naive_1d"
+        assert latest[0]["as_of"] == int(NOW.timestamp())
+        assert store.list_changes("web") == []  # refit records no plan; dry-run applies none
+    finally:
+        store.close()
+    # The leader lock was released: a new daemon takes it at once.
+    other = FileLeaderLock(demo_dir / ".forescale" / ".forescale-daemon.lock")
+    assert other.try_acquire()
+    other.release()
+
+
+def test_scheduler_is_utc_single_instance_coalescing(
+    settings: Settings, jobs: list[tuple[str, bool]]
+) -> None:
+    config = DaemonConfig(
+        collect_every=dt.timedelta(minutes=5),
+        refit_every=dt.timedelta(hours=6),
+        apply_every=dt.timedelta(minutes=3),
+        misfire_grace=dt.timedelta(seconds=90),
+    )
+    scheduler = make(settings, jobs, config=config).build_scheduler()
+    assert str(scheduler.timezone) == "UTC"
+    found = {job.id: job for job in scheduler.get_jobs()}
+    assert sorted(found) == ["apply", "collect", "refit"]
+    for job in found.values():
+        assert job.max_instances == 1
+        assert job.coalesce is True
+        assert job.misfire_grace_time == 90
+        assert str(job.trigger.timezone) == "UTC"
+    assert found["collect"].trigger.interval == dt.timedelta(minutes=5)
+    assert found["refit"].trigger.interval == dt.timedelta(hours=6)
+    assert found["apply"].trigger.interval == dt.timedelta(minutes=3)
+
+
+def test_config_rejects_nonsense() -> None:
+    with pytest.raises(ConfigError, match="collect-every"):
+        DaemonConfig(collect_every=dt.timedelta(0))
+    with pytest.raises(ConfigError, match="standby-poll"):
+        DaemonConfig(standby_poll=dt.timedelta(minutes=5))
+
+
+def test_second_daemon_waits_as_standby_and_takes_over(
+    settings: Settings, jobs: list[tuple[str, bool]]
+) -> None:
+    first, second = make(settings, jobs), make(settings, jobs)
+    assert first.lock.try_acquire()
+    assert not second.lock.try_acquire()  # a separate open file description: contended
+    with pytest.raises(ConfigError, match="another forescale daemon"):
+        second.run_once()
+    assert jobs == []  # the standby ran nothing
+
+    stop = threading.Event()
+    result: list[bool] = []
+    waiter = threading.Thread(target=lambda: result.append(second.wait_for_leadership(stop)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and not result  # still standby while the first holds the lock
+    first.lock.release()
+    waiter.join(2)
+    assert result == [True]
+    assert not first.lock.try_acquire()  # now the second one is the leader
+    second.lock.release()
+
+
+def test_standby_stops_when_asked(settings: Settings, jobs: list[tuple[str, bool]]) -> None:
+    leader, standby = make(settings, jobs), make(settings, jobs)
+    assert leader.lock.try_acquire()
+    stop = threading.Event()
+    stop.set()
+    try:
+        assert standby.run(stop) == 0  # stopped while standby: no job, no store
+        assert jobs == [] and standby.store is None
+    finally:
+        leader.lock.release()
+
+
+def test_run_collects_at_start_and_stops_cleanly(
+    settings: Settings, jobs: list[tuple[str, bool]]
+) -> None:
+    daemon = make(settings, jobs)
+    stop = threading.Event()
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(daemon.run(stop)))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not jobs and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive() and result == [0]
+    assert jobs == [("collect", True)]  # refit/apply are hours/minutes away
+    # No forecast existed, so the collect job refitted.
+    assert forecast_ids(settings) is not None
+    assert daemon.store is None and daemon.lock.try_acquire()  # closed and released
+    daemon.lock.release()
+
+
+def test_failed_refit_keeps_the_last_good_forecast(
+    settings: Settings, jobs: list[tuple[str, bool]]
+) -> None:
+    assert make(settings, jobs).run_once()
+    good = forecast_ids(settings)
+    assert good is not None
+    jobs.clear()
+    assert not make(settings, jobs, forecaster=failing_forecaster).run_once()
+    assert ("refit", False) in jobs
+    assert forecast_ids(settings) == good  # nothing replaced it
+
+    store = Store.open(settings.store_url)
+    try:
+        outcome = refit_job(settings, store, clock=lambda: NOW, forecaster=failing_forecaster)
+    finally:
+        store.close()
+    assert outcome == {"web": "model fit failed (test)"}
+    assert forecast_ids(settings) == good
+
+
+def test_events_file_change_triggers_a_refit(
+    demo_dir: Path, settings: Settings, jobs: list[tuple[str, bool]]
+) -> None:
+    assert make(settings, jobs).run_once()
+    first = forecast_ids(settings)
+    daemon = make(settings, jobs)
+    assert daemon.lock.try_acquire()
+    daemon.open_store()  # records the files' modification times
+    try:
+        assert daemon.collect()
+        assert forecast_ids(settings) == first  # fresh forecast, nothing changed
+        events = demo_dir / "events.yaml"
+        later = events.stat().st_mtime + 10
+        os.utime(events, (later, later))
+        assert daemon.collect()
+        second = forecast_ids(settings)
+        assert second is not None and first is not None and second > first
+    finally:
+        daemon.close()
+
+
+def test_change_watch_reports_changes_after_the_first_look(settings: Settings) -> None:
+    watch = ChangeWatch()
+    assert settings.config_path is not None
+    assert watch.changed(settings) == []
+    assert watch.changed(settings) == []
+    later = settings.config_path.stat().st_mtime + 5
+    os.utime(settings.config_path, (later, later))
+    assert watch.changed(settings) == [settings.config_path]
+
+
+def test_lock_location(tmp_path: Path) -> None:
+    lock = leader_lock_for(f"sqlite:///{tmp_path}/db/f.db")
+    assert isinstance(lock, FileLeaderLock)
+    assert lock.path == tmp_path / "db" / ".forescale-daemon.lock"
+    assert "secret" not in leader_lock_for("postgresql://u:secret@h/db").describe()
+    with pytest.raises(ConfigError):
+        leader_lock_for("sqlite:///:memory:")
+
+
+@pytest.mark.external_service
+def test_postgres_advisory_lock_admits_one_leader(pg_cluster: PgCluster) -> None:  # noqa: F811
+    url = pg_cluster.url()
+    first, second = leader_lock_for(url), leader_lock_for(url)
+    assert isinstance(first, PgLeaderLock)
+    try:
+        assert first.try_acquire()
+        assert first.try_acquire()  # re-entrant for its holder
+        assert not second.try_acquire()  # another connection: refused, no waiting
+        first.release()
+        assert second.try_acquire()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_json_formatter_writes_one_object_per_line() -> None:
+    record = logging.LogRecord("forescale.daemon", logging.INFO, "x", 1, "hi %s", ("web",), None)
+    record.service = "web"
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["msg"] == "hi web" and data["level"] == "info" and data["service"] == "web"
+    assert data["ts"].endswith("+00:00")
+
+
+def _lines(stream: IO[str]) -> tuple[queue.Queue[str], threading.Thread]:
+    """Lines of ``stream`` as they arrive (a thread reads until EOF)."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            found.put(line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return found, thread
+
+
+def _wait_for(found: queue.Queue[str], text: str, seen: list[str], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = found.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} not logged; got:\n{''.join(seen)}")
+
+
+@pytest.fixture
+def daemons(demo_dir: Path) -> Iterator[list[tuple[subprocess.Popen[str], threading.Thread]]]:
+    started: list[tuple[subprocess.Popen[str], threading.Thread]] = []
+    yield started
+    for proc, pump in started:  # never leave one running, even when the test failed
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
+        pump.join(5)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_daemon_and_the_standby_takes_over(
+    demo_dir: Path, daemons: list[tuple[subprocess.Popen[str], threading.Thread]]
+) -> None:
+    config = demo_dir / "forescale.yaml"
+    # A missing CSV: the start-up collect fails fast and the refit finds no data, so no
+    # model is ever fitted; the daemon logs the failures and keeps running.
+    config.write_text(config.read_text().replace("path: demand.csv", "path: missing.csv"))
+    argv = [
+        sys.executable,
+        "-m",
+        "forescale",
+        "daemon",
+        "-c",
+        str(config),
+        "--log-format",
+        "json",
+        "--collect-every",
+        "1h",
+        "--refit-every",
+        "6h",
+        "--apply-every",
+        "1h",
+        "--standby-poll",
+        "0.2s",
+    ]
+
+    def start() -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+        proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        found, pump = _lines(proc.stderr)
+        daemons.append((proc, pump))
+        return proc, found
+
+    seen: list[str] = []
+    leader, leader_log = start()
+    _wait_for(leader_log, "daemon started", seen)
+    _wait_for(leader_log, "refit failed for web", seen)  # the start-up collect ran
+    standby, standby_log = start()
+    _wait_for(standby_log, "standby:", seen)
+
+    leader.send_signal(signal.SIGTERM)
+    assert leader.wait(10) == 0
+    _wait_for(standby_log, "took over", seen)
+    standby.send_signal(signal.SIGTERM)
+    assert standby.wait(10) == 0
+
+    for _proc, pump in daemons:
+        pump.join(5)  # both exited: the pumps reach EOF
+    for found in (leader_log, standby_log):
+        while not found.empty():
+            seen.append(found.get())
+    records = [json.loads(line) for line in seen if line.strip()]  # every line is JSON
+    messages = [r["msg"] for r in records]
+    assert messages.count("daemon stopped") == 2
+    assert any(r["level"] == "warning" and r.get("service") == "web" for r in records)
+    assert not any("Traceback" in line for line in seen)

@@ -462,6 +462,17 @@ class ServiceSettings(BaseModel):
         return self
 
 
+class ApiSettings(BaseModel):
+    """The REST API (``forescale serve``, or in-process in ``forescale daemon``)."""
+
+    model_config = _STRICT
+
+    bind: str = "127.0.0.1"  # loopback unless configured (containers: 0.0.0.0)
+    port: int = Field(default=8080, ge=1, le=65535)
+    token: SecretStr | None = None  # bearer token for mutating endpoints
+    protect_reads: bool = False  # require the token for read endpoints too
+
+
 class Settings(BaseSettings):
     """Global settings. Storage is always UTC; ``display_timezone`` only formats output."""
 
@@ -478,6 +489,7 @@ class Settings(BaseSettings):
     events_file: Path | None = None
     min_history: Duration = dt.timedelta(hours=24)
     stale_after: Duration = dt.timedelta(minutes=30)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     services: dict[str, ServiceSettings] = Field(min_length=1)
     config_path: Path | None = Field(default=None, exclude=True)
 

@@ -364,6 +364,12 @@ def _duration_option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--once", is_flag=True, help="Collect, refit and apply once, then exit (cron).")
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Serve the REST API and /metrics in-process (api.bind:api.port).",
+)
 def daemon(
     config: Path | None,
     collect_every: dt.timedelta,
@@ -375,6 +381,7 @@ def daemon(
     lock_file: Path | None,
     log_format: str,
     once: bool,
+    serve: bool,
 ) -> int:
     """Run collect, refit and apply on a UTC schedule; one leader per store, others standby."""
     import signal
@@ -385,6 +392,15 @@ def daemon(
 
     configure_logging(log_format)
     settings = load_settings(config)
+    metrics = None
+    registry: Any = None
+    if serve and not once:
+        from prometheus_client import CollectorRegistry
+
+        from forescale.metrics import Metrics
+
+        registry = CollectorRegistry()
+        metrics = Metrics(registry)
     runner = Daemon(
         settings,
         DaemonConfig(
@@ -396,6 +412,10 @@ def daemon(
             standby_poll=standby_poll,
             lock_path=lock_file,
         ),
+        metrics=metrics,
+        on_job=(lambda job, seconds, ok: metrics.observe_job(job, seconds, ok))
+        if metrics is not None
+        else None,
     )
     if once:
         if not runner.run_once():
@@ -408,7 +428,86 @@ def daemon(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    return runner.run(stop)
+    if metrics is None:
+        return runner.run(stop)
+    api = _start_api(settings, metrics, registry, stop)
+    try:
+        return runner.run(stop)
+    finally:
+        api()
+
+
+def _start_api(settings: Any, metrics: Any, registry: Any, stop: Any) -> Callable[[], None]:
+    """Serve the API in this process (its own store connection); returns a stopper."""
+    from forescale import pipeline
+    from forescale.service import ApiServer, Refresher, build_app, keep_metrics_fresh
+    from forescale.store import Store
+
+    store = Store.open(settings.store_url)
+    forecaster = pipeline.default_forecaster()
+
+    def refit(name: str) -> object:
+        return pipeline.plan_service(
+            settings,
+            store,
+            name,
+            now=dt.datetime.now(dt.UTC),
+            events=pipeline.EventsCache(timezone=settings.display_timezone),
+            forecaster=forecaster,
+            record_plan=False,
+        )
+
+    refresher = Refresher(refit)
+    server = ApiServer(
+        build_app(settings, store, registry, refresher), settings.api.bind, settings.api.port
+    )
+    server.start()
+    keep_metrics_fresh(metrics, settings, store, stop)
+
+    def shutdown() -> None:
+        stop.set()
+        server.stop()
+        refresher.close()
+        store.close()
+
+    return shutdown
+
+
+@cli.command()
+@config_option
+@click.option("--bind", default=None, help="Address to bind (default: api.bind, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Default: api.port.")
+def serve(config: Path | None, bind: str | None, port: int | None) -> None:
+    """Serve the REST API and /metrics from the store (no scheduling, no applying)."""
+    import threading
+
+    from prometheus_client import CollectorRegistry
+
+    from config.settings import load_settings
+    from forescale.metrics import Metrics
+
+    settings = load_settings(config)
+    if bind is not None:
+        settings.api.bind = bind
+    if port is not None:
+        settings.api.port = port
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    stop = threading.Event()
+    shutdown = _start_api(settings, metrics, registry, stop)
+    import signal
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(f"forescale API on http://{settings.api.bind}:{settings.api.port}", err=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        shutdown()
 
 
 @cli.group()

@@ -55,6 +55,7 @@ from config.settings import Settings, load_settings
 from forescale import pipeline
 from forescale.apply import ApplyOutcome, RunnerFactory, apply_due, default_runner
 from forescale.errors import ConfigError, ForescaleError
+from forescale.metrics import Metrics
 from forescale.store import Store, _redact
 
 log = logging.getLogger("forescale.daemon")
@@ -361,6 +362,7 @@ class Daemon:
         lock: LeaderLock | None = None,
         on_job: JobHook | None = None,
         reload: Callable[[Path], Settings] = load_settings,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or DaemonConfig()
@@ -371,6 +373,7 @@ class Daemon:
         self.lock = lock or leader_lock_for(settings.store_url, self.config.lock_path)
         self.on_job = on_job
         self.reload = reload
+        self.metrics = metrics
         self.store: Store | None = None
         self.watch = ChangeWatch()
         self._job_lock = threading.Lock()  # run_once and the scheduler never overlap
@@ -410,7 +413,12 @@ class Daemon:
         return self._run("apply", self._apply)
 
     def _collect(self, store: Store, *, auto_refit: bool) -> None:
-        collect_job(self.settings, store, clock=self.clock)
+        results = collect_job(self.settings, store, clock=self.clock)
+        if self.metrics is not None:
+            for r in results:
+                if r.error:
+                    source = self.settings.services[r.service].source.type
+                    self.metrics.count_collector_error(source)
         if not auto_refit:
             return
         changed = self.watch.changed(self.settings)
@@ -466,6 +474,10 @@ class Daemon:
             forecaster=self.forecaster,
             runner_factory=self.runner_factory,
         )
+        if self.metrics is not None:
+            for o in outcomes:
+                if o.status not in ("nothing-due", "dry-run"):
+                    self.metrics.count_apply(o.service, o.status)
         failed = [o.service for o in outcomes if o.status in ("failed", "refused")]
         if failed:
             raise ForescaleError(f"not applied for {', '.join(failed)}")

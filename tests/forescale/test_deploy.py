@@ -213,7 +213,7 @@ def test_templates_exist_and_reference_only_defined_values() -> None:
 def test_deployment_refuses_two_replicas_on_sqlite_and_wires_the_token() -> None:
     text = (CHART / "templates" / "deployment.yaml").read_text()
     assert "fail" in text and "replicaCount" in text and "PostgreSQL" in text
-    assert "FORESCALE_API_TOKEN" in text and "secretKeyRef" in text
+    assert "FORESCALE_API__TOKEN" in text and "secretKeyRef" in text
     assert ".Values.securityContext" in text and ".Values.resources" in text
     secret = (CHART / "templates" / "secret.yaml").read_text()
     assert "b64enc" in secret and ".Values.api.token" in secret

@@ -127,8 +127,12 @@ def apply_due(
     forecaster: pipeline.Forecaster | None = None,
     runner_factory: RunnerFactory = default_runner,
     trigger: str = "cli",
+    reuse_forecast_for: dt.timedelta | None = None,
 ) -> list[ApplyOutcome]:
-    """Apply (or plan, or commit) the step due at ``now`` for each selected service."""
+    """Apply (or plan, or commit) the step due at ``now`` for each selected service.
+
+    ``reuse_forecast_for``: plan from the newest stored forecast when it is at most this
+    old (the daemon passes its refit interval) instead of fitting a new one."""
     now = now.astimezone(dt.UTC)
     fit = forecaster or pipeline.default_forecaster()
     events = pipeline.EventsCache(timezone=settings.display_timezone)
@@ -145,6 +149,7 @@ def apply_due(
                     events=events,
                     runner_factory=runner_factory,
                     trigger=trigger,
+                    reuse_forecast_for=reuse_forecast_for,
                 )
             )
     return outcomes
@@ -160,6 +165,7 @@ def _apply_service(
     events: pipeline.EventsCache,
     runner_factory: RunnerFactory,
     trigger: str,
+    reuse_forecast_for: dt.timedelta | None = None,
 ) -> ApplyOutcome:
     service = settings.service(name)
     mode = settings.mode_of(service)
@@ -175,7 +181,14 @@ def _apply_service(
         from_units, reason = pending.from_units, f"resumes run #{change_id}: {pending.reason}"
     else:
         report = pipeline.plan_service(
-            settings, store, name, now=now, events=events, forecaster=fit, record_plan=False
+            settings,
+            store,
+            name,
+            now=now,
+            events=events,
+            forecaster=fit,
+            record_plan=False,
+            reuse_forecast_for=reuse_forecast_for,
         )
         step = report.next_step
         if step is None or step.at > now + DUE_TOLERANCE:

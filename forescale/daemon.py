@@ -292,8 +292,10 @@ def apply_job(
     clock: Clock = utc_now,
     forecaster: pipeline.Forecaster | None = None,
     runner_factory: RunnerFactory = default_runner,
+    reuse_forecast_for: dt.timedelta | None = None,
 ) -> list[ApplyOutcome]:
-    """Apply (or plan / commit / dry-run report) the step due now for every service."""
+    """Apply (or plan / commit / dry-run report) the step due now for every service,
+    planning from the stored forecast while it is younger than ``reuse_forecast_for``."""
     outcomes = apply_due(
         settings,
         store,
@@ -301,6 +303,7 @@ def apply_job(
         forecaster=forecaster,
         runner_factory=runner_factory,
         trigger="daemon",
+        reuse_forecast_for=reuse_forecast_for,
     )
     for o in outcomes:
         level = logging.ERROR if o.status in ("failed", "refused") else logging.INFO
@@ -473,6 +476,7 @@ class Daemon:
             clock=self.clock,
             forecaster=self.forecaster,
             runner_factory=self.runner_factory,
+            reuse_forecast_for=self.config.refit_every,
         )
         if self.metrics is not None:
             for o in outcomes:

@@ -22,6 +22,7 @@ from forecaster.events import parse_events
 from forecaster.types import (
     CapacityPolicy,
     Event,
+    EventEffect,
     Forecast,
     ForecastSettings,
     StepLimit,
@@ -267,6 +268,49 @@ def with_recent_demand(
     return pd.concat([past, frame], ignore_index=True)
 
 
+def stored_forecast(
+    store: Store, name: str, *, now: dt.datetime, max_age: dt.timedelta
+) -> tuple[int, Forecast] | None:
+    """The newest stored forecast made within ``max_age`` before ``now`` (rows from the
+    slot containing ``now`` on), or None: so frequent apply runs need not refit."""
+    latest = store.latest_forecast(name)
+    if latest is None:
+        return None
+    info, frame = latest
+    as_of = dt.datetime.fromtimestamp(info["as_of"], dt.UTC)
+    if not (now - max_age <= as_of <= now):
+        return None
+    meta = info["meta"]
+    step = dt.timedelta(seconds=int(info["resolution_s"]))
+    frame = frame[frame["ds"] + pd.Timedelta(step) > pd.Timestamp(now)].reset_index(drop=True)
+    if len(frame) < 2:
+        return None
+    components = tuple(c for c in meta.get("components", []) if c in frame.columns)
+    effects = tuple(
+        EventEffect(
+            name=e["name"],
+            start=dt.datetime.fromisoformat(e["start"]),
+            end=dt.datetime.fromisoformat(e["end"]),
+            effect=float(e["effect"]),
+            source=e["source"],
+            occurrences_in_history=int(e.get("occurrences_in_history", 0)),
+        )
+        for e in meta.get("event_effects", [])
+        if "start" in e
+    )
+    return int(info["id"]), Forecast(
+        frame=frame,
+        components=components,
+        resolution=step,
+        interval_width=float(meta.get("interval_width", 0.9)),
+        fitted_at=as_of,
+        history_end=dt.datetime.fromtimestamp(info["history_end"], dt.UTC),
+        model=str(info["model"]),
+        event_effects=effects,
+        notes=(*meta.get("notes", []), f"forecast run #{info['id']} reused (made {as_of:%H:%M}Z)"),
+    )
+
+
 def plan_service(
     settings: Settings,
     store: Store,
@@ -276,6 +320,7 @@ def plan_service(
     events: EventsCache,
     forecaster: Forecaster,
     record_plan: bool = True,
+    reuse_forecast_for: dt.timedelta | None = None,
 ) -> ServiceReport:
     """Forecast and plan one service; compute (never write) the next change's diff."""
     from forecaster.capacity import plan_capacity
@@ -285,13 +330,22 @@ def plan_service(
     window_start = now - fsettings.max_history - dt.timedelta(days=1)
     history = _history(store, name, window_start, now)
     observed = history.dropna(subset=["y"])
-    forecast = forecaster(
-        history,
-        events=events.get(settings.events_path(service)),
-        settings=fsettings,
-        now=now,
-        min_history=settings.min_history,
+    reused = (
+        stored_forecast(store, name, now=now, max_age=reuse_forecast_for)
+        if reuse_forecast_for is not None
+        else None
     )
+    if reused is not None:
+        run_id_reused, forecast = reused
+    else:
+        run_id_reused = None
+        forecast = forecaster(
+            history,
+            events=events.get(settings.events_path(service)),
+            settings=fsettings,
+            now=now,
+            min_history=settings.min_history,
+        )
     last_seen = pd.Timestamp(observed["ds"].iloc[-1]).to_pydatetime()
     data_fresh = now - last_seen <= settings.stale_after
     observed_demand = float(observed["y"].iloc[-1]) if data_fresh else None
@@ -307,23 +361,35 @@ def plan_service(
     )
     next_step = plan.steps[0] if plan.steps else None
     change = planned_edit(service, next_step.units) if next_step is not None else None
-    run_id = store.save_forecast(
-        name,
-        forecast.frame,
-        components=forecast.components,
-        created_at=now,
-        as_of=now,
-        history_end=forecast.history_end,
-        model=forecast.model,
-        resolution=forecast.resolution,
-        meta={
-            "components": list(forecast.components),
-            "notes": list(forecast.notes),
-            "event_effects": [
-                {"name": e.name, "effect": e.effect, "source": e.source}
-                for e in forecast.event_effects
-            ],
-        },
+    run_id = (
+        run_id_reused
+        if run_id_reused is not None
+        else store.save_forecast(
+            name,
+            forecast.frame,
+            components=forecast.components,
+            created_at=now,
+            as_of=now,
+            history_end=forecast.history_end,
+            model=forecast.model,
+            resolution=forecast.resolution,
+            meta={
+                "components": list(forecast.components),
+                "notes": list(forecast.notes),
+                "interval_width": forecast.interval_width,
+                "event_effects": [
+                    {
+                        "name": e.name,
+                        "start": e.start.isoformat(),
+                        "end": e.end.isoformat(),
+                        "effect": e.effect,
+                        "source": e.source,
+                        "occurrences_in_history": e.occurrences_in_history,
+                    }
+                    for e in forecast.event_effects
+                ],
+            },
+        )
     )
     if record_plan and next_step is not None and change is not None:
         store.record_change(

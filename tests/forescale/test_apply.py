@@ -325,3 +325,39 @@ def test_auto_tfvars_refusal_removes_the_file_it_created(tmp_path: Path) -> None
     assert outcome.status == "refused"
     assert not (root / "tf" / "forescale.auto.tfvars.json").exists()
     assert (root / "tf" / "prod.tfvars").read_bytes() == TFVARS
+
+
+def test_apply_reuses_a_fresh_stored_forecast_instead_of_refitting(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    settings = load_settings(root / "forescale.yaml")
+    calls: list[dt.datetime] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs["now"])  # type: ignore[arg-type]
+        return seasonal_naive(*args, **kwargs)  # type: ignore[arg-type]
+
+    store = Store.open(settings.store_url)
+    try:
+        pipeline.collect(settings, store)
+        pipeline.plan(settings, store, now=NOW - dt.timedelta(minutes=10), forecaster=counting)
+        assert len(calls) == 1  # the refit
+        [outcome] = apply_due(
+            settings,
+            store,
+            now=NOW,
+            forecaster=counting,
+            reuse_forecast_for=dt.timedelta(hours=6),
+        )
+        assert len(calls) == 1  # no second fit: the stored forecast was used
+        assert outcome.status == "applied" and outcome.to_units == 11
+        [_, later] = [NOW, NOW + dt.timedelta(hours=7)]
+        apply_due(
+            settings,
+            store,
+            now=later,
+            forecaster=counting,
+            reuse_forecast_for=dt.timedelta(hours=6),
+        )
+        assert len(calls) == 2  # too old: fitted again
+    finally:
+        store.close()

@@ -12,11 +12,13 @@ with ``Z``; floats are finite (NaN/inf are sent as ``null``).
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import hmac
 import io
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -310,6 +312,31 @@ def _run_out(record: ChangeRecord) -> RunOut:
     )
 
 
+class ResponseCache:
+    """A small LRU of rendered responses, keyed by (service, run id, query)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.items: collections.OrderedDict[Any, tuple[bytes, str, dict[str, str]]] = (
+            collections.OrderedDict()
+        )
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> tuple[bytes, str, dict[str, str]] | None:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: tuple[bytes, str, dict[str, str]]) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
 def _latest(store: Store, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
     latest = store.latest_forecast(name)
     if latest is None:
@@ -354,6 +381,7 @@ def create_app(
     run id (None: ``POST .../refresh`` answers 503); ``clock`` returns UTC now."""
     app = FastAPI(title="forescale", version="1", responses=_ERRORS)
     app.state.settings = settings
+    app.state.forecast_cache = ResponseCache(max(512, 4 * len(settings.services)))
     app.state.store = store
     app.state.api_config = config
     app.state.registry = registry
@@ -490,6 +518,26 @@ def create_app(
                 raise ApiError(422, "ValidationError", f"{label}: give a UTC offset or Z")
         if start is not None and end is not None and start > end:
             raise ApiError(422, "ValidationError", "start is after end")
+        # Responses are cached per forecast run: a request then costs one indexed query.
+        run_id = store.latest_forecast_id(name)
+        if run_id is None:
+            raise ApiError(404, "NotFound", f"no stored forecast for {name!r}; run a plan first")
+        cache: ResponseCache = app.state.forecast_cache
+        key = (name, run_id, start, end, format)
+        hit = cache.get(key)
+        if hit is not None:
+            return Response(hit[0], media_type=hit[1], headers=hit[2])
+        body, media_type, headers = _render_forecast(store, name, start, end, format)
+        cache.put(key, (body, media_type, headers))
+        return Response(body, media_type=media_type, headers=headers)
+
+    def _render_forecast(
+        store: Store,
+        name: str,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        format: str,  # noqa: A002 - the query parameter's name
+    ) -> tuple[bytes, str, dict[str, str]]:
         run, frame = _latest(store, name)
         if start is not None:
             frame = frame[frame["ds"] >= pd.Timestamp(start)]
@@ -509,10 +557,10 @@ def create_app(
                 writer.writerow(
                     [_iso(_utc(record["ds"])), *("" if v is None else v for v in cells)]
                 )
-            return Response(
-                buffer.getvalue(),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{name}-forecast.csv"'},
+            return (
+                buffer.getvalue().encode(),
+                "text/csv; charset=utf-8",
+                {"Content-Disposition": f'attachment; filename="{name}-forecast.csv"'},
             )
         meta = run["meta"] if isinstance(run["meta"], dict) else {}
         points = [
@@ -525,7 +573,7 @@ def create_app(
             )
             for r in frame.to_dict("records")
         ]
-        return ForecastOut(
+        out = ForecastOut(
             service=name,
             run_id=int(run["id"]),
             created_at=dt.datetime.fromtimestamp(run["created_at"], dt.UTC),
@@ -537,6 +585,7 @@ def create_app(
             notes=[str(n) for n in meta.get("notes", [])],
             points=points,
         )
+        return out.model_dump_json().encode(), "application/json", {}
 
     @app.get("/v1/services/{name}/schedule", response_model=ScheduleOut, dependencies=reads)
     def schedule(

@@ -325,6 +325,14 @@ class Store:
                 conn.execute(forecast_points.insert(), points)
         return int(run_id)
 
+    def latest_forecast_id(self, service: str) -> int | None:
+        """The id of the newest forecast run of ``service`` (one indexed query)."""
+        with self._begin() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(forecast_runs.c.id)).where(forecast_runs.c.service == service)
+            ).scalar()
+        return None if value is None else int(value)
+
     def latest_forecast(self, service: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
         """The newest forecast run of ``service`` (run row, points) or None."""
         with self._begin() as conn:

@@ -150,7 +150,7 @@ class Store:
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         try:
             engine = sa.create_engine(url, future=True)
-            metadata.create_all(engine)
+            migrate(engine)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open store {_redact(url)}: {exc}") from None
         return cls(engine)
@@ -462,6 +462,24 @@ class Store:
             )
             for r in rows
         ]
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates it on first use)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        if "alembic_version" not in tables and tables & set(metadata.tables):
+            raise StoreError(
+                "this store was created before schema migrations existed; start a new store "
+                "(its history can be collected again) or run `alembic stamp` after checking it"
+            )
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
 
 
 def _redact(url: str) -> str:

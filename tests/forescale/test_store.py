@@ -95,3 +95,21 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 def test_unreachable_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open store"):
         Store.open("postgresql+nosuchdriver://u:secret@127.0.0.1:1/db")
+
+
+def test_schema_is_migrated_with_alembic_and_old_stores_are_refused(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from forescale.store import metadata
+
+    s = Store.open(f"sqlite:///{tmp_path}/new.db")
+    with s.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    s.close()
+    Store.open(f"sqlite:///{tmp_path}/new.db").close()  # reopening is a no-op upgrade
+
+    old = sa.create_engine(f"sqlite:///{tmp_path}/old.db")
+    metadata.create_all(old)  # as the first release did, without alembic_version
+    old.dispose()
+    with pytest.raises(StoreError, match="created before schema migrations"):
+        Store.open(f"sqlite:///{tmp_path}/old.db")

@@ -179,6 +179,29 @@ def report(label: str, lat: list[float], errors: int, wall: float) -> str:
     )
 
 
+def run_wrk(base: str, clients: int, seconds: float) -> list[str]:
+    """The same paths from Debian's wrk (C, closed loop), when it is installed."""
+    import shutil
+
+    if shutil.which("wrk") is None:
+        return ["wrk not installed (apt-get install wrk) - skipped"]
+    script = Path(tempfile.mkdtemp()) / "paths.lua"
+    script.write_text(
+        "counter = 0\nrequest = function()\n counter = counter + 1\n"
+        ' return wrk.format("GET", string.format("/v1/services/svc%03d/forecast", '
+        "counter % 100))\nend\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    ).stdout
+    keep = ("50%", "90%", "99%", "Requests/sec", "requests in", "Socket errors")
+    return [line.strip() for line in out.splitlines() if line.strip().startswith(keep)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--services", type=int, default=100)
@@ -212,6 +235,7 @@ def main() -> None:
             )
         )
         serve_rss = rss_mib(server.pid)
+        wrk_lines = run_wrk(base, args.clients, args.seconds)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
@@ -232,6 +256,8 @@ def main() -> None:
     print("| load | achieved req/s | p50 ms | p99 ms | max ms | non-200 |")
     print("|---|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
+    print(f"\nwrk -t1 -c{args.clients} -d{int(args.seconds)}s (closed loop, same paths):")
+    print("\n".join(f"    {line}" for line in wrk_lines))
     print(
         f"\nRSS: `forescale serve` after the load {serve_rss:.0f} MiB; "
         f"`forescale daemon` idle with {args.services} services {daemon_rss:.0f} MiB"

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -213,32 +214,32 @@ class ErrorOut(BaseModel):
 
 
 # -- dependencies (overridable) ----------------------------------------------------------
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_config(request: Request) -> ApiConfig:
+async def get_config(request: Request) -> ApiConfig:
     config: ApiConfig = request.app.state.api_config
     return config
 
 
-def get_registry(request: Request) -> CollectorRegistry:
+async def get_registry(request: Request) -> CollectorRegistry:
     registry: CollectorRegistry = request.app.state.registry
     return registry
 
 
-def get_refresh(request: Request) -> Callable[[str], str] | None:
+async def get_refresh(request: Request) -> Callable[[str], str] | None:
     refresh: Callable[[str], str] | None = request.app.state.refresh
     return refresh
 
 
-def get_clock(request: Request) -> Callable[[], dt.datetime]:
+async def get_clock(request: Request) -> Callable[[], dt.datetime]:
     clock: Callable[[], dt.datetime] = request.app.state.clock
     return clock
 
@@ -255,11 +256,13 @@ def _check_token(request: Request, config: ApiConfig) -> None:
         raise ApiError(401, "Unauthorized", "invalid bearer token", challenge)
 
 
-def require_write(request: Request, config: Annotated[ApiConfig, Depends(get_config)]) -> None:
+async def require_write(
+    request: Request, config: Annotated[ApiConfig, Depends(get_config)]
+) -> None:
     _check_token(request, config)
 
 
-def require_read(request: Request, config: Annotated[ApiConfig, Depends(get_config)]) -> None:
+async def require_read(request: Request, config: Annotated[ApiConfig, Depends(get_config)]) -> None:
     if config.protect_reads:
         _check_token(request, config)
 
@@ -310,6 +313,27 @@ def _run_out(record: ChangeRecord) -> RunOut:
         commit_sha=record.commit_sha,
         finished_at=record.finished_at,
     )
+
+
+class BodyLimit:
+    """Refuse a declared body above ``limit`` bytes with 413. A plain ASGI middleware:
+    Starlette's ``BaseHTTPMiddleware`` re-streams every response and cost most of the
+    throughput of large forecast responses."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for key, value in scope["headers"]:
+                if key == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                    response = _error(
+                        413, "PayloadTooLarge", f"request body above {self.limit} bytes"
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 class ResponseCache:
@@ -429,13 +453,7 @@ def create_app(
             status_code=422,
         )
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        limit = request.app.state.api_config.max_body_bytes
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return _error(413, "PayloadTooLarge", f"request body above {limit} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
 
     reads = [Depends(require_read)]
 
@@ -504,7 +522,7 @@ def create_app(
         dependencies=reads,
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     )
-    def forecast(
+    async def forecast(
         name: ServiceName,
         settings: SettingsDep,
         store: StoreDep,
@@ -527,7 +545,10 @@ def create_app(
         hit = cache.get(key)
         if hit is not None:
             return Response(hit[0], media_type=hit[1], headers=hit[2])
-        body, media_type, headers = _render_forecast(store, name, start, end, format)
+        # A miss renders once per forecast run, off the event loop.
+        body, media_type, headers = await run_in_threadpool(
+            _render_forecast, store, name, start, end, format
+        )
         cache.put(key, (body, media_type, headers))
         return Response(body, media_type=media_type, headers=headers)
 

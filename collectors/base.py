@@ -62,6 +62,25 @@ REGISTRY: dict[str, SourceFactory] = {
 }
 
 
+def describe_source(settings: Any) -> str:
+    """A source's report description from its settings, without building a client (a
+    CloudWatch session or an HTTP client is not needed to say what is read)."""
+    import importlib
+
+    kind = str(getattr(settings, "type", None))
+    if kind not in DESCRIBERS:
+        return kind
+    return str(importlib.import_module(DESCRIBERS[kind]).describe(settings))
+
+
+# Modules whose describe(settings) names a source of each type.
+DESCRIBERS = {
+    "csv": "collectors.csv_file",
+    "cloudwatch": "collectors.cloudwatch",
+    "prometheus": "collectors.prometheus",
+}
+
+
 def build_source(settings: Any) -> MetricSource:
     """Build the source for a service's ``source`` settings (dispatch on ``type``)."""
     kind = getattr(settings, "type", None)

@@ -273,13 +273,10 @@ class CloudWatchMetricSource:
 
     # -- description -------------------------------------------------------------------
     def _metric_text(self) -> str:
-        dims = ",".join(f"{k}={v}" for k, v in sorted(self.dimensions.items()))
-        return f"{self.namespace}/{self.metric_name}" + (f"{{{dims}}}" if dims else "")
+        return _metric_text(self)
 
     def describe(self) -> str:
-        if self.expression is not None:
-            return f"cloudwatch expression {self.expression!r}"
-        return f"cloudwatch {self._metric_text()} {self.statistic}"
+        return describe(self)
 
     # -- queries -----------------------------------------------------------------------
     def queries(self, period: dt.timedelta) -> list[dict[str, Any]]:
@@ -434,3 +431,15 @@ class CloudWatchMetricSource:
                 f"CloudWatch returned partial data for {self.describe()} between {fmt(start)} "
                 f"and {fmt(end)} without a NextToken; retry, or set a coarser period"
             )
+
+
+def _metric_text(source: Any) -> str:
+    dims = ",".join(f"{k}={v}" for k, v in sorted(source.dimensions.items()))
+    return f"{source.namespace}/{source.metric_name}" + (f"{{{dims}}}" if dims else "")
+
+
+def describe(source: Any) -> str:
+    """A short description from a source or its settings (same field names); no client."""
+    if source.expression is not None:
+        return f"cloudwatch expression {source.expression!r}"
+    return f"cloudwatch {_metric_text(source)} {source.statistic}"

@@ -42,7 +42,7 @@ class CsvFileSource:
         )
 
     def describe(self) -> str:
-        return f"csv {self.path.name} ({self.value_column})"
+        return describe(self)
 
     def fetch(
         self, start: dt.datetime | None = None, end: dt.datetime | None = None
@@ -67,6 +67,11 @@ class CsvFileSource:
         if end is not None:
             series = series[series["ds"] <= pd.Timestamp(end)]
         return regularize(series.reset_index(drop=True))
+
+
+def describe(source: Any) -> str:
+    """``csv demand.csv (value)`` from a source or its settings (same field names)."""
+    return f"csv {Path(source.path).name} ({source.value_column})"
 
 
 def parse_samples(

@@ -204,7 +204,7 @@ class PrometheusMetricSource:
         self.client.close()
 
     def describe(self) -> str:
-        return f"prometheus {self.url} {_short(self.query, 80)}"
+        return describe(self)
 
     @property
     def _where(self) -> str:
@@ -343,3 +343,8 @@ class PrometheusMetricSource:
                 "(a path prefix such as /prometheus?)"
             )
         return CollectorError(f"{where} answered HTTP {code} ({error_type}): {text}")
+
+
+def describe(source: Any) -> str:
+    """A short description from a source or its settings (same field names); no client."""
+    return f"prometheus {source.url} {_short(source.query, 80)}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import dataclasses
 import datetime as dt
 import hmac
 import io
@@ -290,29 +291,10 @@ def _iso(value: dt.datetime) -> str:
 
 
 def _run_out(record: ChangeRecord) -> RunOut:
-    return RunOut(
-        id=record.id or 0,
-        service=record.service,
-        created_at=record.created_at,
-        forecast_run_id=record.forecast_run_id,
-        due_at=record.due_at,
-        var_file=record.var_file,
-        address=record.address,
-        from_units=record.from_units,
-        to_units=record.to_units,
-        direction=record.direction,
-        reason=record.reason,
-        mode=record.mode,
-        status=record.status,
-        diff=record.diff,
-        trigger=record.trigger,
-        plan_summary=record.plan_summary,
-        guard_reasons=list(record.guard_reasons),
-        exit_code=record.exit_code,
-        output_tail=record.output_tail,
-        commit_sha=record.commit_sha,
-        finished_at=record.finished_at,
-    )
+    # RunOut mirrors ChangeRecord field for field; only the id and the tuple differ.
+    fields = dataclasses.asdict(record)
+    fields.update(id=record.id or 0, guard_reasons=list(record.guard_reasons))
+    return RunOut(**fields)
 
 
 class BodyLimit:

@@ -31,7 +31,7 @@ from pathlib import Path
 from config.settings import ServiceSettings, Settings
 from forescale import pipeline
 from forescale.errors import ForescaleError, PlanRefused, TerraformError
-from forescale.store import ChangeRecord, Store
+from forescale.store import ChangeRecord, Store, sqlite_file
 from iac_writer.autovars import (
     AutoVarsChange,
     apply_auto_change,
@@ -104,11 +104,8 @@ def guard_for(service: ServiceSettings) -> Callable[[object], GuardResult]:
 @contextlib.contextmanager
 def service_lock(settings: Settings, name: str) -> Iterator[None]:
     """An OS file lock per service, so two ``apply`` runs never act at once."""
-    base = (
-        Path(settings.store_url[len("sqlite:///") :]).parent
-        if settings.store_url.startswith("sqlite:///")
-        else Path(tempfile.gettempdir())
-    )
+    db_file = sqlite_file(settings.store_url)
+    base = db_file.parent if db_file is not None else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     with open(base / f".forescale-{name}.lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

@@ -56,7 +56,7 @@ from forescale import pipeline
 from forescale.apply import ApplyOutcome, RunnerFactory, apply_due, default_runner
 from forescale.errors import ConfigError, ForescaleError
 from forescale.metrics import Metrics
-from forescale.store import Store, _redact
+from forescale.store import Store, _redact, sqlite_file
 
 log = logging.getLogger("forescale.daemon")
 
@@ -213,9 +213,9 @@ def leader_lock_for(store_url: str, lock_path: Path | None = None) -> LeaderLock
         return PgLeaderLock(store_url)
     if lock_path is not None:
         return FileLeaderLock(lock_path)
-    if store_url.startswith("sqlite:///") and not store_url.endswith(":memory:"):
-        db = Path(store_url[len("sqlite:///") :])
-        return FileLeaderLock(db.parent / ".forescale-daemon.lock")
+    db_file = sqlite_file(store_url)
+    if db_file is not None:
+        return FileLeaderLock(db_file.parent / ".forescale-daemon.lock")
     raise ConfigError(f"store {_redact(store_url)}: give a lock path for the daemon's leader lock")
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from collectors.base import MetricSource, build_source
+from collectors.base import MetricSource, build_source, describe_source
 from collectors.series import coverage, infer_step, regularize
 from config.settings import ServiceSettings, Settings
 from forecaster.events import parse_events
@@ -412,7 +412,7 @@ def plan_service(
     recent = history[history["ds"] >= pd.Timestamp(now - RECENT_HISTORY)]
     return ServiceReport(
         name=name,
-        source=build_source(service.source).describe(),
+        source=describe_source(service.source),
         history=HistorySummary(
             start=pd.Timestamp(observed["ds"].iloc[0]).to_pydatetime(),
             end=last_seen,

@@ -100,6 +100,15 @@ collect_runs = sa.Table(
 UNFINISHED = ("intent", "written", "failed")  # a run the next `apply` must resume
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for other databases or :memory:);
+    lock files live next to it."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.endswith(":memory:"):
+        return None
+    return Path(url[len(prefix) :])
+
+
 def _epoch(when: dt.datetime) -> int:
     if when.tzinfo is None:
         raise StoreError("naive datetime given to the store; all times must be UTC-aware")
@@ -146,8 +155,9 @@ class Store:
     @classmethod
     def open(cls, url: str) -> Store:
         """Open (and create on first use) the store at ``url``."""
-        if url.startswith("sqlite:///") and not url.endswith(":memory:"):
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        db_file = sqlite_file(url)
+        if db_file is not None:
+            db_file.parent.mkdir(parents=True, exist_ok=True)
         try:
             engine = sa.create_engine(url, future=True)
             migrate(engine)

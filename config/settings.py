@@ -326,6 +326,9 @@ class Seasonalities(BaseModel):
     weekend_daily_split: bool = True
 
 
+ModelName = Literal["ensemble", "prophet", "seasonal_naive"]
+
+
 class ForecastConfig(BaseModel):
     """Forecast settings for one service."""
 
@@ -341,6 +344,29 @@ class ForecastConfig(BaseModel):
     max_history: Duration = dt.timedelta(days=56)
     log_transform: bool = True
     uncertainty_samples: int = Field(default=300, ge=0, le=5000)
+    # Candidate models, the first is the primary; the record picks among them per refit.
+    models: tuple[ModelName, ...] = ("ensemble", "prophet", "seasonal_naive")
+    # Share of recorded steps that may go under-provisioned when the record is replayed
+    # with the forecast's headroom and the observed-demand floor (observed_headroom)
+    # together: the forecast gets only the headroom the floor does not already give.
+    target_under: float = Field(default=0.02, gt=0, le=0.5)
+    record_window: Duration = dt.timedelta(days=7)
+    max_band_factor: float = Field(default=3.0, ge=1, le=10)
+    # Live accuracy: after each collect, the forecast in force is judged on the last
+    # live_window; more than live_max_under of its steps above the band (or a weighted
+    # absolute error above live_max_error) refits early, and the new fit's record widens it.
+    live_window: Duration = dt.timedelta(hours=6)
+    live_max_under: float = Field(default=0.25, gt=0, le=1)
+    live_max_error: float = Field(default=0.5, gt=0)
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("give at least one model")
+        if len(set(value)) != len(value):
+            raise ValueError("models repeat")
+        return value
 
     @field_validator("horizon")
     @classmethod
@@ -449,6 +475,8 @@ class ServiceSettings(BaseModel):
     max_step_up: StepLimitSettings = Field(default_factory=StepLimitSettings)
     max_step_down: StepLimitSettings = Field(default_factory=StepLimitSettings)
     lead_time: Duration = dt.timedelta(minutes=15)
+    # The reactive floor serves the latest observed demand times (1 + observed_headroom).
+    observed_headroom: float = Field(default=0.3, ge=0, le=5)
     scale_in: ScaleInSettings = Field(default_factory=ScaleInSettings)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     iac: IacTarget
@@ -459,6 +487,22 @@ class ServiceSettings(BaseModel):
     def _bounds(self) -> ServiceSettings:
         if self.min_units > self.max_units:
             raise ValueError(f"min_units ({self.min_units}) is above max_units ({self.max_units})")
+        return self
+
+
+class FitSettings(BaseModel):
+    """Where refits run: in-process, a local process pool, or a Dask cluster."""
+
+    model_config = _STRICT
+
+    executor: Literal["serial", "process", "dask"] = "process"
+    workers: int | None = Field(default=None, ge=1, le=256)  # default: the machine's CPUs
+    scheduler_address: str | None = None  # executor dask: tcp://host:8786
+
+    @model_validator(mode="after")
+    def _dask_address(self) -> FitSettings:
+        if self.executor == "dask" and not self.scheduler_address:
+            raise ValueError("executor 'dask' needs scheduler_address (tcp://host:8786)")
         return self
 
 
@@ -490,6 +534,7 @@ class Settings(BaseSettings):
     min_history: Duration = dt.timedelta(hours=24)
     stale_after: Duration = dt.timedelta(minutes=30)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    fit: FitSettings = Field(default_factory=FitSettings)
     services: dict[str, ServiceSettings] = Field(min_length=1)
     config_path: Path | None = Field(default=None, exclude=True)
 

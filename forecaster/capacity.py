@@ -22,8 +22,9 @@ How a slot's units are chosen
    steps, ``M = ceil(lead_time / step)``; so a raise for demand arriving at ``t`` is in
    force from ``t - lead_time`` rounded *down* to the grid (exact when ``lead_time`` is a
    multiple of the step), and never later than ``now``.
-3. The reactive floor ``units_for(observed_demand)`` applies to the slots that start before
-   ``now + max(lead_time, stabilization)`` (and always to the slot containing ``now``).
+3. The reactive floor ``units_for(observed_demand * (1 + observed_headroom))`` applies to
+   the slots that start before ``now + max(lead_time, stabilization)`` (and always to the
+   slot containing ``now``).
 4. Needs are clamped to ``[min_units, max_units]``.
 5. Step-up limits: the raise ramp is planned backwards from each need, so it starts early
    enough to reach it, as far as ``now`` allows; a need that still cannot be met is noted.
@@ -52,16 +53,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.types import CapacityPlan, CapacityPolicy, CapacityStep, StepLimit
+from forecaster.types import CapacityPlan, CapacityPolicy, CapacityStep, Forecast, StepLimit
 from forescale.errors import PlanError
 
-__all__ = ["plan_capacity", "step_limit", "units_for"]
+__all__ = ["plan_capacity", "planner_frame", "refined", "step_limit", "units_for"]
 
 # A quotient this close (relatively) above an integer is that integer: float noise such as
 # 10.0000000001 must not buy an 11th unit.
 _REL_EPS = 1e-9
 
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
+
+PLAN_STEP = dt.timedelta(minutes=5)  # finest slot a coarser forecast is planned in
 
 NO_SCALE_IN_NOTE = "no scale-in: metrics stale/unavailable"
 
@@ -157,6 +160,55 @@ def plan_capacity(
     if not data_fresh or observed_demand is None:
         notes.append(NO_SCALE_IN_NOTE)
     return planner.plan(notes)
+
+
+def planner_frame(
+    forecast: Forecast,
+    observed: pd.DataFrame,
+    lookback: dt.timedelta,
+    *,
+    plan_step: dt.timedelta | None = PLAN_STEP,
+) -> pd.DataFrame:
+    """The planner's input: recent *observed* demand, then the forecast's upper band, on
+    the forecast's grid - or on ``plan_step`` when that divides a coarser forecast step
+    (an hourly forecast is planned in 5-minute slots, so a 15-minute lead time raises
+    15 minutes before the hour, not a whole hour).
+
+    The planner keeps no memory between runs; these past rows let it see that demand has
+    already stayed low for the stabilisation window after a peak (so a lower can be due
+    now), and that it was high (so nothing is lowered too early). Slots without a sample
+    are NaN, which the planner treats as unknown: hold.
+    """
+    frame = forecast.frame[["ds", "yhat_upper"]]
+    step = pd.Timedelta(forecast.resolution)
+    first = pd.Timestamp(frame["ds"].iloc[0])
+    count = int(math.ceil(pd.Timedelta(lookback) / step)) + 1
+    starts = pd.DatetimeIndex([first - step * k for k in range(count, 0, -1)])
+    obs = observed[(observed["ds"] >= starts[0]) & (observed["ds"] < first)]
+    slot = starts.searchsorted(pd.DatetimeIndex(obs["ds"]), side="right") - 1
+    peaks = pd.Series(obs["y"].to_numpy(dtype=float)).groupby(slot).max()
+    values = peaks.reindex(range(len(starts))).to_numpy(dtype=float)
+    past = pd.DataFrame({"ds": starts, "yhat_upper": values})
+    whole = pd.concat([past, frame], ignore_index=True)
+    if plan_step is not None:
+        # Past and future alike on the finer slots (each carries its step's value).
+        whole = refined(whole, forecast.resolution, plan_step)
+    return whole
+
+
+def refined(frame: pd.DataFrame, step: dt.timedelta, finer: dt.timedelta) -> pd.DataFrame:
+    """``frame`` (``ds``, ``yhat_upper`` on a ``step`` grid) repeated onto a ``finer`` grid:
+    each finer slot carries the value of the step that holds it, so a lead time shorter
+    than the forecast's step is honoured to the finer slot instead of a whole step."""
+    if finer >= step or step % finer != dt.timedelta(0):
+        return frame
+    k = step // finer
+    starts = pd.DatetimeIndex(frame["ds"])
+    offsets = np.tile(np.arange(k), len(frame)) * pd.Timedelta(finer)
+    ds = starts.repeat(k) + pd.to_timedelta(offsets)
+    return pd.DataFrame(
+        {"ds": ds, "yhat_upper": np.repeat(frame["yhat_upper"].to_numpy(dtype=float), k)}
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -437,7 +489,11 @@ class _Planner:
             )
         self.m = _ceil_steps(policy.lead_time, step)
         self.s = _ceil_steps(policy.stabilization, step)
-        self.floor_units = units_for(observed, cpu) if observed is not None else None
+        self.floor_units = (
+            units_for(observed * (1 + policy.observed_headroom), cpu)
+            if observed is not None
+            else None
+        )
         self.floor_until = now + max(policy.lead_time, policy.stabilization)
         # Windows from the first look-back slot of the first planned slot to the last row.
         self.lo = self.g0 - self.s

@@ -119,6 +119,9 @@ class CapacityPolicy:
     scale_in: Literal["never", "after_peak"] = "after_peak"
     stabilization: dt.timedelta = dt.timedelta(hours=1)
     scale_in_tolerance: float = 0.1  # ignore decreases smaller than this fraction
+    # The reactive floor serves the latest observed demand times (1 + this): headroom for
+    # growth while the next collect and apply come round (0.2 = aim at 80 % of a unit).
+    observed_headroom: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

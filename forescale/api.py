@@ -120,6 +120,38 @@ class PointOut(BaseModel):
     components: dict[str, float | None]
 
 
+class EvidenceOut(BaseModel):
+    model: str
+    steps: int
+    smape: float | None
+    under_share: float | None
+    basis: str
+    factor: float | None
+    under_share_widened: float | None
+    provisioned_ratio: float | None
+
+
+class ChoiceOut(BaseModel):
+    """Which candidate model plans capacity, with how much headroom, and why."""
+
+    model: str
+    basis: str
+    factor: float | None
+    reason: str
+    evidence: list[EvidenceOut]
+
+
+class LiveOut(BaseModel):
+    """How the previous forecast did against what was collected since (at this refit)."""
+
+    run_id: int
+    steps: int
+    error_ratio: float | None
+    under_share: float | None
+    refit_due: bool
+    reason: str
+
+
 class ForecastOut(BaseModel):
     service: str
     run_id: int
@@ -130,6 +162,8 @@ class ForecastOut(BaseModel):
     resolution_seconds: int
     components: list[str]
     notes: list[str]
+    choice: ChoiceOut | None = None
+    live: LiveOut | None = None
     points: list[PointOut]
 
 
@@ -586,6 +620,8 @@ def create_app(
             resolution_seconds=int(run["resolution_s"]),
             components=components,
             notes=[str(n) for n in meta.get("notes", [])],
+            choice=ChoiceOut.model_validate(meta["choice"]) if meta.get("choice") else None,
+            live=LiveOut.model_validate(meta["live"]) if meta.get("live") else None,
             points=points,
         )
         return out.model_dump_json().encode(), "application/json", {}
@@ -597,9 +633,9 @@ def create_app(
         store: StoreDep,
         clock: Annotated[Callable[[], dt.datetime], Depends(get_clock)],
     ) -> ScheduleOut:
-        from forecaster.capacity import plan_capacity
+        from forecaster.capacity import plan_capacity, planner_frame
         from forecaster.types import Forecast
-        from forescale.pipeline import capacity_policy, current_units_of, with_recent_demand
+        from forescale.pipeline import capacity_policy, current_units_of
 
         service = settings.service(name)
         run, frame = _latest(store, name)
@@ -628,7 +664,7 @@ def create_app(
         fresh = newest is not None and now - newest <= settings.stale_after
         demand = float(observed["y"].iloc[-1]) if fresh and not observed.empty else None
         plan = plan_capacity(
-            with_recent_demand(stored, observed, lookback),
+            planner_frame(stored, observed, lookback),
             policy=policy,
             current_units=current,
             now=now,

@@ -510,6 +510,160 @@ def serve(config: Path | None, bind: str | None, port: int | None) -> None:
         shutdown()
 
 
+@cli.command()
+@config_option
+@click.option(
+    "--service", "-s", "service", default=None, help="A configured service (its stored history)."
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Backtest this CSV (timestamp,value) instead of a configured service.",
+)
+@click.option("--timestamp-column", default="timestamp", show_default=True)
+@click.option("--value-column", default="value", show_default=True)
+@click.option(
+    "--timezone",
+    "tz_name",
+    default="UTC",
+    show_default=True,
+    help="Wall clock of naive CSV timestamps, daily/weekly shapes and holidays.",
+)
+@click.option(
+    "--events",
+    "events_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Events calendar (YAML/CSV).",
+)
+@click.option("--holidays", default=None, help="Country holidays, e.g. US.")
+@_duration_option("--horizon", "24h", "Forecast this far after each cutoff.")
+@click.option(
+    "--folds",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Number of cutoffs (the last one leaves a whole horizon of data after it).",
+)
+@_duration_option("--spacing", "1d", "Time between cutoffs.")
+@click.option(
+    "--capacity-per-unit",
+    type=float,
+    default=None,
+    help="Demand one unit serves (default: peak demand / 20, hindsight).",
+)
+@_duration_option("--lead-time", "15m", "Capacity is in place this long before the demand.")
+@_duration_option("--stabilization", "15m", "Scale in only after demand stayed lower this long.")
+@click.option(
+    "--observed-headroom",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0, 5),
+    help="The observed-demand floor serves observed x (1 + this).",
+)
+@click.option("--min-units", default=1, show_default=True, type=click.IntRange(0, None))
+@click.option("--max-units", default=100000, show_default=True, type=click.IntRange(1, None))
+@click.option(
+    "--interval-width",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0.01, 0.99, min_open=False),
+)
+@click.option(
+    "--target-under",
+    default=0.02,
+    show_default=True,
+    type=click.FloatRange(0.0001, 0.5),
+    help="Share of recorded steps the forecast's headroom and the observed floor together may "
+    "leave under-provisioned; the headroom is raised until they do not.",
+)
+@_duration_option(
+    "--sim-step", "5m", "Capacity simulation step (finer than the data: interpolated)."
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option(
+    "--schedule-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write one CSV row per simulated step of every fold.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Fit folds in this many processes (default: CPUs).",
+)
+def backtest(
+    config: Path | None,
+    service: str | None,
+    csv_path: Path | None,
+    timestamp_column: str,
+    value_column: str,
+    tz_name: str,
+    events_path: Path | None,
+    holidays: str | None,
+    horizon: dt.timedelta,
+    folds: int,
+    spacing: dt.timedelta,
+    capacity_per_unit: float | None,
+    lead_time: dt.timedelta,
+    stabilization: dt.timedelta,
+    observed_headroom: float,
+    min_units: int,
+    max_units: int,
+    interval_width: float,
+    target_under: float,
+    sim_step: dt.timedelta,
+    fmt: Literal["text", "json", "html"],
+    output: Path | None,
+    schedule_out: Path | None,
+    workers: int | None,
+) -> None:
+    """Rolling-origin backtest: forecast accuracy and capacity vs reactive and static."""
+    from forescale.backtest_cmd import BacktestArgs, run_backtest_command
+
+    args = BacktestArgs(
+        config=config,
+        service=service,
+        csv_path=csv_path,
+        timestamp_column=timestamp_column,
+        value_column=value_column,
+        timezone=tz_name,
+        events_path=events_path,
+        holidays=holidays,
+        horizon=horizon,
+        folds=folds,
+        spacing=spacing,
+        capacity_per_unit=capacity_per_unit,
+        lead_time=lead_time,
+        stabilization=stabilization,
+        observed_headroom=observed_headroom,
+        min_units=min_units,
+        max_units=max_units,
+        interval_width=interval_width,
+        target_under=target_under,
+        sim_step=sim_step,
+        workers=workers,
+    )
+    text = run_backtest_command(
+        args, fmt=fmt, schedule_out=schedule_out, to_terminal=output is None
+    )
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    elif text:
+        sys.stdout.write(text)
+
+
 @cli.group()
 def tfvars() -> None:
     """Read and edit a number in a Terraform variable file, like hcledit."""

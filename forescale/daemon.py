@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from config.settings import Settings, load_settings
+from forecaster.candidates import Fitted
 from forescale import pipeline
 from forescale.apply import ApplyOutcome, RunnerFactory, apply_due, default_runner
 from forescale.errors import ConfigError, ForescaleError
@@ -260,10 +261,23 @@ def refit_job(
     fit = forecaster or pipeline.default_forecaster()
     events = pipeline.EventsCache(timezone=settings.display_timezone)
     outcome: dict[str, str | None] = {}
-    for name in pipeline.selected(settings, services):
+    names = pipeline.selected(settings, services)
+    prefitted: dict[str, Fitted] = {}
+    if isinstance(fit, pipeline.ProductForecaster) and len(names) > 1:
+        prefitted = _fit_in_pool(settings, store, names, now=now, events=events, outcome=outcome)
+    for name in names:
+        if outcome.get(name):
+            continue
         try:
             report = pipeline.plan_service(
-                settings, store, name, now=now, events=events, forecaster=fit, record_plan=False
+                settings,
+                store,
+                name,
+                now=now,
+                events=events,
+                forecaster=fit,
+                record_plan=False,
+                prefitted=prefitted.get(name),
             )
         except ForescaleError as exc:
             outcome[name] = str(exc)
@@ -283,6 +297,58 @@ def refit_job(
                 extra={"service": name, "forecast_run_id": report.forecast_run_id},
             )
     return outcome
+
+
+def _fit_in_pool(
+    settings: Settings,
+    store: Store,
+    names: Sequence[str],
+    *,
+    now: dt.datetime,
+    events: pipeline.EventsCache,
+    outcome: dict[str, str | None],
+) -> dict[str, Fitted]:
+    """Fit the candidates of ``names`` in the configured executor (``fit:`` settings),
+    logging progress; a service whose history cannot be read or whose worker failed gets
+    its error in ``outcome`` (its last good forecast is kept)."""
+    from forescale.executor import ExecutorSettings, FitExecutor
+
+    jobs: list[pipeline.FitJob] = []
+    for name in names:
+        try:
+            jobs.append(pipeline.fit_job_for(settings, store, name, now=now, events=events))
+        except ForescaleError as exc:
+            outcome[name] = str(exc)
+            log.error("refit failed for %s (last good forecast kept): %s", name, exc)
+    cfg = settings.fit
+    fitted: dict[str, Fitted] = {}
+    started = time.monotonic()
+    with FitExecutor(
+        ExecutorSettings(
+            kind=cfg.executor,
+            workers=cfg.workers,
+            scheduler_address=cfg.scheduler_address,
+            preload=("prophet",),
+        )
+    ) as pool:
+        for done, result in enumerate(pool.map_unordered(pipeline.run_fit_job, jobs), 1):
+            job = jobs[result.index]
+            if result.error is not None:
+                outcome[job.name] = f"fit failed: {result.error}"
+                log.error(
+                    "refit failed for %s (last good forecast kept): %s", job.name, result.error
+                )
+            elif result.value is not None:
+                fitted[job.name] = result.value
+            if done % max(1, len(jobs) // 10) == 0 or done == len(jobs):
+                log.info(
+                    "refit progress: %d/%d services fitted in %.1f s",
+                    done,
+                    len(jobs),
+                    time.monotonic() - started,
+                    extra={"done": done, "total": len(jobs)},
+                )
+    return fitted
 
 
 def apply_job(
@@ -422,6 +488,7 @@ class Daemon:
                 if r.error:
                     source = self.settings.services[r.service].source.type
                     self.metrics.count_collector_error(source)
+        early = self._judge_live(store)
         if not auto_refit:
             return
         changed = self.watch.changed(self.settings)
@@ -429,10 +496,10 @@ class Daemon:
             log.info("refit: %s changed", ", ".join(p.name for p in changed))
             self._maybe_reload(changed)
         names = sorted(self.settings.services)
-        stale = [name for name in names if self._forecast_stale(store, name)]
+        stale = [name for name in names if self._forecast_stale(store, name) or name in early]
         if changed or stale:
             if stale and not changed:
-                log.info("refit: no forecast younger than the stale limit for %s", ", ".join(stale))
+                log.info("refit: stale or missed forecast for %s", ", ".join(stale))
             refit_job(
                 self.settings,
                 store,
@@ -440,6 +507,36 @@ class Daemon:
                 forecaster=self.forecaster,
                 services=None if changed else stale,
             )
+
+    def _judge_live(self, store: Store) -> set[str]:
+        """Live accuracy of each service's forecast in force (metric
+        ``forescale_forecast_error_ratio``); the services whose forecast missed past the
+        limits, to refit now (see :mod:`forescale.live`)."""
+        from forescale.live import live_accuracy
+
+        now = self.clock().astimezone(dt.UTC)
+        early: set[str] = set()
+        for name, service in sorted(self.settings.services.items()):
+            try:
+                judged = live_accuracy(store, service, name, now=now)
+            except ForescaleError as exc:
+                log.warning("live accuracy of %s unavailable: %s", name, exc)
+                continue
+            if judged is None:
+                continue
+            if self.metrics is not None:
+                self.metrics.set_service(name, forecast_error_ratio=judged.error_ratio)
+            if judged.refit_due:
+                early.add(name)
+                log.warning(
+                    "early refit of %s: %s",
+                    name,
+                    judged.reason,
+                    extra={"service": name, "forecast_run_id": judged.run_id},
+                )
+                if self.metrics is not None:
+                    self.metrics.count_early_refit(name)
+        return early
 
     def _maybe_reload(self, changed: Sequence[Path]) -> None:
         path = self.settings.config_path

@@ -55,6 +55,12 @@ class Metrics:
             ["service"],
             registry=registry,
         )
+        self.early_refits = Counter(
+            "forescale_early_refits_total",
+            "Refits started before their schedule because the live forecast missed",
+            ["service"],
+            registry=registry,
+        )
         self.job_last_success = Gauge(
             "forescale_job_last_success_timestamp_seconds",
             "Unix time (UTC) a job last finished successfully.",
@@ -119,6 +125,9 @@ class Metrics:
 
     def count_apply(self, service: str, result: str) -> None:
         self.apply_total.labels(service=service, result=result).inc()
+
+    def count_early_refit(self, service: str) -> None:
+        self.early_refits.labels(service=service).inc()
 
     def count_collector_error(self, source: str) -> None:
         self.collector_errors.labels(source=source).inc()

@@ -11,13 +11,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
 from collectors.base import MetricSource, build_source, describe_source
 from collectors.series import coverage, infer_step, regularize
 from config.settings import ServiceSettings, Settings
+from forecaster.candidates import Fitted
 from forecaster.events import parse_events
 from forecaster.types import (
     CapacityPolicy,
@@ -49,10 +50,32 @@ class Forecaster(Protocol):
     ) -> Forecast: ...
 
 
-def default_forecaster() -> Forecaster:
-    from forecaster.model import fit_forecast
+class ProductForecaster:
+    """The product's forecaster: the candidate models side by side, chosen per refit by
+    their record (:mod:`forecaster.candidates`). Called like a plain forecaster it returns
+    the primary with its own band; :func:`plan_service` recognises it and goes through
+    the record instead."""
 
-    return fit_forecast
+    def __call__(
+        self,
+        history: pd.DataFrame,
+        *,
+        events: Sequence[Event],
+        settings: ForecastSettings,
+        now: dt.datetime,
+        min_history: dt.timedelta = dt.timedelta(hours=24),
+    ) -> Forecast:
+        from forecaster.candidates import choose, fit_candidates
+
+        fitted = fit_candidates(
+            history, events=events, settings=settings, now=now, min_history=min_history
+        )
+        forecast, _ = choose(fitted, pd.DataFrame(), target_under=0.02)
+        return forecast
+
+
+def default_forecaster() -> Forecaster:
+    return ProductForecaster()
 
 
 def forecast_settings(settings: Settings, service: ServiceSettings) -> ForecastSettings:
@@ -86,6 +109,7 @@ def capacity_policy(service: ServiceSettings) -> CapacityPolicy:
             units=service.max_step_down.units, percent=service.max_step_down.percent
         ),
         lead_time=service.lead_time,
+        observed_headroom=service.observed_headroom,
         scale_in=service.scale_in.policy,
         stabilization=service.scale_in.stabilization,
         scale_in_tolerance=service.scale_in.tolerance,
@@ -244,30 +268,6 @@ def planned_edit(service: ServiceSettings, units: int) -> TfvarsChange | AutoVar
     return plan_change(iac.var_file_path, iac.address, units)
 
 
-def with_recent_demand(
-    forecast: Forecast, observed: pd.DataFrame, lookback: dt.timedelta
-) -> pd.DataFrame:
-    """The planner's input: recent *observed* demand on the forecast's grid, then the
-    forecast's upper band.
-
-    The planner keeps no memory between runs; these past rows let it see that demand has
-    already stayed low for the stabilisation window after a peak (so a lower can be due
-    now), and that it was high (so nothing is lowered too early). Slots without a sample
-    are NaN, which the planner treats as unknown: hold.
-    """
-    frame = forecast.frame[["ds", "yhat_upper"]]
-    step = pd.Timedelta(forecast.resolution)
-    first = pd.Timestamp(frame["ds"].iloc[0])
-    count = int(math.ceil(pd.Timedelta(lookback) / step)) + 1
-    starts = pd.DatetimeIndex([first - step * k for k in range(count, 0, -1)])
-    values = []
-    for start in starts:
-        inside = observed[(observed["ds"] >= start) & (observed["ds"] < start + step)]
-        values.append(float(inside["y"].max()) if not inside.empty else math.nan)
-    past = pd.DataFrame({"ds": starts, "yhat_upper": values})
-    return pd.concat([past, frame], ignore_index=True)
-
-
 def stored_forecast(
     store: Store, name: str, *, now: dt.datetime, max_age: dt.timedelta
 ) -> tuple[int, Forecast] | None:
@@ -311,6 +311,158 @@ def stored_forecast(
     )
 
 
+def _fit_by_record(
+    settings: Settings,
+    store: Store,
+    service: ServiceSettings,
+    name: str,
+    history: pd.DataFrame,
+    fsettings: ForecastSettings,
+    events: EventsCache,
+    now: dt.datetime,
+    prefitted: Fitted | None = None,
+) -> tuple[Forecast, dict[str, Any]]:
+    """Fit the candidates, judge them by their live record, return the forecast that plans
+    capacity and what to store with it (the choice, its evidence, the candidates)."""
+    from forecaster.accuracy import Floor
+    from forecaster.candidates import choose, compact, fit_candidates, live_record
+    from forescale.live import live_accuracy
+
+    fc = service.forecast
+    fitted = prefitted or fit_candidates(
+        history,
+        events=events.get(settings.events_path(service)),
+        settings=fsettings,
+        now=now,
+        min_history=settings.min_history,
+        models=fc.models,
+    )
+    live = live_accuracy(store, service, name, now=now)
+    runs = store.candidate_runs(name, now - fc.record_window - fsettings.horizon)
+    record = live_record(runs, history, now=now, window=fc.record_window)
+    forecast, choice = choose(
+        fitted,
+        record,
+        target_under=fc.target_under,
+        max_factor=fc.max_band_factor,
+        floor=Floor(headroom=service.observed_headroom),
+    )
+    if live is not None and live.refit_due:
+        forecast = _noted(
+            forecast,
+            f"refitted early: the previous forecast (run #{live.run_id}) missed - "
+            f"{live.reason}; the new headroom comes from the record that holds those misses",
+        )
+    meta: dict[str, Any] = {
+        "live": None
+        if live is None
+        else {
+            "run_id": live.run_id,
+            "steps": live.steps,
+            "error_ratio": live.error_ratio if math.isfinite(live.error_ratio) else None,
+            "under_share": live.under_share if math.isfinite(live.under_share) else None,
+            "refit_due": live.refit_due,
+            "reason": live.reason,
+        },
+        "choice": choice_json(choice),
+        "candidates": compact(fitted),
+        "candidate_errors": fitted.errors,
+    }
+    return forecast, meta
+
+
+def _stored_choice(store: Store, run_id: int | None) -> dict[str, Any] | None:
+    """The model choice stored with the reused forecast run (None: not recorded)."""
+    latest = store.forecast_meta(run_id) if run_id is not None else None
+    choice = latest.get("choice") if latest else None
+    return choice if isinstance(choice, dict) else None
+
+
+def _noted(forecast: Forecast, note: str) -> Forecast:
+    return Forecast(
+        frame=forecast.frame,
+        components=forecast.components,
+        resolution=forecast.resolution,
+        interval_width=forecast.interval_width,
+        fitted_at=forecast.fitted_at,
+        history_end=forecast.history_end,
+        model=forecast.model,
+        event_effects=forecast.event_effects,
+        notes=(*forecast.notes, note),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FitJob:
+    """One service's refit, ready for a worker process (history loaded, settings pure)."""
+
+    name: str
+    history: pd.DataFrame
+    events: tuple[Event, ...]
+    settings: ForecastSettings
+    now: dt.datetime
+    min_history: dt.timedelta
+    models: tuple[str, ...]
+
+
+def run_fit_job(job: FitJob) -> Fitted:
+    """Fit one service's candidates (top level: worker processes run it)."""
+    from forecaster.candidates import fit_candidates
+
+    return fit_candidates(
+        job.history,
+        events=job.events,
+        settings=job.settings,
+        now=job.now,
+        min_history=job.min_history,
+        models=job.models,
+    )
+
+
+def fit_job_for(
+    settings: Settings, store: Store, name: str, *, now: dt.datetime, events: EventsCache
+) -> FitJob:
+    service = settings.service(name)
+    fsettings = forecast_settings(settings, service)
+    window_start = now - fsettings.max_history - dt.timedelta(days=1)
+    return FitJob(
+        name=name,
+        history=_history(store, name, window_start, now),
+        events=events.get(settings.events_path(service)),
+        settings=fsettings,
+        now=now,
+        min_history=settings.min_history,
+        models=tuple(service.forecast.models),
+    )
+
+
+def choice_json(choice: Any) -> dict[str, Any]:
+    """A :class:`forecaster.accuracy.Choice` as JSON (NaN/inf -> None)."""
+
+    def num(v: float) -> float | None:
+        return round(v, 6) if math.isfinite(v) else None
+
+    return {
+        "model": choice.model,
+        "basis": choice.basis,
+        "factor": num(choice.factor),
+        "reason": choice.reason,
+        "evidence": [
+            {
+                "model": e.model,
+                "steps": e.steps,
+                "smape": num(e.smape),
+                "under_share": num(e.under_share),
+                "basis": e.basis,
+                "factor": num(e.factor),
+                "under_share_widened": num(e.under_share_widened),
+                "provisioned_ratio": num(e.provisioned_ratio),
+            }
+            for e in choice.evidence
+        ],
+    }
+
+
 def plan_service(
     settings: Settings,
     store: Store,
@@ -321,9 +473,13 @@ def plan_service(
     forecaster: Forecaster,
     record_plan: bool = True,
     reuse_forecast_for: dt.timedelta | None = None,
+    prefitted: Fitted | None = None,
 ) -> ServiceReport:
-    """Forecast and plan one service; compute (never write) the next change's diff."""
-    from forecaster.capacity import plan_capacity
+    """Forecast and plan one service; compute (never write) the next change's diff.
+
+    ``prefitted``: the candidates already fitted on this service's history as of ``now``
+    (by a worker process, see :func:`fit_jobs`)."""
+    from forecaster.capacity import plan_capacity, planner_frame
 
     service = settings.service(name)
     fsettings = forecast_settings(settings, service)
@@ -335,8 +491,14 @@ def plan_service(
         if reuse_forecast_for is not None
         else None
     )
+    extra_meta: dict[str, Any] = {}
     if reused is not None:
         run_id_reused, forecast = reused
+    elif isinstance(forecaster, ProductForecaster):
+        run_id_reused = None
+        forecast, extra_meta = _fit_by_record(
+            settings, store, service, name, history, fsettings, events, now, prefitted
+        )
     else:
         run_id_reused = None
         forecast = forecaster(
@@ -352,7 +514,7 @@ def plan_service(
     policy = capacity_policy(service)
     current = current_units_of(service)
     plan = plan_capacity(
-        with_recent_demand(forecast, observed, policy.stabilization + policy.lead_time),
+        planner_frame(forecast, observed, policy.stabilization + policy.lead_time),
         policy=policy,
         current_units=current,
         now=now,
@@ -388,6 +550,7 @@ def plan_service(
                     }
                     for e in forecast.event_effects
                 ],
+                **extra_meta,
             },
         )
     )
@@ -431,6 +594,7 @@ def plan_service(
         next_step=next_step,
         change=change,
         forecast_run_id=run_id,
+        model_choice=extra_meta.get("choice") if extra_meta else _stored_choice(store, run_id),
     )
 
 

@@ -335,6 +335,34 @@ class Store:
                 conn.execute(forecast_points.insert(), points)
         return int(run_id)
 
+    def candidate_runs(
+        self, service: str, since: dt.datetime
+    ) -> list[tuple[dt.datetime, dict[str, Any]]]:
+        """(as_of, the candidates' compact forecasts) of each run made since ``since``:
+        the live record's raw material (runs without candidates are skipped)."""
+        query = (
+            sa.select(forecast_runs.c.as_of, forecast_runs.c.meta)
+            .where(forecast_runs.c.service == service)
+            .where(forecast_runs.c.as_of >= _epoch(since))
+            .order_by(forecast_runs.c.as_of)
+        )
+        with self._begin() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for as_of, meta in rows:
+            candidates = json.loads(meta).get("candidates")
+            if candidates:
+                out.append((_from_epoch(int(as_of)), candidates))
+        return out
+
+    def forecast_meta(self, run_id: int) -> dict[str, Any] | None:
+        """The meta JSON of forecast run ``run_id`` (None when there is no such run)."""
+        with self._begin() as conn:
+            meta = conn.execute(
+                sa.select(forecast_runs.c.meta).where(forecast_runs.c.id == run_id)
+            ).scalar()
+        return None if meta is None else dict(json.loads(meta))
+
     def latest_forecast_id(self, service: str) -> int | None:
         """The id of the newest forecast run of ``service`` (one indexed query)."""
         with self._begin() as conn:

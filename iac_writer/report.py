@@ -60,6 +60,8 @@ class ServiceReport:
     change: TfvarsChange | AutoVarsChange | None
     forecast_run_id: int | None = None
     notes: tuple[str, ...] = ()
+    # which candidate model plans capacity and why (forescale.pipeline.choice_json)
+    model_choice: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -359,6 +361,7 @@ def report_dict(report: PlanReport) -> dict[str, Any]:
                     "var_file": service.var_file,
                     "address": service.address,
                 },
+                "model_choice": service.model_choice,
                 "schedule": [_step_dict(s) for s in service.plan.steps],
                 "next_change": None if service.next_step is None else _step_dict(service.next_step),
                 "diff": service.change.diff if service.change is not None else "",

@@ -53,6 +53,36 @@ services:
 """
 
 
+CHOICE = {
+    "model": "seasonal_naive",
+    "basis": "point",
+    "factor": 1.25,
+    "reason": "seasonal_naive: the cheapest headroom that held on the last 96 steps",
+    "evidence": [
+        {
+            "model": "ensemble",
+            "steps": 96,
+            "smape": 12.5,
+            "under_share": 0.1,
+            "basis": "band",
+            "factor": 1.5,
+            "under_share_widened": 0.01,
+            "provisioned_ratio": 1.6,
+        },
+        {
+            "model": "seasonal_naive",
+            "steps": 96,
+            "smape": None,
+            "under_share": 0.2,
+            "basis": "point",
+            "factor": 1.25,
+            "under_share_widened": 0.02,
+            "provisioned_ratio": 1.3,
+        },
+    ],
+}
+
+
 def _settings(tmp_path: Path) -> Settings:
     (tmp_path / "tf").mkdir()
     (tmp_path / "tf" / "terraform.tfvars").write_text("# capacity\nweb_min_size = 4\n")
@@ -88,7 +118,7 @@ def _fill(store: Store) -> dict[str, int]:
         history_end=NOW,
         model="fake",
         resolution=dt.timedelta(minutes=15),
-        meta={"notes": ["a note"]},
+        meta={"notes": ["a note"], "choice": CHOICE},
     )
     store.record_collect("web", at=NOW, written=25, coverage=1.0, last_sample=NOW, error=None)
     ids = {"forecast": run_id}
@@ -222,6 +252,7 @@ def test_forecast_json_with_bands_components_and_null_for_nan(
     assert body["run_id"] == ids["forecast"] and body["model"] == "fake"
     assert body["resolution_seconds"] == 900 and body["components"] == ["weekly"]
     assert body["notes"] == ["a note"]
+    assert body["choice"] == CHOICE and body["live"] is None
     points = body["points"]
     assert len(points) == 24
     assert points[0] == {

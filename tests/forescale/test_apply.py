@@ -63,6 +63,7 @@ services:
     min_units: 2
     max_units: 20
     lead_time: 15m
+    observed_headroom: 0  # these tests are about applying the forecast's step
     iac:
       working_dir: tf
       var_file: terraform.tfvars
@@ -283,6 +284,7 @@ services:
     capacity_per_unit: 100
     min_units: 2
     max_units: 20
+    observed_headroom: 0
     iac:
       working_dir: tf
       var_file: prod.tfvars

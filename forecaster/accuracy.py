@@ -1,0 +1,375 @@
+"""Forecast accuracy, the record of past forecasts, and choosing a model by that record.
+
+Pure: arrays and frames in, numbers and a :class:`Choice` out.
+
+The record
+----------
+A frame with one row per past step: ``ds`` (UTC), ``actual`` and, for each model ``m``,
+``m:yhat`` and ``m:upper`` - what ``m`` forecast for that step *before* it happened (in a
+backtest, from the folds before; live, from the stored forecasts). Built with
+:func:`record_rows`.
+
+Choosing, and how far to trust a band
+-------------------------------------
+For each model the record gives the *band factor*: the smallest ``k >= 1`` such that at
+most ``target_under`` of the recorded steps had ``actual > k * upper``, capped at
+``max_factor``. A model whose band held keeps ``k = 1``: a forecast is never trusted more
+than its record, only less. The model chosen is the one that would have served the
+recorded demand at that protection for the least provisioned demand ``sum(k * upper)``;
+when none reaches the target, the one under-provisioned least often. Prophet (the primary)
+wins ties and is used while the record is too short to say anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from forecaster.types import Forecast
+
+__all__ = [
+    "Choice",
+    "Floor",
+    "ModelEvidence",
+    "choose_model",
+    "headroom",
+    "coverage",
+    "mape",
+    "mase",
+    "on_grid",
+    "record_rows",
+    "smape",
+    "widened",
+]
+
+PRIMARY = "ensemble"
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Symmetric MAPE in percent: mean of ``2|F - A| / (|A| + |F|)``; 0 where both are 0."""
+    a, f = _pair(actual, forecast)
+    if a.size == 0:
+        return math.nan
+    denom = np.abs(a) + np.abs(f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(denom > 0, 2 * np.abs(f - a) / denom, 0.0)
+    return float(terms.mean() * 100)
+
+
+def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """MAPE in percent over the steps with a non-zero actual (NaN when there are none)."""
+    a, f = _pair(actual, forecast)
+    keep = a != 0
+    if not keep.any():
+        return math.nan
+    return float(np.mean(np.abs(f[keep] - a[keep]) / np.abs(a[keep])) * 100)
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
+    """Mean absolute error over ``scale`` (the seasonal-naive in-sample MAE)."""
+    a, f = _pair(actual, forecast)
+    if a.size == 0 or not scale > 0:
+        return math.nan
+    return float(np.mean(np.abs(f - a)) / scale)
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of steps with ``lower <= actual <= upper``."""
+    a = np.asarray(actual, dtype=float)
+    lo = np.asarray(lower, dtype=float)
+    hi = np.asarray(upper, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(lo) & np.isfinite(hi)
+    if not keep.any():
+        return math.nan
+    return float(np.mean((a[keep] >= lo[keep]) & (a[keep] <= hi[keep])))
+
+
+def seasonal_mae(y: np.ndarray, lag: int) -> float:
+    """In-sample MAE of the seasonal naive forecast with ``lag`` steps (MASE's scale)."""
+    v = np.asarray(y, dtype=float)
+    if lag <= 0 or v.size <= lag:
+        return math.nan
+    diff = np.abs(v[lag:] - v[:-lag])
+    diff = diff[np.isfinite(diff)]
+    return float(diff.mean()) if diff.size else math.nan
+
+
+def _pair(actual: np.ndarray, forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(actual, dtype=float)
+    f = np.asarray(forecast, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(f)
+    return a[keep], f[keep]
+
+
+def on_grid(forecast: pd.DataFrame, ds: pd.DatetimeIndex, step: dt.timedelta) -> pd.DataFrame:
+    """The forecast rows in force at each ``ds``: the row whose ``[ds, ds + step)`` holds
+    it (NaN outside the forecast). Works for any finer grid (5-min steps of an hourly
+    forecast)."""
+    rows = forecast.sort_values("ds").reset_index(drop=True)
+    starts = pd.DatetimeIndex(rows["ds"])
+    pos = starts.searchsorted(ds, side="right") - 1
+    inside = (pos >= 0) & (ds < starts[np.clip(pos, 0, None)] + pd.Timedelta(step))
+    picked = rows.iloc[np.clip(pos, 0, None)].reset_index(drop=True)
+    picked.loc[~inside, [c for c in picked.columns if c != "ds"]] = np.nan
+    picked["ds"] = ds
+    return picked
+
+
+def record_rows(
+    actual: pd.DataFrame, forecasts: dict[str, Forecast], *, start: dt.datetime, end: dt.datetime
+) -> pd.DataFrame:
+    """Record rows for ``start <= ds < end``: ``actual`` (columns ds, y) against what each
+    forecast said for those steps."""
+    window = actual[(actual["ds"] >= pd.Timestamp(start)) & (actual["ds"] < pd.Timestamp(end))]
+    window = window[window["y"].notna()]
+    ds = pd.DatetimeIndex(window["ds"])
+    out = pd.DataFrame({"ds": ds, "actual": window["y"].to_numpy(dtype=float)})
+    for name, fc in forecasts.items():
+        rows = on_grid(fc.frame[["ds", "yhat", "yhat_upper"]], ds, fc.resolution)
+        out[f"{name}:yhat"] = rows["yhat"].to_numpy(dtype=float)
+        out[f"{name}:upper"] = rows["yhat_upper"].to_numpy(dtype=float)
+    return out
+
+
+Basis = Literal["band", "point"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelEvidence:
+    """What the record says of one model."""
+
+    model: str
+    steps: int
+    smape: float  # percent, point forecast
+    under_share: float  # share of steps with actual > upper (the model's own band)
+    basis: Basis  # the headroom is k x the band's upper edge, or k x the point forecast
+    factor: float  # k (see the module docstring)
+    under_share_widened: float  # share of steps with actual > the headroom
+    provisioned_ratio: float  # sum(headroom) / sum(actual)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Choice:
+    model: str
+    basis: Basis
+    factor: float
+    reason: str
+    evidence: tuple[ModelEvidence, ...] = ()
+
+    @property
+    def band_factor(self) -> float:
+        return self.factor
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Floor:
+    """The daemon's observed-demand floor, as the record replays it: each step is also
+    served by ``(1 + headroom)`` times the demand collected ``delay`` before it."""
+
+    headroom: float
+    delay: dt.timedelta = dt.timedelta(minutes=10)
+
+
+def _needed_factor(actual: np.ndarray, base: np.ndarray, target_under: float, cap: float) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(base > 0, actual / base, np.where(actual > 0, np.inf, 0.0))
+    k = float(np.quantile(ratio, 1 - target_under, method="higher"))
+    return min(max(k, 1.0), cap) if math.isfinite(k) else cap
+
+
+_FACTORS = np.unique(np.concatenate([[1.0], np.geomspace(1.0, 10.0, 97)]))
+
+
+def _needed_with_floor(
+    actual: np.ndarray, base: np.ndarray, floor: np.ndarray, target_under: float, cap: float
+) -> float:
+    """The smallest k in [1, cap] with share(actual > max(k * base, floor)) <= target."""
+    for k in _FACTORS[cap >= _FACTORS]:
+        if float(np.mean(actual > np.maximum(k * base, floor))) <= target_under:
+            return float(k)
+    return cap
+
+
+def _floor_values(ds: pd.Series, actual: np.ndarray, floor: Floor) -> np.ndarray:
+    """(1 + headroom) x the latest actual at or before each step's ``ds - delay``; steps
+    with none before them get no floor (0)."""
+    stamps = pd.DatetimeIndex(ds)
+    order = np.argsort(stamps.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]"))
+    sorted_ds = stamps[order]
+    pos = sorted_ds.searchsorted(stamps - pd.Timedelta(floor.delay), side="right") - 1
+    seen = np.where(pos >= 0, actual[order][np.clip(pos, 0, None)], 0.0)
+    return np.nan_to_num(seen * (1 + floor.headroom), nan=0.0)
+
+
+def evidence_for(
+    record: pd.DataFrame,
+    model: str,
+    *,
+    target_under: float,
+    max_factor: float,
+    floor: Floor | None = None,
+) -> ModelEvidence | None:
+    """The cheaper of two ways to protect ``target_under`` with ``model``: its band edge
+    times ``k >= 1``, or its point forecast times ``k >= 1`` (a point forecast whose record
+    is good needs less headroom than a band that is wide everywhere). With a ``floor`` the
+    protection is judged as the daemon gives it: ``max(k x edge, observed floor)``, so
+    the forecast gets only the headroom the floor does not already provide."""
+    cols = (f"{model}:yhat", f"{model}:upper")
+    if any(c not in record.columns for c in cols):
+        return None
+    a_all = record["actual"].to_numpy(dtype=float)
+    keep = (
+        np.isfinite(a_all)
+        & np.isfinite(record[cols[1]].to_numpy(dtype=float))
+        & np.isfinite(record[cols[0]].to_numpy(dtype=float))
+    )
+    if not keep.any():
+        return None
+    floor_all = (
+        _floor_values(record["ds"], a_all, floor) if floor is not None else np.zeros(len(a_all))
+    )
+    a = a_all[keep]
+    yhat = record[cols[0]].to_numpy(dtype=float)[keep]
+    upper = record[cols[1]].to_numpy(dtype=float)[keep]
+    low = floor_all[keep]
+    total = float(a.sum())
+    options = []
+    for basis, base in (("band", upper), ("point", yhat)):
+        if floor is None:
+            k = _needed_factor(a, base, target_under, max_factor)
+        else:
+            k = _needed_with_floor(a, base, low, target_under, max_factor)
+        served = np.maximum(k * base, low)
+        under = float(np.mean(a > served))
+        ratio = float(served.sum() / total) if total > 0 else math.inf
+        options.append((under > target_under + 1e-12, ratio, basis, k, under))
+    _, ratio, basis, k, under = min(options)
+    return ModelEvidence(
+        model=model,
+        steps=int(a.size),
+        smape=smape(a, yhat),
+        under_share=float(np.mean(a > upper)),
+        basis="band" if basis == "band" else "point",
+        factor=k,
+        under_share_widened=under,
+        provisioned_ratio=ratio,
+    )
+
+
+def choose_model(
+    record: pd.DataFrame,
+    models: Sequence[str],
+    *,
+    target_under: float = 0.02,
+    max_factor: float = 3.0,
+    min_steps: int = 48,
+    primary: str = PRIMARY,
+    switch_margin: float = 0.1,
+    floor: Floor | None = None,
+) -> Choice:
+    """Pick the model and its headroom for the next forecast from the ``record``.
+
+    The primary is kept unless another model held the target for ``switch_margin`` (10 %)
+    less provisioned demand, or the primary did not hold and another did: a week of record
+    is noisy, and flapping between models helps nobody."""
+    evidence = [
+        e
+        for m in models
+        if (
+            e := evidence_for(
+                record, m, target_under=target_under, max_factor=max_factor, floor=floor
+            )
+        )
+        is not None
+    ]
+    if not evidence or min(e.steps for e in evidence) < min_steps:
+        steps = min((e.steps for e in evidence), default=0)
+        return Choice(
+            model=primary,
+            basis="band",
+            factor=1.0,
+            reason=f"record too short to compare models ({steps} of {min_steps} steps): "
+            f"{primary} with its own band",
+            evidence=tuple(evidence),
+        )
+    held = [e for e in evidence if e.under_share_widened <= target_under + 1e-12]
+    if held:
+        best = min(held, key=lambda e: (e.provisioned_ratio, e.model != primary))
+        own = next((e for e in held if e.model == primary), None)
+        if own is not None and best.provisioned_ratio > own.provisioned_ratio * (1 - switch_margin):
+            best = own
+        why = (
+            f"{best.model}: the cheapest headroom that held on the last {best.steps} steps "
+            f"({_basis_text(best)} under-provisions {best.under_share_widened:.1%}, "
+            f"provisions {best.provisioned_ratio:.2f}x the demand)"
+        )
+    else:
+        best = min(evidence, key=lambda e: (e.under_share_widened, e.provisioned_ratio))
+        why = (
+            f"{best.model}: no headroom held within x{max_factor:g}; least often "
+            f"under-provisioned ({best.under_share_widened:.1%} of {best.steps} steps)"
+        )
+    if best.basis == "band" and best.factor > 1.0:
+        why += (
+            f"; band widened x{best.factor:.2f}: its own band was exceeded on "
+            f"{best.under_share:.1%} of steps"
+        )
+    return Choice(
+        model=best.model, basis=best.basis, factor=best.factor, reason=why, evidence=tuple(evidence)
+    )
+
+
+def _basis_text(e: ModelEvidence) -> str:
+    edge = "band" if e.basis == "band" else "point forecast"
+    return f"{edge} x{e.factor:.2f}"
+
+
+def headroom(forecast: Forecast, choice: Choice) -> Forecast:
+    """``forecast`` with ``yhat_upper`` set to the headroom the record asked for."""
+    if choice.basis == "point":
+        frame = forecast.frame.copy()
+        frame["yhat_upper"] = frame["yhat"] * choice.factor
+        return _with_frame(
+            forecast, frame, f"capacity band: point forecast x{choice.factor:.2f} (from the record)"
+        )
+    return widened(forecast, choice.factor)
+
+
+def _with_frame(forecast: Forecast, frame: pd.DataFrame, note: str) -> Forecast:
+    return Forecast(
+        frame=frame,
+        components=forecast.components,
+        resolution=forecast.resolution,
+        interval_width=forecast.interval_width,
+        fitted_at=forecast.fitted_at,
+        history_end=forecast.history_end,
+        model=forecast.model,
+        event_effects=forecast.event_effects,
+        notes=forecast.notes + (note,),
+    )
+
+
+def widened(forecast: Forecast, factor: float, *, note: str | None = None) -> Forecast:
+    """``forecast`` with ``yhat_upper`` multiplied by ``factor`` (>= 1)."""
+    if factor == 1.0 and note is None:
+        return forecast
+    frame = forecast.frame.copy()
+    frame["yhat_upper"] = frame["yhat_upper"] * factor
+    notes = forecast.notes + ((note,) if note else ())
+    return Forecast(
+        frame=frame,
+        components=forecast.components,
+        resolution=forecast.resolution,
+        interval_width=forecast.interval_width,
+        fitted_at=forecast.fitted_at,
+        history_end=forecast.history_end,
+        model=forecast.model,
+        event_effects=forecast.event_effects,
+        notes=notes,
+    )

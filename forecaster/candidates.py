@@ -1,0 +1,208 @@
+"""The product's candidate models, fitted side by side, and their record over time.
+
+:func:`fit_candidates` fits Prophet and seasonal naive on the same history and adds their
+mean (the *ensemble*, the primary: more accurate than either, see
+:func:`forecaster.challengers.ensemble_forecast`). A model that fails is left out (its
+error is returned); only when all fail does the caller have nothing to plan with.
+
+:func:`choose` turns the record into the forecast that plans capacity: the chosen model
+with the headroom its record asks for (:mod:`forecaster.accuracy`).
+
+The live record: every refit stores each candidate's first ``RECORD_SPAN`` of forecast
+compactly (:func:`compact`); :func:`live_record` lines them up against what was collected
+since, each step judged by the forecast that was in force when it happened. The backtest
+builds the same record from its folds, so live selection and backtests agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster.accuracy import Choice, Floor, choose_model, headroom, record_rows
+from forecaster.challengers import (
+    ENSEMBLE,
+    SEASONAL_NAIVE,
+    ensemble_forecast,
+    seasonal_naive_forecast,
+)
+from forecaster.types import Event, Forecast, ForecastSettings
+from forescale.errors import ForecastError, ForescaleError
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "PROPHET",
+    "Fitted",
+    "choose",
+    "compact",
+    "fit_candidates",
+    "live_record",
+]
+
+PROPHET = "prophet"
+DEFAULT_MODELS = (ENSEMBLE, PROPHET, SEASONAL_NAIVE)
+RECORD_SPAN = dt.timedelta(hours=24)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fitted:
+    forecasts: dict[str, Forecast]
+    errors: dict[str, str]
+
+
+def fit_candidates(
+    history: pd.DataFrame,
+    *,
+    events: Sequence[Event] = (),
+    settings: ForecastSettings,
+    now: dt.datetime,
+    min_history: dt.timedelta = dt.timedelta(hours=24),
+    models: Sequence[str] = DEFAULT_MODELS,
+) -> Fitted:
+    """Fit the ``models`` (names from :data:`DEFAULT_MODELS`) on ``history`` as of ``now``."""
+    from forecaster.model import fit_forecast
+
+    out: dict[str, Forecast] = {}
+    errors: dict[str, str] = {}
+    wanted = set(models)
+    base = {PROPHET, SEASONAL_NAIVE} if ENSEMBLE in wanted else set()
+    if PROPHET in wanted or PROPHET in base:
+        try:
+            out[PROPHET] = fit_forecast(
+                history, events=events, settings=settings, now=now, min_history=min_history
+            )
+        except ForescaleError as exc:
+            errors[PROPHET] = f"{type(exc).__name__}: {exc}"
+    if SEASONAL_NAIVE in wanted or SEASONAL_NAIVE in base:
+        try:
+            out[SEASONAL_NAIVE] = seasonal_naive_forecast(
+                history, settings=settings, now=now, events=events, min_history=min_history
+            )
+        except ForescaleError as exc:
+            errors[SEASONAL_NAIVE] = f"{type(exc).__name__}: {exc}"
+    if ENSEMBLE in wanted:
+        if PROPHET in out and SEASONAL_NAIVE in out:
+            try:
+                out[ENSEMBLE] = ensemble_forecast([out[PROPHET], out[SEASONAL_NAIVE]])
+            except ForescaleError as exc:
+                errors[ENSEMBLE] = f"{type(exc).__name__}: {exc}"
+        else:
+            errors[ENSEMBLE] = "needs both prophet and seasonal_naive"
+    ordered = {m: out[m] for m in models if m in out}
+    return Fitted(forecasts=ordered, errors=errors)
+
+
+def choose(
+    fitted: Fitted,
+    record: pd.DataFrame,
+    *,
+    target_under: float,
+    max_factor: float = 3.0,
+    min_steps: int = 48,
+    floor: Floor | None = None,
+) -> tuple[Forecast, Choice]:
+    """The forecast that plans capacity and the choice behind it (with its evidence)."""
+    if not fitted.forecasts:
+        raise ForecastError(
+            "no model could be fitted: " + "; ".join(f"{m}: {e}" for m, e in fitted.errors.items())
+        )
+    names = list(fitted.forecasts)
+    choice = choose_model(
+        record,
+        names,
+        target_under=target_under,
+        max_factor=max_factor,
+        min_steps=min_steps,
+        primary=names[0],
+        floor=floor,
+    )
+    forecast = headroom(fitted.forecasts[choice.model], choice)
+    notes = (*forecast.notes, f"model: {choice.reason}")
+    return (
+        Forecast(
+            frame=forecast.frame,
+            components=forecast.components,
+            resolution=forecast.resolution,
+            interval_width=forecast.interval_width,
+            fitted_at=forecast.fitted_at,
+            history_end=forecast.history_end,
+            model=forecast.model,
+            event_effects=forecast.event_effects,
+            notes=notes,
+        ),
+        choice,
+    )
+
+
+def compact(fitted: Fitted, *, span: dt.timedelta = RECORD_SPAN) -> dict[str, Any]:
+    """Each candidate's first ``span`` of point and upper edge, JSON-ready (6 significant
+    digits), for the live record."""
+    out: dict[str, Any] = {}
+    for name, fc in fitted.forecasts.items():
+        frame = fc.frame
+        start = pd.Timestamp(frame["ds"].iloc[0])
+        frame = frame[frame["ds"] < start + pd.Timedelta(span)]
+        out[name] = {
+            "start": int(start.timestamp()),
+            "step_s": int(fc.resolution.total_seconds()),
+            "yhat": [_num(v) for v in frame["yhat"].to_numpy(dtype=float)],
+            "upper": [_num(v) for v in frame["yhat_upper"].to_numpy(dtype=float)],
+        }
+    return out
+
+
+def _num(v: float) -> float | None:
+    return float(f"{v:.6g}") if math.isfinite(v) else None
+
+
+def _expand(entry: dict[str, Any], model: str, as_of: dt.datetime) -> Forecast:
+    step = dt.timedelta(seconds=int(entry["step_s"]))
+    start = pd.Timestamp(int(entry["start"]), unit="s", tz="UTC")
+    n = len(entry["yhat"])
+    frame = pd.DataFrame(
+        {
+            "ds": pd.date_range(start, periods=n, freq=pd.Timedelta(step)),
+            "yhat": np.array([np.nan if v is None else v for v in entry["yhat"]], dtype=float),
+            "yhat_upper": np.array(
+                [np.nan if v is None else v for v in entry["upper"]], dtype=float
+            ),
+        }
+    )
+    return Forecast(
+        frame=frame,
+        components=(),
+        resolution=step,
+        interval_width=0.0,
+        fitted_at=as_of,
+        history_end=as_of,
+        model=model,
+    )
+
+
+def live_record(
+    runs: Sequence[tuple[dt.datetime, dict[str, Any]]],
+    actual: pd.DataFrame,
+    *,
+    now: dt.datetime,
+    window: dt.timedelta,
+) -> pd.DataFrame:
+    """The record over ``[now - window, now)``: ``runs`` are (as_of, compact candidates)
+    in any order; each step is judged by the newest run made before it."""
+    ordered = sorted(runs, key=lambda r: r[0])
+    parts: list[pd.DataFrame] = []
+    for i, (as_of, candidates) in enumerate(ordered):
+        until = ordered[i + 1][0] if i + 1 < len(ordered) else now
+        start = max(as_of, now - window)
+        if until <= start or not candidates:
+            continue
+        forecasts = {m: _expand(e, m, as_of) for m, e in candidates.items()}
+        parts.append(record_rows(actual, forecasts, start=start, end=until))
+    if not parts:
+        return pd.DataFrame(columns=["ds", "actual"])
+    return pd.concat(parts, ignore_index=True)

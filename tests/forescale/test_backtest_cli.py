@@ -1,0 +1,107 @@
+"""``forescale backtest`` end to end on a CSV (real Prophet) and its error paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forescale.cli import main
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "nyc_taxi.csv"
+
+
+@pytest.fixture
+def taxi_csv(tmp_path: Path) -> Path:
+    """16 days of the 30-minute NYC taxi demand (2014-11-10 .. 11-25)."""
+    raw = pd.read_csv(DATA)
+    days = raw[(raw["timestamp"] >= "2014-11-10") & (raw["timestamp"] < "2014-11-26")]
+    path = tmp_path / "taxi.csv"
+    days.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_backtest_a_csv_to_json_and_a_schedule_anyone_can_recheck(
+    taxi_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schedule = tmp_path / "schedule.csv"
+    code = main(
+        [
+            "backtest",
+            "--csv",
+            str(taxi_csv),
+            "--timezone",
+            "America/New_York",
+            "--holidays",
+            "US",
+            "--folds",
+            "2",
+            "--workers",
+            "1",
+            "--lead-time",
+            "15m",
+            "--format",
+            "json",
+            "--schedule-out",
+            str(schedule),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["schema"] == "forescale.backtest/v1"
+    assert [f["cutoff"] for f in report["folds"]] == [
+        "2014-11-24T05:00:00Z",
+        "2014-11-25T05:00:00Z",
+    ]
+    assert all(f["model"] in ("ensemble", "prophet", "seasonal_naive") for f in report["folds"])
+    names = {a["name"] for a in report["approaches"]}
+    assert names == {
+        "forescale",
+        "seasonal_naive_x1_2",
+        "reactive",
+        "reactive_headroom_20",
+        "static_peak",
+    }
+    assert report["capacity_per_unit_source"] == "peak/20"
+    with schedule.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 288  # two 24 h folds of 5-minute steps (30-min data interpolated)
+    cpu = report["capacity_per_unit"]
+    scored = [r for r in rows if r["demand"] and r["units"]]
+    under = sum(float(r["units"]) * cpu * (1 + 1e-9) < float(r["demand"]) for r in scored)
+    own = next(a for a in report["approaches"] if a["name"] == "forescale")
+    assert under / len(scored) == own["under_share"]
+    static = next(a for a in report["approaches"] if a["name"] == "static_peak")
+    assert static["under_share"] == 0.0 and static["vs_static"] == 1.0
+
+
+def test_backtest_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest"]) == 1
+    assert "give either --csv FILE or --service NAME" in capsys.readouterr().err
+
+
+def test_a_malformed_csv_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,value\n2024-01-01 00:00:00,12\n2024-01-01 00:05:00,nan\n")
+    assert main(["backtest", "--csv", str(bad), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.csv: row 2" in err and "not finite" in err
+
+
+def test_too_short_a_history_names_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short = tmp_path / "short.csv"
+    stamps = pd.date_range("2024-01-01", periods=48, freq="30min")
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "value": 10}).to_csv(
+        short, index=False
+    )
+    assert main(["backtest", "--csv", str(short), "--workers", "1"]) == 1
+    assert "no backtest cutoff leaves" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""Live accuracy, early refits, and the self-correcting forecaster in the pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+
+from config.settings import load_settings
+from forescale import pipeline
+from forescale.daemon import Daemon, DaemonConfig
+from forescale.live import live_accuracy
+from forescale.metrics import Metrics
+from forescale.store import Store
+
+NOW = dt.datetime(2014, 11, 26, 23, 0, tzinfo=dt.UTC)
+STEP = pd.Timedelta(minutes=30)
+
+
+@pytest.fixture
+def store(demo_dir: Path) -> Store:
+    s = Store.open(f"sqlite:///{demo_dir}/.forescale/t.db")
+    yield s
+    s.close()
+
+
+def _save(store: Store, frame: pd.DataFrame, as_of: dt.datetime) -> int:
+    return store.save_forecast(
+        "web",
+        frame,
+        components=(),
+        created_at=as_of,
+        as_of=as_of,
+        history_end=as_of,
+        model="test",
+        resolution=dt.timedelta(minutes=30),
+        meta={},
+    )
+
+
+def _forecast_from_actual(store: Store, start: dt.datetime, factor: float) -> pd.DataFrame:
+    """A forecast for the 12 steps from ``start``: the stored actuals x ``factor``."""
+    actual = store.load_samples("web", start, start + dt.timedelta(hours=6))
+    yhat = actual["y"].to_numpy() * factor
+    return pd.DataFrame(
+        {"ds": actual["ds"], "yhat": yhat, "yhat_lower": yhat * 0.9, "yhat_upper": yhat * 1.1}
+    )
+
+
+def test_an_accurate_forecast_is_not_refitted_and_a_missed_one_is(
+    demo_dir: Path, store: Store
+) -> None:
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store)
+    service = settings.service("web")
+    made = NOW - dt.timedelta(hours=6)
+    _save(store, _forecast_from_actual(store, made, 1.0), made)
+    good = live_accuracy(store, service, "web", now=NOW)
+    assert good is not None and good.steps == 12
+    assert good.error_ratio == pytest.approx(0.0, abs=1e-9)
+    assert good.under_share == 0.0 and not good.refit_due and good.reason == ""
+
+    # The next forecast expected 40 % of the demand that came: every step above its band.
+    _save(store, _forecast_from_actual(store, made, 0.4), made + dt.timedelta(seconds=1))
+    bad = live_accuracy(store, service, "web", now=NOW)
+    assert bad is not None and bad.refit_due
+    assert bad.under_share == 1.0 and bad.error_ratio == pytest.approx(0.6)
+    assert "above the planned band on 100%" in bad.reason and "weighted error 60%" in bad.reason
+
+
+def test_too_few_steps_say_nothing_yet(demo_dir: Path, store: Store) -> None:
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store)
+    made = NOW - dt.timedelta(hours=1)  # two 30-min steps since
+    _save(store, _forecast_from_actual(store, made, 0.1), made)
+    judged = live_accuracy(store, settings.service("web"), "web", now=NOW)
+    assert judged is not None and judged.steps == 2 and not judged.refit_due
+    assert live_accuracy(store, settings.service("web"), "web", now=made) is None
+
+
+def test_the_daemon_exports_the_error_and_refits_a_missed_forecast_early(
+    demo_dir: Path, store: Store
+) -> None:
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store)
+    made = NOW - dt.timedelta(hours=6)
+    _save(store, _forecast_from_actual(store, made, 0.5), made)
+    registry = CollectorRegistry()
+    daemon = Daemon(
+        settings,
+        DaemonConfig(lock_path=demo_dir / "lock"),
+        metrics=Metrics(registry),
+        clock=lambda: NOW,
+    )
+    assert daemon._judge_live(store) == {"web"}
+    assert registry.get_sample_value(
+        "forescale_forecast_error_ratio", {"service": "web"}
+    ) == pytest.approx(0.5)
+    assert registry.get_sample_value("forescale_early_refits_total", {"service": "web"}) == 1.0
+
+
+@pytest.mark.slow
+def test_the_product_forecaster_records_its_choice_and_learns_from_its_record(
+    demo_dir: Path, store: Store
+) -> None:
+    """Two refits with real Prophet: the first has no record (primary, its own band); the
+    second judges the candidates on what happened since the first and stores why."""
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store)
+    product = pipeline.default_forecaster()
+    events = pipeline.EventsCache(timezone=settings.display_timezone)
+    first = pipeline.plan_service(
+        settings, store, "web", now=NOW - dt.timedelta(days=2), events=events, forecaster=product
+    )
+    assert first.model_choice is not None
+    assert first.model_choice["model"] == "ensemble" and first.model_choice["factor"] == 1.0
+    assert "record too short" in first.model_choice["reason"]
+    meta = store.forecast_meta(first.forecast_run_id or -1)
+    assert meta is not None
+    assert set(meta["candidates"]) == {"ensemble", "prophet", "seasonal_naive"}
+
+    second = pipeline.plan_service(
+        settings, store, "web", now=NOW, events=events, forecaster=product
+    )
+    choice = second.model_choice
+    assert choice is not None and choice["evidence"]
+    steps = {e["model"]: e["steps"] for e in choice["evidence"]}
+    # The first run's candidates are kept for their first 24 h: 48 half-hour steps judged.
+    assert steps == {"ensemble": 48, "prophet": 48, "seasonal_naive": 48}
+    assert choice["model"] in steps and choice["factor"] >= 1.0
+    assert any(n.startswith("model: ") for n in second.forecast.notes)
+    # The stored run carries the same choice, for the API.
+    stored = store.forecast_meta(second.forecast_run_id or -1)
+    assert stored is not None and stored["choice"] == choice
+    assert np.isfinite(second.forecast.frame["yhat_upper"]).all()

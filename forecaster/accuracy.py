@@ -266,7 +266,7 @@ def choose_model(
     record: pd.DataFrame,
     models: Sequence[str],
     *,
-    target_under: float = 0.02,
+    target_under: float = 0.03,
     max_factor: float = 3.0,
     min_steps: int = 48,
     primary: str = PRIMARY,
@@ -335,24 +335,10 @@ def headroom(forecast: Forecast, choice: Choice) -> Forecast:
     if choice.basis == "point":
         frame = forecast.frame.copy()
         frame["yhat_upper"] = frame["yhat"] * choice.factor
-        return _with_frame(
-            forecast, frame, f"capacity band: point forecast x{choice.factor:.2f} (from the record)"
+        return forecast.noted(
+            f"capacity band: point forecast x{choice.factor:.2f} (from the record)", frame=frame
         )
     return widened(forecast, choice.factor)
-
-
-def _with_frame(forecast: Forecast, frame: pd.DataFrame, note: str) -> Forecast:
-    return Forecast(
-        frame=frame,
-        components=forecast.components,
-        resolution=forecast.resolution,
-        interval_width=forecast.interval_width,
-        fitted_at=forecast.fitted_at,
-        history_end=forecast.history_end,
-        model=forecast.model,
-        event_effects=forecast.event_effects,
-        notes=forecast.notes + (note,),
-    )
 
 
 def widened(forecast: Forecast, factor: float, *, note: str | None = None) -> Forecast:
@@ -361,15 +347,6 @@ def widened(forecast: Forecast, factor: float, *, note: str | None = None) -> Fo
         return forecast
     frame = forecast.frame.copy()
     frame["yhat_upper"] = frame["yhat_upper"] * factor
-    notes = forecast.notes + ((note,) if note else ())
-    return Forecast(
-        frame=frame,
-        components=forecast.components,
-        resolution=forecast.resolution,
-        interval_width=forecast.interval_width,
-        fitted_at=forecast.fitted_at,
-        history_end=forecast.history_end,
-        model=forecast.model,
-        event_effects=forecast.event_effects,
-        notes=notes,
+    return forecast.noted(
+        note or f"capacity band: upper edge x{factor:.2f} (from the record)", frame=frame
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -105,7 +105,7 @@ class BacktestConfig:
     sim_step: dt.timedelta | None = None
     record_folds: int = 3  # folds before the first cutoff that only seed the record
     record_window: dt.timedelta = WEEK
-    target_under: float = 0.02
+    target_under: float = 0.03
     max_band_factor: float = 3.0
     min_record_steps: int = 48
     naive_buffer: float = 0.2
@@ -476,6 +476,15 @@ def _last_observed(
     return float(last["y"])
 
 
+def _starting_units(current: int | None, observed: float | None, policy: CapacityPolicy) -> int:
+    """The units in force at a fold's cutoff: carried over, else what the last observed
+    demand needs (clamped)."""
+    if current is not None:
+        return current
+    base = units_for(observed, policy.capacity_per_unit) if observed is not None else 0
+    return min(max(base, policy.min_units), policy.max_units)
+
+
 def _plan_units(
     forecast: Forecast,
     history: pd.DataFrame,
@@ -486,9 +495,7 @@ def _plan_units(
     at: pd.DatetimeIndex,
 ) -> np.ndarray:
     """Units in force at each ``at`` from one plan made at ``cutoff``."""
-    if current is None:
-        base = units_for(observed, policy.capacity_per_unit) if observed is not None else 0
-        current = min(max(base, policy.min_units), policy.max_units)
+    current = _starting_units(current, observed, policy)
     frame = planner_frame(forecast, history, policy.stabilization + policy.lead_time)
     try:
         plan = plan_capacity(
@@ -521,9 +528,7 @@ def _daemon_units(
     the demand collected ``collect_delay`` ago as the observed floor, and applies the units
     due now; a raise serves ``warmup`` later (paid from the apply), a lower is immediate.
     """
-    if current is None:
-        base = units_for(observed, policy.capacity_per_unit) if observed is not None else 0
-        current = min(max(base, policy.min_units), policy.max_units)
+    current = _starting_units(current, observed, policy)
     frame = planner_frame(forecast, history, policy.stabilization + policy.lead_time)
     starts = pd.DatetimeIndex(frame["ds"])
     limited = policy.max_step_up.units is not None or policy.max_step_up.percent is not None
@@ -728,10 +733,6 @@ def approach(result: BacktestResult, name: str) -> ApproachOutcome:
     raise KeyError(name)
 
 
-def metrics_of(result: BacktestResult, model: str) -> ModelMetrics | None:
-    return next((m for m in result.metrics if m.model == model), None)
-
-
 def dominated_by(result: BacktestResult, name: str = FORESCALE) -> list[str]:
     """Baselines both cheaper and less often under-provisioned than ``name``."""
     own = approach(result, name)
@@ -740,7 +741,3 @@ def dominated_by(result: BacktestResult, name: str = FORESCALE) -> list[str]:
         for a in result.approaches
         if a.name != name and a.unit_hours < own.unit_hours and a.under_share < own.under_share
     ]
-
-
-def model_names(result: BacktestResult) -> Sequence[str]:
-    return [m.model for m in result.metrics]

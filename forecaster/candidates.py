@@ -123,21 +123,7 @@ def choose(
         floor=floor,
     )
     forecast = headroom(fitted.forecasts[choice.model], choice)
-    notes = (*forecast.notes, f"model: {choice.reason}")
-    return (
-        Forecast(
-            frame=forecast.frame,
-            components=forecast.components,
-            resolution=forecast.resolution,
-            interval_width=forecast.interval_width,
-            fitted_at=forecast.fitted_at,
-            history_end=forecast.history_end,
-            model=forecast.model,
-            event_effects=forecast.event_effects,
-            notes=notes,
-        ),
-        choice,
-    )
+    return forecast.noted(f"model: {choice.reason}"), choice
 
 
 def compact(fitted: Fitted, *, span: dt.timedelta = RECORD_SPAN) -> dict[str, Any]:

@@ -10,8 +10,8 @@ What the model is
 * **Window**: samples with ``now - max_history < ds <= now``; NaN ``y`` are gaps (never
   fill them with zeros) and are left out of the fit. Less than ``min_history`` (24 h) of
   observed span -> :class:`~forescale.errors.InsufficientHistory`.
-* **Resolution**: the native step while the window has <= 5000 points, else the finest of
-  10 min, 15 min, 30 min, 1 h, 2 h, 3 h, 6 h, 12 h, 1 d that gives <= 5000. Samples are
+* **Resolution**: the native step while the window has <= 1500 points, else the finest of
+  10 min, 15 min, 30 min, 1 h, 2 h, 3 h, 6 h, 12 h, 1 d that gives <= 1500. Samples are
   aggregated by the bucket **maximum**, not the mean: capacity has to cover the highest
   demand inside each step, and a mean would hide the short peaks inside a bucket.
   Buckets are UTC-aligned (floor since the epoch) below one day and local calendar days
@@ -82,12 +82,21 @@ nyc_taxi 30 min, all 149 days, forced 30 min        7152        6.1
 5-min synthetic, 56 days, forced 5 min              16128       10.1
 ==================================================  ==========  =============
 
+(The table predates the two cuts below; see docs/BENCHMARKS.md for the current numbers.)
+
 * Cost grows with points x features, so the choices are about points: ``max_history``
-  (default 56 days: eight repetitions of the weekly shape) and the 5000-point cap with
-  bucket-maximum aggregation keep a fit at one to a few seconds.
-* Most of that time is not the optimiser: cmdstanpy serialises the design matrix
-  (points x ~70 columns) to JSON in pure Python for every fit (≈70 % of the taxi fit in a
-  profile; L-BFGS itself ≈0.25 s). ``stanio`` uses ``ujson`` when it is installed.
+  (default 56 days: eight repetitions of the weekly shape) and the point cap with
+  bucket-maximum aggregation. The cap is 1500 (it was 5000): a 2-week 5-minute history is
+  fitted at 15 minutes (1344 points), 8 weeks of 30-minute or 5-minute data hourly. With
+  the cuts below a fleet refit of 2-week 5-minute services costs 0.36 s per service
+  instead of 1.3 s (one process, Prophet + seasonal naive + ensemble), and the public
+  benchmark stays above its bars (docs/BENCHMARKS.md has both runs).
+* Much of the time was not the optimiser: Prophet hands CmdStan its design matrix as
+  nested Python lists, which ``stanio`` walked element by element (~40 % of a 2-week
+  5-minute fit). :func:`_fast_stan_json` converts them in C (same JSON), and ``ujson``
+  (a dependency) writes it: 2.15 -> 0.95 s for that fit with ujson alone.
+* A second fit for dips only when there are at least ``MIN_DIPS`` (3) of them: a single
+  low step barely moves the fit and the refit doubled the time.
 * L-BFGS (Prophet's default for >= 100 points; Newton is 11-20x slower) with
   ``tol_rel_grad`` 1e9 instead of CmdStan's 1e7: 342 instead of 1039 iterations on taxi,
   forecasts within 0.7 %, backtest sMAPE unchanged (16.15 vs 16.16 %; measured while the
@@ -127,7 +136,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_POINTS", "fit_forecast"]
 
-MAX_POINTS = 5000  # most points given to one Prophet fit (see "Fit time" above)
+MAX_POINTS = 1500  # most points given to one Prophet fit (see "Fit time" above)
 AGGREGATION_STEPS = tuple(
     dt.timedelta(minutes=m) for m in (10, 15, 30, 60, 120, 180, 360, 720, 1440)
 )
@@ -215,7 +224,7 @@ def fit_forecast(
     history_end = observed["ds"].iloc[-1].to_pydatetime()
     notes: list[str] = []
 
-    step = _resolution(settings.resolution, native, have)
+    step = _resolution(settings.resolution, native, have, settings.max_points or MAX_POINTS)
     if step == native:
         series = _Series(
             ds=pd.DatetimeIndex(frame["ds"]),
@@ -320,20 +329,23 @@ def _native_step(ds: pd.DatetimeIndex) -> dt.timedelta:
 
 
 def _resolution(
-    wanted: dt.timedelta | None, native: dt.timedelta, span: dt.timedelta
+    wanted: dt.timedelta | None,
+    native: dt.timedelta,
+    span: dt.timedelta,
+    max_points: int = MAX_POINTS,
 ) -> dt.timedelta:
     """The fitting step: ``wanted`` if given, else the native step or the finest
-    aggregation step that keeps the window at <= MAX_POINTS points."""
+    aggregation step that keeps the window at <= ``max_points`` points."""
     if wanted is not None:
         if wanted < native:
             raise DataError(
                 f"resolution {_fmt(wanted)} is finer than the history's step {_fmt(native)}"
             )
         return wanted
-    if span / native <= MAX_POINTS:
+    if span / native <= max_points:
         return native
     for candidate in AGGREGATION_STEPS:
-        if candidate > native and span / candidate <= MAX_POINTS:
+        if candidate > native and span / candidate <= max_points:
             return candidate
     return max(AGGREGATION_STEPS[-1], native)
 
@@ -725,6 +737,42 @@ def _quiet_logs() -> None:
     from cmdstanpy.utils import get_logger
 
     get_logger().setLevel(logging.WARNING)
+    _fast_stan_json()
+
+
+def _fast_stan_json() -> None:
+    """Let ``stanio`` (cmdstanpy's JSON writer) convert numeric lists in C.
+
+    Prophet hands CmdStan its design matrix as nested Python lists, and ``stanio`` walks
+    them element by element in Python (``process_value``: ~185,000 calls for a 2-week
+    5-minute fit, ~40 % of the fit). A rectangular list of ints/floats goes through
+    ``numpy.asarray(...).tolist()`` instead: the same Python numbers in the same nesting,
+    so the JSON is byte-identical for all-float and all-int lists (Prophet's; tested) and
+    numerically identical otherwise (an int inside a float list is written ``1.0``);
+    anything else (bools, ragged lists, dicts) takes stanio's own path. Installed once; a
+    stanio without ``process_value`` is left alone.
+    """
+    try:
+        from stanio import json as stan_json
+    except ImportError:  # pragma: no cover - cmdstanpy depends on stanio
+        return
+    original = getattr(stan_json, "process_value", None)
+    if original is None or getattr(original, "_forescale_fast", False):
+        return
+
+    def process_value(val: Any) -> Any:
+        if isinstance(val, list) and val and isinstance(val[0], list | float | int):
+            try:
+                array = np.asarray(val)
+            except ValueError:  # ragged
+                return original(val)
+            if array.dtype.kind in "iuf" and not isinstance(val[0], bool):
+                return array.tolist()
+        return original(val)
+
+    process_value._forescale_fast = True  # type: ignore[attr-defined]
+    process_value._forescale_original = original  # type: ignore[attr-defined]
+    stan_json.process_value = process_value
 
 
 class _NoPlotly(logging.Filter):

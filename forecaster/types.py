@@ -7,7 +7,7 @@ requests/s); capacity is in units (replicas, instances).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pandas as pd
@@ -56,6 +56,7 @@ class ForecastSettings:
     yearly_seasonality: bool = False
     business_hours: tuple[int, int] | None = None  # local [start, end) hours Mon-Fri regressor
     resolution: dt.timedelta | None = None  # None: chosen from the history (auto)
+    max_points: int | None = None  # auto resolution's cap (None: forecaster.model.MAX_POINTS)
     max_history: dt.timedelta = dt.timedelta(days=56)
     log_transform: bool = True
     uncertainty_samples: int = 300
@@ -93,6 +94,12 @@ class Forecast:
     model: str = "prophet"
     event_effects: tuple[EventEffect, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def noted(self, note: str, *, frame: pd.DataFrame | None = None) -> Forecast:
+        """This forecast with ``note`` appended (and ``frame`` instead, when given)."""
+        return replace(
+            self, frame=self.frame if frame is None else frame, notes=(*self.notes, note)
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

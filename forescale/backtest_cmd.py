@@ -40,7 +40,7 @@ class BacktestArgs:
     min_units: int = 1
     max_units: int = 100_000
     interval_width: float = 0.9
-    target_under: float = 0.02
+    target_under: float = 0.03
     sim_step: dt.timedelta = dt.timedelta(minutes=5)
     workers: int | None = None
 

@@ -69,7 +69,8 @@ SCHEDULE_COLUMNS = ("ts", "fold", "demand", "forecast", "upper", "units")
 # One-line descriptions of the approaches run_backtest simulates; an approach not listed
 # here is shown by its name alone.
 _DESCRIPTIONS = {
-    FORESCALE: "the chosen model's band as its record scaled it, planned ahead",
+    FORESCALE: "forecast with the headroom its record asks for, planned ahead, "
+    "floored at observed demand",
     "seasonal_naive_x1_2": "demand one week earlier \u00d71.2, same planner",
     "reactive": "target tracking on observed demand",
     "reactive_headroom_20": "target tracking with 20 % headroom",

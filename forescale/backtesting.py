@@ -8,7 +8,6 @@ parallel through :mod:`forescale.executor` and reads demand from a CSV file or t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,11 +108,3 @@ def run(
 
 def fold_count(config: BacktestConfig) -> int:
     return len(_all_cutoffs(config))
-
-
-def models_failed(fits: Sequence[FoldFits]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for f in fits:
-        for m in f.errors:
-            counts[m] = counts.get(m, 0) + 1
-    return counts

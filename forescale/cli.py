@@ -573,7 +573,7 @@ def serve(config: Path | None, bind: str | None, port: int | None) -> None:
 )
 @click.option(
     "--target-under",
-    default=0.02,
+    default=0.03,
     show_default=True,
     type=click.FloatRange(0.0001, 0.5),
     help="Share of recorded steps the forecast's headroom and the observed floor together may "

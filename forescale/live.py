@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from config.settings import ServiceSettings
 from forecaster.accuracy import record_rows
@@ -96,8 +95,3 @@ def live_accuracy(
         refit_due=bool(reasons),
         reason="; ".join(reasons),
     )
-
-
-def judged(frame: pd.DataFrame) -> int:
-    """Rows with an actual and a forecast (for tests and messages)."""
-    return int(frame.dropna().shape[0])

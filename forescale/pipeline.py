@@ -70,7 +70,7 @@ class ProductForecaster:
         fitted = fit_candidates(
             history, events=events, settings=settings, now=now, min_history=min_history
         )
-        forecast, _ = choose(fitted, pd.DataFrame(), target_under=0.02)
+        forecast, _ = choose(fitted, pd.DataFrame(), target_under=0.03)
         return forecast
 
 
@@ -92,6 +92,7 @@ def forecast_settings(settings: Settings, service: ServiceSettings) -> ForecastS
         yearly_seasonality=fc.seasonalities.yearly,
         business_hours=fc.business_hours,
         resolution=fc.resolution,
+        max_points=fc.max_points,
         max_history=fc.max_history,
         log_transform=fc.log_transform,
         uncertainty_samples=fc.uncertainty_samples,
@@ -348,8 +349,7 @@ def _fit_by_record(
         floor=Floor(headroom=service.observed_headroom),
     )
     if live is not None and live.refit_due:
-        forecast = _noted(
-            forecast,
+        forecast = forecast.noted(
             f"refitted early: the previous forecast (run #{live.run_id}) missed - "
             f"{live.reason}; the new headroom comes from the record that holds those misses",
         )
@@ -376,20 +376,6 @@ def _stored_choice(store: Store, run_id: int | None) -> dict[str, Any] | None:
     latest = store.forecast_meta(run_id) if run_id is not None else None
     choice = latest.get("choice") if latest else None
     return choice if isinstance(choice, dict) else None
-
-
-def _noted(forecast: Forecast, note: str) -> Forecast:
-    return Forecast(
-        frame=forecast.frame,
-        components=forecast.components,
-        resolution=forecast.resolution,
-        interval_width=forecast.interval_width,
-        fitted_at=forecast.fitted_at,
-        history_end=forecast.history_end,
-        model=forecast.model,
-        event_effects=forecast.event_effects,
-        notes=(*forecast.notes, note),
-    )
 
 
 @dataclass(frozen=True, slots=True)

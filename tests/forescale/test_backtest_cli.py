@@ -105,3 +105,24 @@ def test_too_short_a_history_names_what_is_missing(
     )
     assert main(["backtest", "--csv", str(short), "--workers", "1"]) == 1
     assert "no backtest cutoff leaves" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_backtest_a_configured_service_from_its_stored_history(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(demo_dir / "forescale.yaml")
+    assert main(["collect", "--config", config]) == 0
+    capsys.readouterr()
+    code = main(
+        ["backtest", "--config", config, "--service", "web", "--folds", "1", "--workers", "1"]
+        + ["--format", "json"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["service"] == "web" and report["source"] == "csv demand.csv (value)"
+    # The service's own capacity_per_unit is used, not a hindsight one.
+    assert report["capacity_per_unit_source"] == "given" and report["capacity_per_unit"] == 100.0
+    [fold] = report["folds"]
+    assert fold["cutoff"] == "2015-01-31T05:00:00Z" and fold["error"] is None

@@ -137,3 +137,29 @@ def test_the_product_forecaster_records_its_choice_and_learns_from_its_record(
     stored = store.forecast_meta(second.forecast_run_id or -1)
     assert stored is not None and stored["choice"] == choice
     assert np.isfinite(second.forecast.frame["yhat_upper"]).all()
+
+
+@pytest.mark.slow
+def test_the_daemon_refits_many_services_in_a_process_pool_with_progress(
+    demo_dir: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two services fitted by two worker processes; each gets its own stored forecast
+    with the choice made from its own record, and progress is logged."""
+    from forescale.daemon import refit_job
+
+    text = (demo_dir / "forescale.yaml").read_text()
+    web = text[text.index("  web:\n") :]
+    twin = web.replace("  web:\n", "  shop:\n", 1)
+    (demo_dir / "forescale.yaml").write_text(
+        text + "\n" + twin + "\nfit: {executor: process, workers: 2}\n"
+    )
+    settings = load_settings(demo_dir / "forescale.yaml")
+    assert sorted(settings.services) == ["shop", "web"] and settings.fit.workers == 2
+    pipeline.collect(settings, store)
+    caplog.set_level("INFO", logger="forescale.daemon")
+    outcome = refit_job(settings, store, clock=lambda: NOW)
+    assert outcome == {"shop": None, "web": None}
+    for name in ("shop", "web"):
+        latest = store.latest_forecast(name)
+        assert latest is not None and latest[0]["meta"]["choice"]["model"] == "ensemble"
+    assert "refit progress: 2/2 services fitted" in caplog.text

@@ -32,10 +32,26 @@ at the edge with ``raise XError(...) from exc``; none escapes its package.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class ForescaleError(Exception):
-    """Base class: an error a user can act on. ``str(err)`` is a one-line message."""
+    """Base class: an error a user can act on. ``str(err)`` is a one-line message.
+
+    Errors pickle with their type, message and attributes intact (a fit in a worker
+    process or on a Dask worker raises them across the process boundary), also the
+    subclasses whose ``__init__`` takes keyword-only fields.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[ForescaleError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(ForescaleError):

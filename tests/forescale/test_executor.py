@@ -52,10 +52,18 @@ class LockedError(Exception):
         self.lock = threading.Lock()
 
 
+class KeywordOnlyError(Exception):
+    """Pickles, but unpickling calls KeywordOnlyError("short") and fails (the pattern the
+    project's own errors avoid with ForescaleError.__reduce__)."""
+
+    def __init__(self, message: str, *, detail: float) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 def raise_unpicklable(kind: str) -> str:
     if kind == "keyword-only":
-        # pickles, but unpickling calls InsufficientHistory("short") and fails
-        raise InsufficientHistory("short", have_seconds=3600.0, need_seconds=86400.0)
+        raise KeywordOnlyError("short", detail=3600.0)
     if kind == "lock":
         raise LockedError("holds a lock")
     return kind
@@ -199,19 +207,31 @@ def test_exceptions_that_do_not_pickle_come_back_as_forecast_errors(
     assert outcomes[0].value == "fine"
     assert outcomes[3].value == "also fine"
     if settings.kind == "serial":  # nothing is pickled: the original exceptions
-        assert isinstance(outcomes[1].error, InsufficientHistory)
+        assert isinstance(outcomes[1].error, KeywordOnlyError)
         assert isinstance(outcomes[2].error, LockedError)
         return
     # Sent as is, the first would break CPython's pool (it unpickles as
-    # InsufficientHistory("short") -> TypeError) and fail every item.
+    # KeywordOnlyError("short") -> TypeError) and fail every item.
     assert isinstance(outcomes[1].error, ForecastError)
     assert str(outcomes[1].error) == (
-        "InsufficientHistory('short') (raised in a worker; it cannot be pickled)"
+        "KeywordOnlyError('short') (raised in a worker; it cannot be pickled)"
     )
     assert isinstance(outcomes[2].error, ForecastError)
     assert str(outcomes[2].error).startswith("LockedError('holds a lock')")
     # The original traceback travels as text (the pool's remote traceback includes it).
     assert 'raise LockedError("holds a lock")' in str(outcomes[2].error.__cause__)
+
+
+def raise_insufficient(_: object) -> None:
+    raise InsufficientHistory("3.0 h of history", have_seconds=10800.0, need_seconds=86400.0)
+
+
+def test_the_projects_own_errors_cross_the_process_boundary_intact() -> None:
+    with FitExecutor(ExecutorSettings(kind="process", workers=2)) as executor:
+        outcomes = by_index(executor.map_unordered(raise_insufficient, [1, 2]))
+    error = outcomes[0].error
+    assert isinstance(error, InsufficientHistory) and str(error) == "3.0 h of history"
+    assert (error.have_seconds, error.need_seconds) == (10800.0, 86400.0)
 
 
 def test_a_killed_worker_fails_its_items_only_and_the_pool_recovers() -> None:
@@ -377,7 +397,7 @@ def test_dask_with_a_given_client(dask_client: Any) -> None:
     assert {i: o.value for i, o in failing.items() if i != 3} == {0: 0, 1: 1, 2: 4, 4: 16, 5: 25}
     assert [unpicklable[0].value, unpicklable[3].value] == ["fine", "also fine"]
     assert str(unpicklable[1].error) == (
-        "InsufficientHistory('short') (raised in a worker; it cannot be pickled)"
+        "KeywordOnlyError('short') (raised in a worker; it cannot be pickled)"
     )
     assert isinstance(unpicklable[2].error, ForecastError)
     assert 'raise LockedError("holds a lock")' in str(unpicklable[2].error.__cause__)

@@ -163,3 +163,58 @@ def test_the_daemon_refits_many_services_in_a_process_pool_with_progress(
         latest = store.latest_forecast(name)
         assert latest is not None and latest[0]["meta"]["choice"]["model"] == "ensemble"
     assert "refit progress: 2/2 services fitted" in caplog.text
+
+
+@pytest.mark.slow
+def test_the_api_keeps_answering_while_a_pool_refit_runs(demo_dir: Path, store: Store) -> None:
+    """A refit of two services in the process pool runs in one thread while the API
+    (uvicorn, in-process as in the daemon) is polled: it answers throughout."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    from forescale.daemon import refit_job
+    from forescale.service import ApiServer, build_app
+
+    text = (demo_dir / "forescale.yaml").read_text()
+    twin = text[text.index("  web:\n") :].replace("  web:\n", "  shop:\n", 1)
+    (demo_dir / "forescale.yaml").write_text(
+        text + "\n" + twin + "\nfit: {executor: process, workers: 2}\n"
+    )
+    settings = load_settings(demo_dir / "forescale.yaml")
+    pipeline.collect(settings, store)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    app = build_app(settings, store, CollectorRegistry(), refresh=lambda name: "0")
+    server = ApiServer(app, "127.0.0.1", port)
+    server.start()
+    outcome: dict[str, str | None] = {}
+    refit = threading.Thread(
+        target=lambda: outcome.update(refit_job(settings, store, clock=lambda: NOW))
+    )
+    latencies: list[float] = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as client:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # wait for uvicorn
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            refit.start()
+            while refit.is_alive() and len(latencies) < 2000:
+                started = time.monotonic()
+                response = client.get("/v1/services")
+                latencies.append(time.monotonic() - started)
+                assert response.status_code == 200
+                time.sleep(0.05)
+            refit.join(120)
+    finally:
+        server.stop()
+    assert outcome == {"shop": None, "web": None}
+    assert len(latencies) >= 10  # the refit took a while and the API was asked throughout
+    assert max(latencies) < 1.0, sorted(latencies)[-5:]

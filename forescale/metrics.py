@@ -13,13 +13,12 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from forescale.errors import ForescaleError
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from config.settings import ServiceSettings, Settings
     from forescale.store import Store
 
 QUANTILES = ("yhat", "lower", "upper")  # label values of forescale_forecast_demand
@@ -30,6 +29,7 @@ class Metrics:
     """forescale's metrics; the daemon calls the small setters, the API exposes them."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._units_cache: dict[tuple[object, ...], int] = {}
         self.registry = registry
         self.forecast_demand = Gauge(
             "forescale_forecast_demand",
@@ -139,8 +139,6 @@ class Metrics:
         Best effort per service and per value: a value that cannot be read (no samples,
         unreadable IaC file, store error, no forecast covering ``now``) is left as it was.
         """
-        from forescale.pipeline import current_units_of  # pipeline imports heavy parts
-
         for name, service in settings.services.items():
             try:
                 newest = store.last_sample_time(name)
@@ -150,16 +148,12 @@ class Metrics:
                 pass
             # Read first: ``labels()`` would create a 0-valued series for a failed read.
             with contextlib.suppress(ForescaleError, OSError):
-                units = current_units_of(service)
+                units = self._units_of(service)
                 self.current_units.labels(service=name).set(units)
             try:
-                latest = store.latest_forecast(name)
+                row = store.latest_forecast_point(name, now)
             except ForescaleError:
                 continue
-            if latest is None:
-                continue
-            run, frame = latest
-            row = _row_at(frame, now, dt.timedelta(seconds=int(run["resolution_s"])))
             if row is not None:
                 self.set_forecast_demand(
                     name,
@@ -168,14 +162,25 @@ class Metrics:
                     upper=float(row["yhat_upper"]),
                 )
 
+    def _units_of(self, service: ServiceSettings) -> int:
+        """The IaC's current units, re-read only when its files changed (size or mtime):
+        a hundred services sharing one variable file parse it once, not a hundred times."""
+        from forescale.pipeline import current_units_of  # pipeline imports heavy parts
 
-def _row_at(frame: pd.DataFrame, now: dt.datetime, step: dt.timedelta) -> pd.Series | None:
-    """The forecast row whose step ``[ds, ds + step)`` contains ``now``, or None."""
-    if frame.empty or step <= dt.timedelta(0):
-        return None
-    at = pd.Timestamp(now)
-    starts = frame["ds"]
-    inside = frame[(starts <= at) & (at < starts + pd.Timedelta(step))]
-    if inside.empty:
-        return None
-    return inside.iloc[-1]
+        iac = service.iac
+        paths = [iac.var_file_path] + ([iac.auto_tfvars_path] if iac.write == "auto_tfvars" else [])
+        stamps = []
+        for path in paths:
+            try:
+                st = path.stat()
+                stamps.append((str(path), st.st_ino, st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                stamps.append((str(path), -1, -1, -1))
+        key = (tuple(stamps), iac.address, iac.write)
+        cached = self._units_cache.get(key)
+        if cached is None:
+            cached = current_units_of(service)
+            if len(self._units_cache) > 10_000:
+                self._units_cache.clear()
+            self._units_cache[key] = cached
+        return cached

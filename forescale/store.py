@@ -363,6 +363,31 @@ class Store:
             ).scalar()
         return None if meta is None else dict(json.loads(meta))
 
+    def latest_forecast_point(self, service: str, at: dt.datetime) -> dict[str, Any] | None:
+        """The newest run's forecast row whose step holds ``at`` (``yhat``, ``yhat_lower``,
+        ``yhat_upper``), or None: one row read instead of the whole run."""
+        run_id = self.latest_forecast_id(service)
+        if run_id is None:
+            return None
+        with self._begin() as conn:
+            resolution = conn.execute(
+                sa.select(forecast_runs.c.resolution_s).where(forecast_runs.c.id == run_id)
+            ).scalar()
+            row = (
+                conn.execute(
+                    sa.select(forecast_points)
+                    .where(forecast_points.c.run_id == run_id)
+                    .where(forecast_points.c.ts <= _epoch(at))
+                    .order_by(forecast_points.c.ts.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or resolution is None or row["ts"] + int(resolution) <= _epoch(at):
+            return None
+        return dict(row)
+
     def latest_forecast_id(self, service: str) -> int | None:
         """The id of the newest forecast run of ``service`` (one indexed query)."""
         with self._begin() as conn:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -155,3 +156,32 @@ def test_refresh_from_store_survives_an_unreachable_store(
         broken.close()
     assert value(registry, "forescale_current_units", service="web") == 4  # from the IaC
     assert value(registry, "forescale_data_age_seconds", service="web") is None
+
+
+def test_current_units_are_parsed_again_only_when_the_file_changes(
+    settings: Settings, registry: CollectorRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forescale import pipeline
+
+    calls: list[str] = []
+    real = pipeline.current_units_of
+
+    def counting(service: Any) -> int:
+        calls.append(service.iac.address)
+        return real(service)
+
+    monkeypatch.setattr(pipeline, "current_units_of", counting)
+    store = Store.open(settings.store_url)
+    try:
+        m = Metrics(registry)
+        m.refresh_from_store(settings, store, NOW)
+        m.refresh_from_store(settings, store, NOW)
+        assert value(registry, "forescale_current_units", service="web") == 4
+        # "api" has no file: its failed read is tried again each time, never cached
+        assert calls.count("web_min_size") == 1 and calls.count("api_min_size") == 2
+        (tmp_path / "tf" / "terraform.tfvars").write_text("web_min_size = 12 # managed\n")
+        m.refresh_from_store(settings, store, NOW)
+        assert value(registry, "forescale_current_units", service="web") == 12
+        assert calls.count("web_min_size") == 2
+    finally:
+        store.close()

@@ -49,6 +49,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -118,6 +119,7 @@ def plan_capacity(
     now: dt.datetime,
     observed_demand: float | None,
     data_fresh: bool = True,
+    timezone: str = "UTC",
 ) -> CapacityPlan:
     """Plan units (replicas/instances) from a demand forecast; see the module docstring.
 
@@ -155,6 +157,7 @@ def plan_capacity(
         scale_in_allowed=(
             policy.scale_in == "after_peak" and data_fresh and observed_demand is not None
         ),
+        tz=_zone(timezone),
     )
     notes: list[str] = []
     if not data_fresh or observed_demand is None:
@@ -262,6 +265,13 @@ def _check_policy(policy: CapacityPolicy) -> None:
         raise PlanError(f"policy.scale_in must be 'never' or 'after_peak', got {policy.scale_in!r}")
     _check_step_limit(policy.max_step_up, "policy.max_step_up")
     _check_step_limit(policy.max_step_down, "policy.max_step_down")
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PlanError(f"unknown timezone {name!r} for the plan's reasons") from exc
 
 
 def _is_utc(tz: object) -> bool:
@@ -468,7 +478,9 @@ class _Planner:
         now: dt.datetime,
         observed: float | None,
         scale_in_allowed: bool,
+        tz: dt.tzinfo = dt.UTC,
     ) -> None:
+        self.tz = tz
         self.ds0 = ds0
         self.step = step
         self.demand = demand
@@ -505,10 +517,19 @@ class _Planner:
         return self.ds0 + k * self.step
 
     def fmt_time(self, when: dt.datetime) -> str:
-        pattern = "%H:%M:%S" if when.second or when.microsecond else "%H:%M"
-        if when.date() != self.now.date():
+        """``HH:MM`` in the display zone (with the date when it is not today's there),
+        ``Z`` for UTC, else the zone's abbreviation (``EST``)."""
+        local = when.astimezone(self.tz)
+        pattern = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
+        if local.date() != self.now.astimezone(self.tz).date():
             pattern = "%Y-%m-%d " + pattern
-        return when.strftime(pattern) + "Z"
+        if _is_utc(self.tz):
+            return local.strftime(pattern) + "Z"
+        return local.strftime(pattern) + " " + (local.tzname() or str(self.tz))
+
+    def headroom_text(self) -> str:
+        h = self.policy.observed_headroom
+        return f" (+{h * 100:.0f} % headroom)" if h else ""
 
     def window(self, k: int) -> _Window:
         return self.windows[k - self.lo]
@@ -701,8 +722,8 @@ class _Planner:
     def _note_floor_above_max(self, notes: list[str]) -> None:
         if self.floor_units is not None and self.floor_units > self.policy.max_units:
             notes.append(
-                f"observed demand {_fmt_num(self.observed or 0.0)} needs {self.floor_units} "
-                f"units, above max_units {self.policy.max_units}"
+                f"observed demand {_fmt_num(self.observed or 0.0)}{self.headroom_text()} needs "
+                f"{self.floor_units} units, above max_units {self.policy.max_units}"
             )
 
     # -- steps --------------------------------------------------------------------------
@@ -759,8 +780,9 @@ class _Planner:
             serves = self.now
             demand = self.observed or 0.0
             text = (
-                f"observed demand {_fmt_num(demand)} needs {need.raw} units at {cpu} per unit "
-                f"(reactive floor until {self.fmt_time(self.floor_until)})"
+                f"observed demand {_fmt_num(demand)}{self.headroom_text()} needs {need.raw} "
+                f"units at {cpu} per unit (reactive floor until "
+                f"{self.fmt_time(self.floor_until)})"
             )
             constraints.append("observed-demand floor")
         else:
@@ -834,7 +856,8 @@ class _Planner:
                 if need.source == "floor" and lower.target == need.units:
                     text += (
                         f"; held at {lower.target} by observed demand "
-                        f"{_fmt_num(self.observed or 0.0)} (reactive floor until "
+                        f"{_fmt_num(self.observed or 0.0)}{self.headroom_text()} (reactive "
+                        "floor until "
                         f"{self.fmt_time(self.floor_until)})"
                     )
                     constraints.append("observed-demand floor")

@@ -506,6 +506,7 @@ def plan_service(
         now=now,
         observed_demand=observed_demand,
         data_fresh=data_fresh,
+        timezone=settings.display_timezone,  # reasons read in the report's clock
     )
     next_step = plan.steps[0] if plan.steps else None
     change = planned_edit(service, next_step.units) if next_step is not None else None

@@ -54,6 +54,7 @@ from forecaster.accuracy import (
 )
 from forecaster.capacity import plan_capacity, planner_frame, units_for
 from forecaster.challengers import ENSEMBLE, SEASONAL_NAIVE
+from forecaster.grid import native_step
 from forecaster.types import CapacityPolicy, Forecast
 from forescale.errors import ForecastError, ForescaleError, PlanError
 
@@ -181,7 +182,7 @@ def rolling_cutoffs(
         raise ForecastError("the number of backtest folds must be at least 1")
     if len(ds) < 2:
         raise ForecastError("the series has fewer than 2 samples")
-    step = pd.Timedelta(np.median(np.diff(_ns(ds))), unit="ns")
+    step = pd.Timedelta(native_step(ds))
     end = ds[-1] + step
     last = end - pd.Timedelta(horizon)
     if spacing % DAY == dt.timedelta(0):
@@ -218,7 +219,7 @@ def run_backtest(
     cutoffs = sorted(c.astimezone(dt.UTC) for c in config.cutoffs)
     series = series[["ds", "y"]].sort_values("ds").reset_index(drop=True)
     ds = pd.DatetimeIndex(series["ds"])
-    native = pd.Timedelta(np.median(np.diff(_ns(ds))), unit="ns").to_pytimedelta()
+    native = native_step(ds)
     sim_step = config.sim_step or native
     if sim_step > native:
         raise ForecastError(
@@ -425,13 +426,6 @@ def run_backtest(
 
 
 # ------------------------------------------------------------------------------ pieces
-
-
-def _ns(ds: pd.DatetimeIndex) -> np.ndarray:
-    """Nanoseconds since the epoch of a (tz-aware) index."""
-    return np.asarray(ds.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")).view(
-        "int64"
-    )
 
 
 def _fit(

@@ -26,12 +26,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecaster.grid import epoch_ns, native_step, step_text
 from forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 from forescale.errors import InsufficientHistory
 
 __all__ = ["ENSEMBLE", "SEASONAL_NAIVE", "ensemble_forecast", "seasonal_naive_forecast"]
 
 SEASONAL_NAIVE = "seasonal_naive"
+ENSEMBLE = "ensemble"
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
 BAND_WINDOW = dt.timedelta(days=14)
@@ -66,9 +68,7 @@ def seasonal_naive_forecast(
             need_seconds=min_history.total_seconds(),
         )
     ds = pd.DatetimeIndex(observed["ds"])
-    step = dt.timedelta(
-        microseconds=int(np.median(np.diff(_ns(ds)))) // 1000 if len(ds) > 1 else 3_600_000_000
-    )
+    step = native_step(ds)
     have = (ds[-1] - ds[0]).to_pytimedelta() + step
     if have < min_history:
         raise InsufficientHistory(
@@ -79,13 +79,15 @@ def seasonal_naive_forecast(
         )
     if have < season:  # ``have`` counts the last step: the season before it is in history
         season = DAY if have >= DAY else step
-    notes = [f"seasonal naive: the demand {_fmt(season)} earlier"]
+    notes = [f"seasonal naive: the demand {step_text(season)} earlier"]
 
-    values = dict(zip(_ns(ds).tolist(), observed["y"].to_numpy(dtype=float).tolist(), strict=True))
+    values = dict(
+        zip(epoch_ns(ds).tolist(), observed["y"].to_numpy(dtype=float).tolist(), strict=True)
+    )
     step_ns = int(step.total_seconds() * 1e9)
     season_ns = int(season.total_seconds() * 1e9)
     day_ns = int(DAY.total_seconds() * 1e9)
-    last = int(_ns(ds)[-1])
+    last = int(epoch_ns(ds)[-1])
     end = int(pd.Timestamp(now + settings.horizon).value)
     count = max(1, (end - last) // step_ns)
     future = [last + step_ns * k for k in range(1, count + 1)]
@@ -104,8 +106,8 @@ def seasonal_naive_forecast(
     if ratios.size >= MIN_RATIOS:
         lo_f, hi_f = (float(np.quantile(ratios, q)) for q in (lo_q, hi_q))
         notes.append(
-            f"band from {ratios.size} ratios y(t)/y(t-{_fmt(season)}) over the last "
-            f"{_fmt(BAND_WINDOW)}: x{lo_f:.2f} .. x{hi_f:.2f}"
+            f"band from {ratios.size} ratios y(t)/y(t-{step_text(season)}) over the last "
+            f"{step_text(BAND_WINDOW)}: x{lo_f:.2f} .. x{hi_f:.2f}"
         )
     else:
         lo_f, hi_f = 0.8, 1.2
@@ -160,13 +162,6 @@ def seasonal_naive_forecast(
     )
 
 
-def _ns(ds: pd.DatetimeIndex) -> np.ndarray:
-    """Nanoseconds since the epoch of a (tz-aware) index."""
-    return np.asarray(ds.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")).view(
-        "int64"
-    )
-
-
 def _earlier(values: dict[int, float], t: int, lag: int) -> float | None:
     v = values.get(t - lag)
     return None if v is None or math.isnan(v) else v
@@ -180,17 +175,6 @@ def _ratios(observed: pd.DataFrame, season_ns: int, since: pd.Timestamp) -> np.n
     keep = np.asarray(y.index > since) & (before > 0) & np.isfinite(before) & np.isfinite(now_v)
     ratios: np.ndarray = now_v[keep] / before[keep]
     return ratios
-
-
-def _fmt(span: dt.timedelta) -> str:
-    seconds = int(span.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-ENSEMBLE = "ensemble"
 
 
 def ensemble_forecast(members: Sequence[Forecast], *, model: str = ENSEMBLE) -> Forecast:

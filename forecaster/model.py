@@ -128,6 +128,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.events import event_indicators, holiday_table
+from forecaster.grid import native_step, step_text
 from forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 from forescale.errors import DataError, ForecastError, InsufficientHistory, NonFiniteValue
 
@@ -205,7 +206,7 @@ def fit_forecast(
 
     frame = _validated(history, log_transform=settings.log_transform)
     frame = frame[frame["ds"] <= pd.Timestamp(now)]
-    native = _native_step(pd.DatetimeIndex(frame["ds"]))
+    native = native_step(pd.DatetimeIndex(frame["ds"]))
     frame = frame[frame["ds"] > pd.Timestamp(now - settings.max_history)]
     observed = frame[frame["y"].notna()]
     have = (
@@ -235,13 +236,13 @@ def fit_forecast(
     else:
         series = _aggregate(frame, native=native, step=step, tz=tz, last_sample=history_end)
         notes.append(
-            f"demand aggregated from {_fmt(native)} samples to {_fmt(step)} steps by the "
+            f"demand aggregated from {step_text(native)} samples to {step_text(step)} steps by the "
             "maximum in each step (capacity must cover the highest demand inside a step)"
         )
     fit_rows = ~np.isnan(series.y)
     if fit_rows.sum() < 2:
         raise InsufficientHistory(
-            f"fewer than 2 complete {_fmt(step)} steps of demand history",
+            f"fewer than 2 complete {step_text(step)} steps of demand history",
             have_seconds=have.total_seconds(),
             need_seconds=min_history.total_seconds(),
         )
@@ -320,14 +321,6 @@ def _validated(history: pd.DataFrame, *, log_transform: bool) -> pd.DataFrame:
     return frame
 
 
-def _native_step(ds: pd.DatetimeIndex) -> dt.timedelta:
-    """The sampling step: the median spacing of ``ds`` (1 h if there is one sample)."""
-    if len(ds) < 2:
-        return dt.timedelta(hours=1)
-    spacing = np.diff(ds.tz_localize(None).to_numpy("datetime64[ns]").view("int64"))
-    return dt.timedelta(microseconds=int(np.median(spacing)) // 1000)
-
-
 def _resolution(
     wanted: dt.timedelta | None,
     native: dt.timedelta,
@@ -339,7 +332,8 @@ def _resolution(
     if wanted is not None:
         if wanted < native:
             raise DataError(
-                f"resolution {_fmt(wanted)} is finer than the history's step {_fmt(native)}"
+                f"resolution {step_text(wanted)} is finer than the history's step "
+                f"{step_text(native)}"
             )
         return wanted
     if span / native <= max_points:
@@ -348,14 +342,6 @@ def _resolution(
         if candidate > native and span / candidate <= max_points:
             return candidate
     return max(AGGREGATION_STEPS[-1], native)
-
-
-def _fmt(step: dt.timedelta) -> str:
-    seconds = int(step.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 # ------------------------------------------------------------------------ aggregation

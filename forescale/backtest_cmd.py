@@ -10,7 +10,7 @@ from typing import Literal
 import pandas as pd
 
 from collectors.csv_file import CsvFileSource
-from collectors.series import regularize
+from collectors.series import infer_step, regularize
 from forecaster.backtest import BacktestConfig, BacktestResult, rolling_cutoffs
 from forecaster.events import parse_events
 from forecaster.types import CapacityPolicy, Event, ForecastSettings
@@ -74,17 +74,10 @@ def _events(path: Path | None, timezone: str) -> tuple[Event, ...]:
     return parse_events(text, source=str(path), timezone=timezone)
 
 
-def _native_step(series: pd.DataFrame) -> dt.timedelta:
-    ds = pd.DatetimeIndex(series["ds"])
-    if len(ds) < 2:
-        raise DataError("the demand history has fewer than 2 samples")
-    return pd.Timedelta(ds.to_series().diff().median()).to_pytimedelta()
-
-
 def _config(
     args: BacktestArgs, series: pd.DataFrame, policy: CapacityPolicy, timezone: str
 ) -> BacktestConfig:
-    native = _native_step(series)
+    native = infer_step(series["ds"])
     sim_step = min(args.sim_step, native)
     if native % sim_step != dt.timedelta(0):
         sim_step = native

@@ -272,9 +272,6 @@ class CloudWatchMetricSource:
         self.client.close()
 
     # -- description -------------------------------------------------------------------
-    def _metric_text(self) -> str:
-        return _metric_text(self)
-
     def describe(self) -> str:
         return describe(self)
 
@@ -375,7 +372,7 @@ class CloudWatchMetricSource:
             what = (
                 f"expression {self.expression!r}"
                 if self.expression is not None
-                else self._metric_text()
+                else _metric_text(self)
             )
             raise CollectorError(
                 f"CloudWatch returned no datapoints for {what} ({self.statistic}, period "

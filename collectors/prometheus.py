@@ -30,7 +30,15 @@ import numpy.typing as npt
 import pandas as pd
 
 from collectors.series import regularize
-from collectors.timegrid import ceil_to, floor_to, fmt, require_utc, seconds_of, utcnow
+from collectors.timegrid import (
+    ceil_to,
+    floor_to,
+    fmt,
+    require_utc,
+    seconds_of,
+    split_range,
+    utcnow,
+)
 from forescale.errors import CollectorError
 
 log = logging.getLogger(__name__)
@@ -59,13 +67,7 @@ def request_ranges(
     ``(start, end)`` ranges of at most ``max_points`` points each, sharing no point."""
     if max_points < 1:
         raise ValueError("max_points must be positive")
-    ranges = []
-    cursor = first
-    while cursor <= last:
-        stop = min(cursor + step * (max_points - 1), last)
-        ranges.append((cursor, stop))
-        cursor = stop + step
-    return ranges
+    return [(a, b - step) for a, b in split_range(first, last + step, step * max_points)]
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:

@@ -504,7 +504,7 @@ def create_app(
             service = settings.services[name]
             collect = store.last_collect(name)
             coverage, newest = store_coverage(store, name)
-            latest = store.latest_forecast(name)
+            latest = store.latest_forecast_run(name)
             changes = store.list_changes(name, limit=1)
             out.append(
                 ServiceOut(
@@ -522,10 +522,10 @@ def create_app(
                     ),
                     coverage=_finite(coverage),
                     last_sample=newest,
-                    last_forecast_run_id=None if latest is None else int(latest[0]["id"]),
+                    last_forecast_run_id=None if latest is None else int(latest["id"]),
                     last_forecast_as_of=None
                     if latest is None
-                    else dt.datetime.fromtimestamp(latest[0]["as_of"], dt.UTC),
+                    else dt.datetime.fromtimestamp(latest["as_of"], dt.UTC),
                     last_change_id=changes[0].id if changes else None,
                     last_change_status=changes[0].status if changes else None,
                 )
@@ -670,6 +670,7 @@ def create_app(
             now=now,
             observed_demand=demand,
             data_fresh=fresh,
+            timezone=settings.display_timezone,  # as the report reads the same steps
         )
         return ScheduleOut(
             service=name,

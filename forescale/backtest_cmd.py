@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -12,8 +12,7 @@ import pandas as pd
 from collectors.csv_file import CsvFileSource
 from collectors.series import infer_step, regularize
 from forecaster.backtest import BacktestConfig, BacktestResult, rolling_cutoffs
-from forecaster.events import parse_events
-from forecaster.types import CapacityPolicy, Event, ForecastSettings
+from forecaster.types import CapacityPolicy, ForecastSettings
 from forescale.backtesting import FoldFitter, fold_count, run
 from forescale.errors import ConfigError, DataError
 
@@ -62,16 +61,6 @@ def prepare(args: BacktestArgs) -> Prepared:
     if args.csv_path is not None:
         return _prepare_csv(args)
     return _prepare_service(args)
-
-
-def _events(path: Path | None, timezone: str) -> tuple[Event, ...]:
-    if path is None:
-        return ()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read events file: {exc.strerror or exc}") from None
-    return parse_events(text, source=str(path), timezone=timezone)
 
 
 def _config(
@@ -125,7 +114,9 @@ def _prepare_csv(args: BacktestArgs) -> Prepared:
         raise ConfigError("--capacity-per-unit must be > 0")
     if args.min_units > args.max_units:
         raise ConfigError("--min-units is above --max-units")
-    events = _events(args.events_path, args.timezone)
+    from forescale.pipeline import read_events
+
+    events = read_events(args.events_path, args.timezone) if args.events_path else ()
     return Prepared(
         name=args.csv_path.stem,
         source=source.describe(),
@@ -156,14 +147,12 @@ def _prepare_service(args: BacktestArgs) -> Prepared:
             f"service {args.service!r} has no stored history; run `forescale collect` first"
         )
     fsettings = pipeline.forecast_settings(settings, service)
-    fsettings = ForecastSettings(
-        **{
-            **{f: getattr(fsettings, f) for f in fsettings.__slots__},
-            "horizon": args.horizon,
-        }
-    )
+    fsettings = replace(fsettings, horizon=args.horizon)
     policy = pipeline.capacity_policy(service)
-    events = _events(settings.events_path(service), fsettings.timezone)
+    # as the daemon reads it: naive times in the display timezone
+    events = pipeline.EventsCache(timezone=settings.display_timezone).get(
+        settings.events_path(service)
+    )
     return Prepared(
         name=args.service,
         source=_describe(service),

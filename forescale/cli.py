@@ -8,7 +8,9 @@ one line on stderr; 2 "changes pending" where a command promises it (``plan
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -150,8 +152,8 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
             raise ConfigError(f"--since: {exc}") from None
     from rich.progress import Progress
 
-    store = Store.open(settings.store_url)
     names = pipeline.selected(settings, services)
+    store = Store.open(settings.store_url)
     try:
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("collecting", total=len(names))
@@ -192,7 +194,7 @@ def status(config: Path | None, services: tuple[str, ...], now: str | None) -> N
         for name in pipeline.selected(settings, services):
             coverage, newest = pipeline.store_coverage(store, name)
             run = store.last_collect(name)
-            forecast = store.latest_forecast(name)
+            forecast = store.latest_forecast_run(name)
             changes = store.list_changes(name, limit=1)
             age = "no data" if newest is None else _age(as_of - newest)
             click.echo(f"{name}:")
@@ -206,7 +208,7 @@ def status(config: Path | None, services: tuple[str, ...], now: str | None) -> N
                 outcome = f"error: {run['error']}" if run["error"] else f"{run['written']} samples"
                 click.echo(f"  collect   {run['at']:%Y-%m-%d %H:%M}Z {outcome}")
             if forecast is not None:
-                info, _frame = forecast
+                info = forecast
                 click.echo(
                     f"  forecast  run #{info['id']} ({info['model']}) as of "
                     f"{dt.datetime.fromtimestamp(info['as_of'], dt.UTC):%Y-%m-%d %H:%M}Z"
@@ -249,7 +251,7 @@ def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) ->
     failed = []
     for outcome in outcomes:
         click.echo(f"{outcome.service} [{outcome.mode}] {outcome.status}: {outcome.message}")
-        if outcome.diff and outcome.status not in ("nothing-due",):
+        if outcome.diff and outcome.status != "nothing-due":
             click.echo(outcome.diff.rstrip("\n"))
         if outcome.status in ("failed", "refused"):
             failed.append(outcome.service)
@@ -384,8 +386,6 @@ def daemon(
     serve: bool,
 ) -> int:
     """Run collect, refit and apply on a UTC schedule; one leader per store, others standby."""
-    import signal
-    import threading
 
     from config.settings import load_settings
     from forescale.daemon import Daemon, DaemonConfig, configure_logging
@@ -393,14 +393,12 @@ def daemon(
     configure_logging(log_format)
     settings = load_settings(config)
     metrics = None
-    registry: Any = None
     if serve and not once:
         from prometheus_client import CollectorRegistry
 
         from forescale.metrics import Metrics
 
-        registry = CollectorRegistry()
-        metrics = Metrics(registry)
+        metrics = Metrics(CollectorRegistry())
     runner = Daemon(
         settings,
         DaemonConfig(
@@ -413,14 +411,24 @@ def daemon(
             lock_path=lock_file,
         ),
         metrics=metrics,
-        on_job=(lambda job, seconds, ok: metrics.observe_job(job, seconds, ok))
-        if metrics is not None
-        else None,
+        on_job=metrics.observe_job if metrics is not None else None,
     )
     if once:
         if not runner.run_once():
             raise ForescaleError("a daemon job failed (see the log above)")
         return EXIT_OK
+    stop = _stop_on_signals()
+    if metrics is None:
+        return runner.run(stop)
+    api = _start_api(settings, metrics, stop)
+    try:
+        return runner.run(stop)
+    finally:
+        api()
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (a graceful stop)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -428,16 +436,10 @@ def daemon(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if metrics is None:
-        return runner.run(stop)
-    api = _start_api(settings, metrics, registry, stop)
-    try:
-        return runner.run(stop)
-    finally:
-        api()
+    return stop
 
 
-def _start_api(settings: Any, metrics: Any, registry: Any, stop: Any) -> Callable[[], None]:
+def _start_api(settings: Any, metrics: Any, stop: Any) -> Callable[[], None]:
     """Serve the API in this process (its own store connection); returns a stopper."""
     from forescale import pipeline
     from forescale.service import ApiServer, Refresher, build_app, keep_metrics_fresh
@@ -459,7 +461,9 @@ def _start_api(settings: Any, metrics: Any, registry: Any, stop: Any) -> Callabl
 
     refresher = Refresher(refit)
     server = ApiServer(
-        build_app(settings, store, registry, refresher), settings.api.bind, settings.api.port
+        build_app(settings, store, metrics.registry, refresher),
+        settings.api.bind,
+        settings.api.port,
     )
     server.start()
     keep_metrics_fresh(metrics, settings, store, stop)
@@ -479,7 +483,6 @@ def _start_api(settings: Any, metrics: Any, registry: Any, stop: Any) -> Callabl
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Default: api.port.")
 def serve(config: Path | None, bind: str | None, port: int | None) -> None:
     """Serve the REST API and /metrics from the store (no scheduling, no applying)."""
-    import threading
 
     from prometheus_client import CollectorRegistry
 
@@ -491,17 +494,9 @@ def serve(config: Path | None, bind: str | None, port: int | None) -> None:
         settings.api.bind = bind
     if port is not None:
         settings.api.port = port
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    stop = threading.Event()
-    shutdown = _start_api(settings, metrics, registry, stop)
-    import signal
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    metrics = Metrics(CollectorRegistry())
+    stop = _stop_on_signals()
+    shutdown = _start_api(settings, metrics, stop)
     click.echo(f"forescale API on http://{settings.api.bind}:{settings.api.port}", err=True)
     try:
         while not stop.wait(0.5):

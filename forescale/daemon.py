@@ -554,10 +554,10 @@ class Daemon:
         log.info("settings reloaded from %s", path.name)
 
     def _forecast_stale(self, store: Store, name: str) -> bool:
-        latest = store.latest_forecast(name)
+        latest = store.latest_forecast_run(name)
         if latest is None:
             return True
-        created = dt.datetime.fromtimestamp(latest[0]["created_at"], dt.UTC)
+        created = dt.datetime.fromtimestamp(latest["created_at"], dt.UTC)
         return self.clock() - created > self.config.stale_after
 
     def _refit(self, store: Store) -> None:

@@ -61,8 +61,9 @@ Limits
   (``distributed.scheduler.allowed-failures``, default 3) before it gives up on them: a
   ``ForecastError`` outcome too.
 * An exception that cannot be pickled, or pickles but cannot be unpickled (a lock in an
-  attribute; an ``__init__`` with keyword-only arguments, such as ``InsufficientHistory``),
-  comes back as a ``ForecastError`` holding its ``repr``: sent as is it would break the pool.
+  attribute; an ``__init__`` with keyword-only arguments), comes back as a
+  ``ForecastError`` holding its ``repr``: sent as is it would break the pool. The project's
+  own errors pickle intact (``ForescaleError.__reduce__``).
 * Results must pickle; ``fn`` must be importable by name (a module-level function, not a
   lambda or closure) except in serial runs.
 * ``map_unordered`` hands new items to the workers before it yields each outcome; a loop

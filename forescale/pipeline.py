@@ -128,12 +128,17 @@ class EventsCache:
         if path is None:
             return ()
         if path not in self.loaded:
-            try:
-                text = path.read_text(encoding="utf-8-sig")
-            except OSError as exc:
-                raise DataError(f"{path}: cannot read events file: {exc.strerror or exc}") from None
-            self.loaded[path] = parse_events(text, source=str(path), timezone=self.timezone)
+            self.loaded[path] = read_events(path, self.timezone)
         return self.loaded[path]
+
+
+def read_events(path: Path, timezone: str) -> tuple[Event, ...]:
+    """Parse an events calendar file (naive times in ``timezone``)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read events file: {exc.strerror or exc}") from None
+    return parse_events(text, source=str(path), timezone=timezone)
 
 
 SourceBuilder = Callable[[ServiceSettings], MetricSource]

@@ -366,17 +366,19 @@ class Store:
     def latest_forecast_point(self, service: str, at: dt.datetime) -> dict[str, Any] | None:
         """The newest run's forecast row whose step holds ``at`` (``yhat``, ``yhat_lower``,
         ``yhat_upper``), or None: one row read instead of the whole run."""
-        run_id = self.latest_forecast_id(service)
-        if run_id is None:
-            return None
+        newest = (
+            sa.select(sa.func.max(forecast_runs.c.id))
+            .where(forecast_runs.c.service == service)
+            .scalar_subquery()
+        )
         with self._begin() as conn:
             resolution = conn.execute(
-                sa.select(forecast_runs.c.resolution_s).where(forecast_runs.c.id == run_id)
+                sa.select(forecast_runs.c.resolution_s).where(forecast_runs.c.id == newest)
             ).scalar()
             row = (
                 conn.execute(
                     sa.select(forecast_points)
-                    .where(forecast_points.c.run_id == run_id)
+                    .where(forecast_points.c.run_id == newest)
                     .where(forecast_points.c.ts <= _epoch(at))
                     .order_by(forecast_points.c.ts.desc())
                     .limit(1)
@@ -395,6 +397,23 @@ class Store:
                 sa.select(sa.func.max(forecast_runs.c.id)).where(forecast_runs.c.service == service)
             ).scalar()
         return None if value is None else int(value)
+
+    def latest_forecast_run(self, service: str) -> dict[str, Any] | None:
+        """The newest forecast run row of ``service`` without its points or its (large)
+        meta: for listings that need only its id and times."""
+        columns = [c for c in forecast_runs.c if c.name != "meta"]
+        with self._begin() as conn:
+            run = (
+                conn.execute(
+                    sa.select(*columns)
+                    .where(forecast_runs.c.service == service)
+                    .order_by(forecast_runs.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return None if run is None else dict(run)
 
     def latest_forecast(self, service: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
         """The newest forecast run of ``service`` (run row, points) or None."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forescale.errors import TfvarsConflict, TfvarsError, TfvarsParseError, TfvarsTargetError
+from iac_writer.tfvars import _fsync_directory, _reject_constant
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,16 +50,12 @@ def _load(path: Path) -> tuple[bytes | None, dict[str, object]]:
     except FileNotFoundError:
         return None, {}
     try:
-        content = json.loads(data.decode("utf-8-sig"), parse_constant=_reject)
+        content = json.loads(data.decode("utf-8-sig"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise TfvarsParseError(f"{path}: not valid JSON ({exc}); fix or delete it") from None
     if not isinstance(content, dict):
         raise TfvarsParseError(f"{path}: must hold a JSON object of variables")
     return data, content
-
-
-def _reject(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON for Terraform")
 
 
 def read_auto(path: Path, variable: str) -> int | float | None:
@@ -131,11 +128,7 @@ def _write(path: Path, expected: bytes | None, content: bytes | None) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    _fsync_directory(str(path.parent))
 
 
 def apply_auto_change(change: AutoVarsChange) -> None:

@@ -80,7 +80,6 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 from forescale.errors import (
-    PlanRefused,
     StalePlan,
     StateLocked,
     TerraformCancelled,
@@ -642,8 +641,7 @@ class TerraformRunner:
 
 def _ask_guard(guard: PlanGuard, plan: PlanResult) -> GuardResult:
     verdict = guard(plan.plan_json)
-    if not verdict.ok:
-        raise PlanRefused(verdict.reasons, summary=verdict.summary)
+    verdict.raise_if_refused()
     return verdict
 
 

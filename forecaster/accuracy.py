@@ -16,8 +16,9 @@ most ``target_under`` of the recorded steps had ``actual > k * upper``, capped a
 ``max_factor``. A model whose band held keeps ``k = 1``: a forecast is never trusted more
 than its record, only less. The model chosen is the one that would have served the
 recorded demand at that protection for the least provisioned demand ``sum(k * upper)``;
-when none reaches the target, the one under-provisioned least often. Prophet (the primary)
-wins ties and is used while the record is too short to say anything.
+when none reaches the target, the one under-provisioned least often. The primary (the
+ensemble) wins ties, is kept unless another model is ``switch_margin`` cheaper, and is
+used while the record is too short to say anything.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forecaster.grid import epoch_ns
 from forecaster.types import Forecast
 
 __all__ = [
@@ -200,7 +202,7 @@ def _floor_values(ds: pd.Series, actual: np.ndarray, floor: Floor) -> np.ndarray
     """(1 + headroom) x the latest actual at or before each step's ``ds - delay``; steps
     with none before them get no floor (0)."""
     stamps = pd.DatetimeIndex(ds)
-    order = np.argsort(stamps.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]"))
+    order = np.argsort(epoch_ns(stamps))
     sorted_ds = stamps[order]
     pos = sorted_ds.searchsorted(stamps - pd.Timedelta(floor.delay), side="right") - 1
     seen = np.where(pos >= 0, actual[order][np.clip(pos, 0, None)], 0.0)

@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 
 from forecaster.accuracy import (
-    Choice,
     Floor,
     choose_model,
     coverage,
@@ -52,8 +51,8 @@ from forecaster.accuracy import (
     seasonal_mae,
     smape,
 )
+from forecaster.candidates import DEFAULT_MODELS
 from forecaster.capacity import plan_capacity, planner_frame, units_for
-from forecaster.challengers import ENSEMBLE, SEASONAL_NAIVE
 from forecaster.grid import native_step
 from forecaster.types import CapacityPolicy, Forecast
 from forescale.errors import ForecastError, ForescaleError, PlanError
@@ -111,7 +110,7 @@ class BacktestConfig:
     min_record_steps: int = 48
     naive_buffer: float = 0.2
     reactive: tuple[ReactiveBaseline, ...] = DEFAULT_REACTIVE
-    models: tuple[str, ...] = (ENSEMBLE, "prophet", SEASONAL_NAIVE)  # first = primary
+    models: tuple[str, ...] = DEFAULT_MODELS  # first = primary
     # "daemon": replay the daemon's apply loop every sim step with the fold's forecast and
     # the demand collected so far (``collect_delay`` old) as the observed floor; raises
     # serve after ``warmup``. "cutoff": one plan at the cutoff, nothing seen after it.
@@ -302,8 +301,6 @@ def run_backtest(
             if config.replay == "daemon"
             else None,
         )
-        if choice.model not in fits:
-            choice = Choice(model=available[0], basis="band", factor=1.0, reason=choice.reason)
         used = headroom(fits[choice.model], choice)
         observed = _last_observed(history, cutoff, native)
         mask = fold_of == i

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecaster.events import event_indicators
 from forecaster.grid import epoch_ns, native_step, step_text
 from forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 from forescale.errors import InsufficientHistory
@@ -121,10 +122,7 @@ def seasonal_naive_forecast(
     for event in events:
         if event.expected_uplift is None:
             continue
-        active = np.asarray(
-            (future_ds + pd.Timedelta(step) > pd.Timestamp(event.active_start))
-            & (future_ds < pd.Timestamp(event.active_end))
-        )
+        active = event_indicators([event], future_ds, step=step).iloc[:, 0].to_numpy(dtype=bool)
         if not active.any():
             continue
         factor[active] *= 1 + event.expected_uplift

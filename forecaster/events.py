@@ -60,6 +60,7 @@ import pandas as pd
 import yaml
 
 from config.durations import parse_duration
+from forecaster.grid import epoch_ns
 from forecaster.types import Event
 from forescale.errors import ConfigError, EventsError
 
@@ -404,7 +405,7 @@ def event_indicators(
     index = pd.DatetimeIndex(ds)
     if index.tz is None:
         raise ValueError("ds must be timezone-aware (UTC)")
-    stamps = index.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]").view("int64")
+    stamps = epoch_ns(index)
     span = 0 if step is None else int(step / dt.timedelta(microseconds=1)) * 1000
     columns: dict[str, np.ndarray] = {}
     for event in events:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from config.redact import redact_urls
 from forescale.errors import ConfigError
 
 
@@ -70,7 +71,8 @@ def describe_source(settings: Any) -> str:
     kind = str(getattr(settings, "type", None))
     if kind not in DESCRIBERS:
         return kind
-    return str(importlib.import_module(DESCRIBERS[kind]).describe(settings))
+    # a describer may quote a URL (an endpoint, a server): never with its credentials
+    return redact_urls(str(importlib.import_module(DESCRIBERS[kind]).describe(settings)))
 
 
 # Modules whose describe(settings) names a source of each type.

@@ -39,6 +39,7 @@ from collectors.timegrid import (
     split_range,
     utcnow,
 )
+from config.redact import redact_url, redact_urls, url_secrets
 from forescale.errors import CollectorError
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,9 @@ def map_http_errors(*, where: str, secrets: tuple[str, ...] = ()) -> Iterator[No
             f"request to {where} failed: {type(exc).__name__}: {_redact(str(exc), secrets)}"
         ) from exc
     except httpx.InvalidURL as exc:
-        raise CollectorError(f"invalid Prometheus url for {where}: {exc}") from exc
+        raise CollectorError(
+            f"invalid Prometheus url for {where}: {redact_urls(_redact(str(exc), secrets))}"
+        ) from exc
 
 
 def _ssl_verify(settings: Any) -> bool | ssl.SSLContext:
@@ -210,7 +213,12 @@ class PrometheusMetricSource:
 
     @property
     def _where(self) -> str:
-        return f"Prometheus at {self.url}"
+        return f"Prometheus at {redact_url(self.url)}"
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        """The configured secrets and those inside the URL (e.g. a query-string token)."""
+        return (*self.secrets, *url_secrets(self.url))
 
     def fetch(
         self, start: dt.datetime | None = None, end: dt.datetime | None = None
@@ -226,7 +234,7 @@ class PrometheusMetricSource:
             return regularize(pd.DataFrame({"ds": [], "y": []}), step)
         ranges = request_ranges(first, last, step, self.max_points_per_request)
         found: dict[tuple[tuple[str, str], ...], list[tuple[_Floats, _Floats]]] = {}
-        with map_http_errors(where=self._where, secrets=self.secrets):
+        with map_http_errors(where=self._where, secrets=self._secrets):
             for range_start, range_end in ranges:
                 for item in self._query_range(range_start, range_end, step):
                     labels, stamps, values = self._parse_series(item)
@@ -281,7 +289,7 @@ class PrometheusMetricSource:
         }
         if self.query_timeout is not None:
             form["timeout"] = f"{self.query_timeout.total_seconds():g}"
-        log.debug("prometheus %s: %s..%s step %s", self.url, fmt(start), fmt(end), step)
+        log.debug("prometheus %s: %s..%s step %s", self._where, fmt(start), fmt(end), step)
         response = self.client.post(f"{self.url}/api/v1/query_range", data=form)
         try:
             payload = response.json()
@@ -293,7 +301,7 @@ class PrometheusMetricSource:
             and payload.get("status") == "success"
         ):
             for warning in payload.get("warnings") or []:
-                log.warning("%s: %s", self._where, _redact(str(warning), self.secrets))
+                log.warning("%s: %s", self._where, _redact(str(warning), self._secrets))
             data = payload.get("data") or {}
             if data.get("resultType") != "matrix":
                 raise CollectorError(
@@ -312,7 +320,7 @@ class PrometheusMetricSource:
         else:
             error_type = "no JSON"
             text = response.text or response.reason_phrase
-        text = _short(_redact(text, self.secrets), 300)
+        text = _short(redact_urls(_redact(text, self._secrets)), 300)
         query = _short(self.query)
         where = self._where
         if code in (401, 403):
@@ -335,13 +343,14 @@ class PrometheusMetricSource:
                 "the query, use a coarser step, or raise query_timeout / --query.timeout"
             )
         if 300 <= code < 400:
-            target = response.headers.get("location", "?")
+            target = redact_url(response.headers.get("location", "?"))
             return CollectorError(
                 f"{where} redirected (HTTP {code}) to {target}; set url to the final address"
             )
         if code == 404:
             return CollectorError(
-                f"{where}: no query API at {self.url}/api/v1/query_range (HTTP 404); check url "
+                f"{where}: no query API at {redact_url(self.url + '/api/v1/query_range')} "
+                "(HTTP 404); check url "
                 "(a path prefix such as /prometheus?)"
             )
         return CollectorError(f"{where} answered HTTP {code} ({error_type}): {text}")
@@ -349,4 +358,4 @@ class PrometheusMetricSource:
 
 def describe(source: Any) -> str:
     """A short description from a source or its settings (same field names); no client."""
-    return f"prometheus {source.url} {_short(source.query, 80)}"
+    return f"prometheus {redact_url(source.url)} {_short(source.query, 80)}"

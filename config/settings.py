@@ -7,11 +7,33 @@ Relative paths in the file are relative to the file's directory.
 
 Build settings once with :func:`load_settings` and pass them in; there is no module-level
 instance.
+
+Bad input is one :class:`~forescale.errors.ConfigError` line naming the file (and line, for
+YAML problems) and the field. The rules beyond each field's type, in the order they apply:
+
+1. The file is UTF-8 YAML whose top level is a mapping of names; a key given twice in one
+   mapping is refused with both lines (PyYAML would silently keep the later one). A merge
+   (``<<: *anchor``) followed by an explicit key is an override, not a duplicate.
+2. A ``FORESCALE_*`` environment override holding malformed JSON (for a mapping or list
+   field) is refused naming the variable; its value is never echoed (it may be a secret).
+3. Numbers are numbers: ``true``/``false`` are refused where a count, factor, percentage or
+   threshold is expected (pydantic would read them as 1 and 0). Text that spells a number
+   (``"3"``, how environment values arrive) is still accepted.
+4. Every number and duration has an upper bound (see ``MAX_UNITS`` and the field
+   declarations; the README's "Limits" table says why each is what it is). Durations are
+   never longer than :data:`config.durations.MAX_DURATION`.
+5. ``lead_time`` is shorter than the service's ``forecast.horizon``.
+6. No two services manage the same variable: the same written file (``var_file`` for
+   ``write: in_place``, the auto tfvars file for ``auto_tfvars``; symlinks and relative
+   paths resolved) and address, or, through an ``auto_tfvars`` file, the same Terraform
+   variable of the same working directory.
+7. URLs are redacted (:func:`config.redact.redact_url`) wherever a message shows one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,18 +53,58 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
-from config.durations import parse_duration
+from config.durations import format_duration, parse_duration
+from config.redact import redact_url
 from forescale.errors import ConfigError
 
 CONFIG_ENV = "FORESCALE_CONFIG"
+ENV_PREFIX = "FORESCALE_"
+
+# Upper bounds (see the README's "Limits"): far beyond any real fleet or factor, yet small
+# enough that arithmetic on them stays exact and finite.
+MAX_UNITS = 1_000_000  # units of capacity (instances, tasks, replicas)
+MAX_CAPACITY_PER_UNIT = 1e12  # demand one unit serves (requests/s, bytes/s, ...)
+MAX_SCALE = 1e9  # csv source value multiplier
+
+MINUTE = dt.timedelta(minutes=1)
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+WEEK = dt.timedelta(days=7)
+
+
+def _not_bool(value: Any) -> Any:
+    """Refuse ``true``/``false`` where a number is expected (pydantic reads them as 1/0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not a boolean ({str(value).lower()})")
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """:func:`_not_bool`, and a float with a whole value (``1.0e+30``) as the exact int, so
+    that the field's bound, not a parser limit, explains the refusal."""
+    value = _not_bool(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
 def _duration(value: Any) -> dt.timedelta:
     if isinstance(value, dt.timedelta):
         return value
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration (e.g. 15m, 2h, 1d), not a boolean ({value})")
+    if isinstance(value, str | int | float):
         try:
             return parse_duration(value)
         except ValueError as exc:
@@ -59,17 +122,48 @@ def _nonneg_duration(value: Any) -> dt.timedelta:
 Duration = Annotated[dt.timedelta, BeforeValidator(_nonneg_duration)]
 
 
-def _check_timezone(name: str) -> str:
+def _within(limit: dt.timedelta, *, positive: bool = False) -> AfterValidator:
+    """A duration's bounds: at most ``limit``, and above zero when ``positive``."""
+
+    def check(value: dt.timedelta | None) -> dt.timedelta | None:
+        if value is None:
+            return None
+        if positive and value <= dt.timedelta(0):
+            raise ValueError("must be positive")
+        if value > limit:
+            raise ValueError(
+                f"{format_duration(value)} is too long: at most {format_duration(limit)}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _check_timezone(value: Any) -> str:
+    big = isinstance(value, int) and abs(value) >= 10**64  # str() refuses 4,300+ digits
+    name = "(a number)" if big else str(value)
     try:
+        if len(name) > 64:  # the longest IANA name has 32 characters
+            raise ValueError(name)
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. a name too long
+        shown = name if len(name) <= 64 else name[:61] + "..."
         raise ValueError(
-            f"unknown timezone {name!r} (use an IANA name like Europe/Berlin)"
+            f"unknown timezone {shown!r} (use an IANA name like Europe/Berlin)"
         ) from None
     return name
 
 
-TimezoneName = Annotated[str, BeforeValidator(lambda v: _check_timezone(str(v)))]
+TimezoneName = Annotated[str, BeforeValidator(_check_timezone)]
+
+
+def _path_text(value: Any) -> Any:
+    if isinstance(value, str | Path) and "\x00" in str(value):
+        raise ValueError("a path cannot contain a NUL character")
+    return value
+
+
+FilePath = Annotated[Path, BeforeValidator(_path_text)]
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -79,8 +173,8 @@ class StepLimitSettings(BaseModel):
 
     model_config = _STRICT
 
-    units: int | None = Field(default=None, ge=1)
-    percent: float | None = Field(default=None, gt=0, le=1000)
+    units: Int | None = Field(default=None, ge=1, le=MAX_UNITS)
+    percent: Float | None = Field(default=None, gt=0, le=1000)
 
     @model_validator(mode="before")
     @classmethod
@@ -111,8 +205,8 @@ class ScaleInSettings(BaseModel):
     model_config = _STRICT
 
     policy: Literal["never", "after_peak"] = "after_peak"
-    stabilization: Duration = dt.timedelta(hours=1)
-    tolerance: float = Field(default=0.1, ge=0, lt=1)
+    stabilization: Annotated[Duration, _within(WEEK)] = dt.timedelta(hours=1)
+    tolerance: Float = Field(default=0.1, ge=0, lt=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -128,11 +222,11 @@ class CsvSource(BaseModel):
     model_config = _STRICT
 
     type: Literal["csv"] = "csv"
-    path: Path
+    path: FilePath
     timestamp_column: str = "timestamp"
     value_column: str = "value"
     timezone: TimezoneName = "UTC"  # for timestamps without an offset
-    scale: float = Field(default=1.0, gt=0)  # multiply values (e.g. to requests/s)
+    scale: Float = Field(default=1.0, gt=0, le=MAX_SCALE)  # multiply values (to requests/s)
 
 
 _CLOUDWATCH_STATISTIC = re.compile(
@@ -166,15 +260,16 @@ class CloudWatchSource(BaseModel):
     dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
     statistic: str = "Sum"  # Sum, Average, Maximum, Minimum, SampleCount, p99, tm90, ...
     expression: str | None = Field(default=None, min_length=1, max_length=2048)
-    period: Duration | None = None  # None: 60 s / 5 min / 1 h from the data's age
+    # None: 60 s / 5 min / 1 h from the data's age
+    period: Annotated[Duration, _within(DAY)] | None = None
     per_second: bool = False  # divide each value by the period (a Sum becomes a rate)
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
     profile: str | None = None  # a named profile from ~/.aws/config
     endpoint_url: str | None = None  # a VPC endpoint, or a local test server
     retry_mode: Literal["standard", "adaptive"] = "standard"
-    max_attempts: int = Field(default=5, ge=1, le=20)  # botocore attempts, the first included
-    connect_timeout: float = Field(default=10.0, gt=0, le=300)  # seconds
-    read_timeout: float = Field(default=60.0, gt=0, le=900)  # seconds
+    max_attempts: Int = Field(default=5, ge=1, le=20)  # botocore attempts, the first included
+    connect_timeout: Float = Field(default=10.0, gt=0, le=300)  # seconds
+    read_timeout: Float = Field(default=60.0, gt=0, le=900)  # seconds
     lookback: Duration = _DEFAULT_LOOKBACK  # history read when nothing is stored yet
 
     @field_validator("statistic")
@@ -211,7 +306,7 @@ class CloudWatchSource(BaseModel):
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError(f"{redact_url(value)!r} is not an http(s) URL")
         return value
 
     @model_validator(mode="after")
@@ -262,15 +357,17 @@ class PrometheusSource(BaseModel):
     type: Literal["prometheus"] = "prometheus"
     url: str  # base URL, e.g. http://prometheus:9090 or https://mimir.example/prometheus
     query: str = Field(min_length=1)  # PromQL, e.g. sum(rate(http_requests_total[5m]))
-    step: Duration | None = None  # None: from the range or lookback, 60 s up to max_points
-    max_points: int = Field(default=10_080, ge=100, le=1_000_000)  # the auto step's budget
+    # None: from the range or lookback, 60 s up to max_points
+    step: Annotated[Duration, _within(DAY)] | None = None
+    max_points: Int = Field(default=10_080, ge=100, le=1_000_000)  # the auto step's budget
     sum_series: bool = False
     bearer_token: SecretStr | None = None
     basic_auth: BasicAuth | None = None
-    ca_file: Path | None = None  # PEM bundle to verify the server's certificate
+    ca_file: FilePath | None = None  # PEM bundle to verify the server's certificate
     insecure_skip_verify: bool = False
-    timeout: float = Field(default=30.0, gt=0, le=600)  # seconds, per HTTP request
-    query_timeout: Duration | None = None  # sent as Prometheus' ``timeout`` parameter
+    timeout: Float = Field(default=30.0, gt=0, le=600)  # seconds, per HTTP request
+    # sent as Prometheus' ``timeout`` parameter
+    query_timeout: Annotated[Duration, _within(HOUR)] | None = None
     org_id: str | None = Field(default=None, min_length=1)  # sent as X-Scope-OrgID
     headers: dict[str, str] = Field(default_factory=dict)
     lookback: Duration = _DEFAULT_LOOKBACK  # history read when nothing is stored yet
@@ -281,7 +378,8 @@ class PrometheusSource(BaseModel):
         match = re.fullmatch(r"(https?)://([^/?#\s]+)(/[^?#\s]*)?", value.strip())
         if not match:
             raise ValueError(
-                f"{value!r} is not a base URL like http://prometheus:9090 (no query string)"
+                f"{redact_url(value)!r} is not a base URL like http://prometheus:9090 "
+                "(no query string: put credentials in basic_auth or bearer_token)"
             )
         if "@" in match.group(2):
             raise ValueError("put credentials in basic_auth or bearer_token, not in the url")
@@ -335,32 +433,36 @@ class ForecastConfig(BaseModel):
     model_config = _STRICT
 
     horizon: Duration = dt.timedelta(hours=48)
-    interval_width: float = Field(default=0.9, gt=0, lt=1)
+    interval_width: Float = Field(default=0.9, gt=0, lt=1)
     country_holidays: str | None = None
     timezone: TimezoneName | None = None  # default: the global display_timezone
     seasonalities: Seasonalities = Field(default_factory=Seasonalities)
-    business_hours: tuple[int, int] | None = None
-    resolution: Duration | None = None
+    business_hours: tuple[Int, Int] | None = None
+    resolution: Annotated[Duration, _within(DAY, positive=True)] | None = None
     # auto resolution keeps at most this many points per fit (1500: a 2-week 5-minute
     # history is fitted at 15 min; 5000 fits it at 5 min, more accurate, ~3.5x slower)
-    max_points: int = Field(default=1500, ge=100, le=50_000)
-    max_history: Duration = dt.timedelta(days=56)
+    max_points: Int = Field(default=1500, ge=100, le=50_000)
+    max_history: Annotated[Duration, _within(dt.timedelta(days=1095), positive=True)] = (
+        dt.timedelta(days=56)
+    )
     log_transform: bool = True
-    uncertainty_samples: int = Field(default=300, ge=0, le=5000)
+    uncertainty_samples: Int = Field(default=300, ge=0, le=5000)
     # Candidate models, the first is the primary; the record picks among them per refit.
     models: tuple[ModelName, ...] = ("ensemble", "prophet", "seasonal_naive")
     # Share of recorded steps that may go under-provisioned when the record is replayed
     # with the forecast's headroom and the observed-demand floor (observed_headroom)
     # together: the forecast gets only the headroom the floor does not already give.
-    target_under: float = Field(default=0.03, gt=0, le=0.5)
-    record_window: Duration = dt.timedelta(days=7)
-    max_band_factor: float = Field(default=3.0, ge=1, le=10)
+    target_under: Float = Field(default=0.03, gt=0, le=0.5)
+    record_window: Annotated[Duration, _within(dt.timedelta(days=90), positive=True)] = (
+        dt.timedelta(days=7)
+    )
+    max_band_factor: Float = Field(default=3.0, ge=1, le=10)
     # Live accuracy: after each collect, the forecast in force is judged on the last
     # live_window; more than live_max_under of its steps above the band (or a weighted
     # absolute error above live_max_error) refits early, and the new fit's record widens it.
-    live_window: Duration = dt.timedelta(hours=6)
-    live_max_under: float = Field(default=0.25, gt=0, le=1)
-    live_max_error: float = Field(default=0.5, gt=0)
+    live_window: Annotated[Duration, _within(WEEK, positive=True)] = dt.timedelta(hours=6)
+    live_max_under: Float = Field(default=0.25, gt=0, le=1)
+    live_max_error: Float = Field(default=0.5, gt=0, le=100)
 
     @field_validator("models")
     @classmethod
@@ -377,7 +479,7 @@ class ForecastConfig(BaseModel):
         if value <= dt.timedelta(0):
             raise ValueError("horizon must be positive")
         if value > dt.timedelta(days=60):
-            raise ValueError("horizon longer than 60d is not supported")
+            raise ValueError(f"{format_duration(value)} is too long: at most 60d")
         return value
 
     @field_validator("business_hours")
@@ -407,12 +509,12 @@ class TerraformSettings(BaseModel):
 
     binary: str = "terraform"  # or "tofu"
     init: bool = False  # run `terraform init` before planning
-    plugin_dirs: list[Path] = Field(default_factory=list)  # `init -plugin-dir`
+    plugin_dirs: list[FilePath] = Field(default_factory=list)  # `init -plugin-dir`
     backend_config: list[str] = Field(default_factory=list)  # `init -backend-config`
-    var_files: list[Path] = Field(default_factory=list)  # the team's -var-files, in order
-    lock_timeout: Duration = dt.timedelta(seconds=60)
-    plan_timeout: Duration = dt.timedelta(minutes=30)
-    apply_timeout: Duration = dt.timedelta(hours=1)
+    var_files: list[FilePath] = Field(default_factory=list)  # the team's -var-files, in order
+    lock_timeout: Annotated[Duration, _within(DAY)] = dt.timedelta(seconds=60)
+    plan_timeout: Annotated[Duration, _within(DAY, positive=True)] = dt.timedelta(minutes=30)
+    apply_timeout: Annotated[Duration, _within(DAY, positive=True)] = dt.timedelta(hours=1)
     allowed_addresses: list[str] = Field(default_factory=lambda: ["*"])  # may be updated
     allow_create: bool = False
     allow_delete: bool = False
@@ -424,13 +526,13 @@ class IacTarget(BaseModel):
 
     model_config = _STRICT
 
-    working_dir: Path
-    var_file: Path = Path("terraform.tfvars")  # relative to working_dir
+    working_dir: FilePath
+    var_file: FilePath = Path("terraform.tfvars")  # relative to working_dir
     address: str  # plain `web_min_size` or nested `capacity.web.min`
     # in_place: replace the value's characters in var_file; auto_tfvars: own a generated
     # JSON var file holding only forescale's variable (a plain variable name).
     write: Literal["in_place", "auto_tfvars"] = "in_place"
-    auto_tfvars_file: Path = Path("forescale.auto.tfvars.json")  # relative to working_dir
+    auto_tfvars_file: FilePath = Path("forescale.auto.tfvars.json")  # relative to working_dir
     terraform: TerraformSettings = Field(default_factory=TerraformSettings)
     commit_branch: str = "forescale/{service}"  # mode commit: branch of the IaC repo
 
@@ -472,24 +574,33 @@ class ServiceSettings(BaseModel):
     model_config = _STRICT
 
     source: MetricSourceSettings
-    capacity_per_unit: float = Field(gt=0)
-    min_units: int = Field(ge=0)
-    max_units: int = Field(ge=1)
+    capacity_per_unit: Float = Field(gt=0, le=MAX_CAPACITY_PER_UNIT)
+    min_units: Int = Field(ge=0, le=MAX_UNITS)
+    max_units: Int = Field(ge=1, le=MAX_UNITS)
     max_step_up: StepLimitSettings = Field(default_factory=StepLimitSettings)
     max_step_down: StepLimitSettings = Field(default_factory=StepLimitSettings)
-    lead_time: Duration = dt.timedelta(minutes=15)
+    # The step limits hold for the total change inside any window of this length (like
+    # Kubernetes HPA's periodSeconds), not only per change. Implemented by the planner.
+    step_period: Annotated[Duration, _within(DAY, positive=True)] = dt.timedelta(minutes=15)
+    lead_time: Annotated[Duration, _within(WEEK)] = dt.timedelta(minutes=15)
     # The reactive floor serves the latest observed demand times (1 + observed_headroom).
-    observed_headroom: float = Field(default=0.3, ge=0, le=5)
+    observed_headroom: Float = Field(default=0.3, ge=0, le=5)
     scale_in: ScaleInSettings = Field(default_factory=ScaleInSettings)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     iac: IacTarget
-    events_file: Path | None = None  # overrides the global events_file
+    events_file: FilePath | None = None  # overrides the global events_file
     mode: Mode | None = None  # overrides the global mode for this service
 
     @model_validator(mode="after")
     def _bounds(self) -> ServiceSettings:
         if self.min_units > self.max_units:
             raise ValueError(f"min_units ({self.min_units}) is above max_units ({self.max_units})")
+        if self.lead_time >= self.forecast.horizon:
+            raise ValueError(
+                f"lead_time ({format_duration(self.lead_time)}) must be shorter than "
+                f"forecast.horizon ({format_duration(self.forecast.horizon)}): a raise is made "
+                "lead_time before the demand it serves, so the forecast has to reach past it"
+            )
         return self
 
 
@@ -499,7 +610,7 @@ class FitSettings(BaseModel):
     model_config = _STRICT
 
     executor: Literal["serial", "process", "dask"] = "process"
-    workers: int | None = Field(default=None, ge=1, le=256)  # default: the machine's CPUs
+    workers: Int | None = Field(default=None, ge=1, le=256)  # default: the machine's CPUs
     scheduler_address: str | None = None  # executor dask: tcp://host:8786
 
     @model_validator(mode="after")
@@ -515,9 +626,14 @@ class ApiSettings(BaseModel):
     model_config = _STRICT
 
     bind: str = "127.0.0.1"  # loopback unless configured (containers: 0.0.0.0)
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: Int = Field(default=8080, ge=1, le=65535)
     token: SecretStr | None = None  # bearer token for mutating endpoints
     protect_reads: bool = False  # require the token for read endpoints too
+    # Host names the API answers (DNS rebinding); None: localhost, 127.0.0.1, [::1] and
+    # the bind address. "*.example.com" matches subdomains, "*" anything.
+    allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        default=None, max_length=100
+    )
 
 
 class Settings(BaseSettings):
@@ -533,9 +649,9 @@ class Settings(BaseSettings):
     mode: Mode = "dry-run"
     store_url: str = "sqlite:///.forescale/forescale.db"
     display_timezone: TimezoneName = "UTC"
-    events_file: Path | None = None
-    min_history: Duration = dt.timedelta(hours=24)
-    stale_after: Duration = dt.timedelta(minutes=30)
+    events_file: FilePath | None = None
+    min_history: Annotated[Duration, _within(dt.timedelta(days=365))] = dt.timedelta(hours=24)
+    stale_after: Annotated[Duration, _within(dt.timedelta(days=30))] = dt.timedelta(minutes=30)
     api: ApiSettings = Field(default_factory=ApiSettings)
     fit: FitSettings = Field(default_factory=FitSettings)
     services: dict[str, ServiceSettings] = Field(min_length=1)
@@ -582,13 +698,83 @@ class Settings(BaseSettings):
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _SOURCE_TYPES)]
+    parts = [
+        p if isinstance(p, str) and re.fullmatch(r"[\w.-]{1,64}", p) else repr(p)
+        for p in loc
+        if not (isinstance(p, str) and p in _SOURCE_TYPES)
+    ]
     return ".".join(parts) or "(top level)"
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    """Control characters escaped and the length capped: an error is one line."""
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group(0))[1:-1], text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int, first_line: int) -> None:
+        super().__init__(key, line, first_line)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the
+    later value silently). Keys brought in by a merge (``<<``) may be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            line = key_node.start_mark.line + 1
+            if first is not None:
+                raise _DuplicateKey(key, line, first)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str, *, source: str) -> Any:
+    """The YAML document in ``text``; any problem is a one-line ConfigError naming the line."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(
+            f"{source}:{exc.line}: duplicate key {_short_repr(exc.key)} (first given at line "
+            f"{exc.first_line}); remove one of them"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(_one_line(f"{source}{where}: not valid YAML: {problem}")) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:
+        # PyYAML builds dates and numbers with Python's constructors: `2024-13-45` looks
+        # like a date to it and fails here
+        problem = f"{source}: not valid YAML: a value cannot be read: {exc}"
+        raise ConfigError(_one_line(problem)) from None
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else "a number"
+    return _one_line(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _resolve_paths(settings: Settings, base: Path) -> None:
     def rel(path: Path) -> Path:
-        path = path.expanduser()
+        try:
+            path = path.expanduser()
+        except RuntimeError:  # "~someone/..." for an unknown user
+            raise ConfigError(
+                f"{path}: cannot expand '~' (no such user's home directory)"
+            ) from None
         return path if path.is_absolute() else (base / path)
 
     if settings.events_file is not None:
@@ -610,17 +796,109 @@ def _resolve_paths(settings: Settings, base: Path) -> None:
             settings.store_url = prefix + str(rel(Path(tail)))
 
 
+def _real(path: Path) -> Path:
+    """``path`` with symlinks and ``..`` resolved as far as they exist."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return Path(os.path.abspath(path))
+
+
+def _check_shared_variables(settings: Settings, source: str) -> None:
+    """Refuse two services that would write the same number (rule 6 of the module docs)."""
+    written: dict[tuple[Path, str], str] = {}
+    variables: dict[tuple[Path, str], tuple[str, bool]] = {}  # (dir, var) -> (service, auto)
+    for name, svc in sorted(settings.services.items()):
+        iac = svc.iac
+        auto = iac.write == "auto_tfvars"
+        file = _real(iac.auto_tfvars_path if auto else iac.var_file_path)
+        other = written.setdefault((file, iac.address), name)
+        if other != name:
+            raise ConfigError(
+                f"{source}: invalid settings: services {other} and {name} both manage "
+                f"{iac.address} in {file}; give each service its own variable (or one "
+                "service for both)"
+            )
+        directory, variable = _real(iac.working_dir), iac.address.split(".")[0]
+        known = variables.get((directory, variable))
+        if known is not None and (auto or known[1]):
+            raise ConfigError(
+                f"{source}: invalid settings: services {known[0]} and {name} both set the "
+                f"Terraform variable {variable} of {directory} (one through its auto tfvars "
+                "file, which overrides the other); give each service its own variable"
+            )
+        variables.setdefault((directory, variable), (name, auto))
+
+
+def _environment_error(source: str, exc: SettingsError) -> ConfigError:
+    """A one-line error for an environment override pydantic-settings could not decode,
+    naming the variable (never its value: it may hold a token)."""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else "?"
+    cause = exc.__cause__
+    names: list[str] = []
+    if isinstance(cause, json.JSONDecodeError):
+        names = sorted(
+            name
+            for name, value in os.environ.items()
+            if name.upper().startswith(ENV_PREFIX) and value == cause.doc
+        )
+        problem = f"not valid JSON ({cause.msg} at character {cause.pos + 1})"
+    else:
+        problem = f"cannot be read ({type(cause).__name__ if cause else 'invalid value'})"
+    if not names:
+        names = [f"{ENV_PREFIX}{field.upper()} (or a {ENV_PREFIX}{field.upper()}__... variable)"]
+    return ConfigError(
+        f"{source}: invalid settings: environment variable {', '.join(names)}: {problem}; "
+        "a mapping or list is written as JSON, e.g. "
+        f"{ENV_PREFIX}SERVICES__WEB__FORECAST__MODELS='[\"prophet\"]'"
+    )
+
+
+def _bad_env_json(loc: tuple[int | str, ...]) -> str | None:
+    """When the field at ``loc`` came from a ``FORESCALE_A__B`` variable whose value is
+    malformed JSON (pydantic-settings passes nested ones on as text), say so, naming the
+    variable and not its value."""
+    wanted = (ENV_PREFIX + "__".join(str(p) for p in loc)).upper()
+    for name, value in os.environ.items():
+        if name.upper() != wanted or not value.strip().startswith(("{", "[")):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            where = f" at character {exc.pos + 1}" if isinstance(exc, json.JSONDecodeError) else ""
+            problem = exc.msg if isinstance(exc, json.JSONDecodeError) else "invalid"
+            return f"environment variable {name}: not valid JSON ({problem}{where})"
+    return None
+
+
 def parse_settings(data: Mapping[str, Any], *, source: str, base_dir: Path) -> Settings:
-    """Validate a settings mapping (the YAML's content). Errors name the file and field."""
+    """Validate a settings mapping (the YAML's content) with the environment's overrides.
+    Errors are one line naming the file and field (see the module docstring's rules)."""
+    for key in data:
+        if not isinstance(key, str) or key.startswith("_"):
+            raise ConfigError(
+                f"{source}: invalid settings: {_short_repr(key)}: not a settings key "
+                "(keys are names such as services or display_timezone)"
+            )
     try:
         settings = Settings(**dict(data))
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
             msg = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{_format_loc(tuple(err['loc']))}: {msg}")
-        raise ConfigError(f"{source}: invalid settings: " + "; ".join(problems)) from None
-    _resolve_paths(settings, base_dir)
+            loc = tuple(err["loc"])
+            problems.append(_bad_env_json(loc) or f"{_format_loc(loc)}: {msg}")
+        raise ConfigError(
+            _one_line(f"{source}: invalid settings: " + "; ".join(problems))
+        ) from None
+    except SettingsError as exc:
+        raise _environment_error(source, exc) from None
+    try:
+        _resolve_paths(settings, base_dir)
+    except ConfigError as exc:
+        raise ConfigError(_one_line(f"{source}: invalid settings: {exc}")) from None
+    _check_shared_variables(settings, source)
     return settings
 
 
@@ -634,13 +912,11 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         text = file.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read settings: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{file}{where}: not valid YAML: {problem}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: cannot read settings: not UTF-8 text (byte {exc.start + 1})"
+        ) from None
+    data = _load_yaml(text, source=str(file))
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -27,10 +27,17 @@ Dates and times
     (``30m``, ``2h``, ``1d``, ``1w``, ``90s``, ``1h30m``) or an integer number of days;
     they must be >= 0: ``lower_window`` extends the event *before* ``start``.
 
+Bounds
+    Windows are at most :data:`MAX_WINDOW` (90 days: an effect that lasts longer than a
+    quarter is seasonality, not an event). ``expected_uplift`` lies in (-100 %, +10,000 %]
+    (-1 < fraction <= 100). Dates and times lie in the years 1900-2199, so every instant
+    and window edge stays inside the nanosecond timestamps the model works with.
+
 Validation (:class:`~forescale.errors.EventsError` naming the source and the 1-based line
 of the offending event): missing ``name``/``start``, unparsable date or duration, ``end``
 not after ``start``, unknown keys (typo protection), ``expected_uplift`` not a finite
-number or <= -100 %, duplicate keys, and overlapping events.
+number or outside its bounds, a window or date beyond its bound, a key given twice (in an
+event, naming both lines, or a second top-level ``events:``), and overlapping events.
 
 Overlap rule
     The *core* ranges ``[start, end)`` of two events may not overlap, whatever their names:
@@ -76,6 +83,10 @@ KEYS = ("name", "start", "end", "lower_window", "upper_window", "expected_uplift
 _REQUIRED = ("name", "start")
 
 _INTEGER = re.compile(r"[+-]?\d+")
+
+MAX_WINDOW = dt.timedelta(days=90)  # lower_window / upper_window
+MAX_UPLIFT = 100.0  # expected_uplift as a fraction: +10,000 %
+FIRST_YEAR, LAST_YEAR = 1900, 2199  # dates and times of events
 _YAML_SPECIAL_FLOATS = {".nan": "nan", ".inf": "inf", "+.inf": "inf", "-.inf": "-inf"}
 
 
@@ -119,8 +130,8 @@ def parse_events(
             )
     try:
         tz = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise EventsError(f"unknown timezone {timezone!r}", source=source) from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
+        raise EventsError(f"unknown timezone {timezone[:64]!r}", source=source) from exc
     if text.startswith("\ufeff"):
         text = text[1:]
     raws = _read_yaml(text, source) if fmt == "yaml" else _read_csv(text, source)
@@ -144,8 +155,18 @@ def _read_yaml(text: str, source: str) -> list[_RawEvent]:
     items: yaml.Node = root
     if isinstance(root, yaml.MappingNode):
         found: yaml.Node | None = None
+        events_line: int | None = None
         for key, value in root.value:
             name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name == "events" and events_line is not None:
+                raise EventsError(
+                    f"key 'events' given twice (lines {events_line} and "
+                    f"{key.start_mark.line + 1}); keep one list",
+                    source=source,
+                    line=key.start_mark.line + 1,
+                )
+            if name == "events":
+                events_line = key.start_mark.line + 1
             if name != "events":
                 raise EventsError(
                     f"unknown top-level key {name!r}: expected a list of events, "
@@ -173,12 +194,19 @@ def _read_yaml(text: str, source: str) -> list[_RawEvent]:
                 line=line,
             )
         fields: dict[str, str | None] = {}
+        key_lines: dict[str, int] = {}
         for key, value in item.value:
             if not isinstance(key, yaml.ScalarNode):
                 raise EventsError("keys must be plain names", source=source, line=line)
             name = str(key.value)
             if name in fields:
-                raise EventsError(f"key {name!r} given twice", source=source, line=line)
+                raise EventsError(
+                    f"key {name!r} given twice (lines {key_lines[name]} and "
+                    f"{key.start_mark.line + 1})",
+                    source=source,
+                    line=line,
+                )
+            key_lines[name] = key.start_mark.line + 1
             if not isinstance(value, yaml.ScalarNode):
                 raise EventsError(
                     f"{name!r} must be a single value, not a list or mapping",
@@ -313,16 +341,29 @@ def _parse_when(text: str, tz: ZoneInfo) -> tuple[dt.datetime, bool]:
             day = dt.date.fromisoformat(text)
         except ValueError as exc:
             raise ValueError(f"not a date: {text!r}") from exc
+        _check_year(day.year, text)
         return dt.datetime(day.year, day.month, day.day, tzinfo=tz), True
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(
-            f"not an ISO 8601 date or datetime: {text!r} (e.g. 2024-11-29 or 2024-11-29T08:00)"
+            f"not an ISO 8601 date or datetime: {_short(text)!r} "
+            "(e.g. 2024-11-29 or 2024-11-29T08:00)"
         ) from exc
+    _check_year(when.year, text)
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)
     return when, False
+
+
+def _check_year(year: int, text: str) -> None:
+    # Before conversion to UTC: 0001-01-01 east of Greenwich would not even be representable.
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"{text}: dates must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _next_local_day(when: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -332,21 +373,22 @@ def _next_local_day(when: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 
 def _parse_window(text: str) -> dt.timedelta:
+    """A window: a duration or a whole number of days, 0 to :data:`MAX_WINDOW`."""
     text = text.strip()
-    if _INTEGER.fullmatch(text):
-        days = int(text)
-        if days < 0:
-            raise ValueError(
-                f"{text} is negative: windows are lengths >= 0 "
-                "(lower_window extends the event before its start)"
-            )
-        return dt.timedelta(days=days)
     if text.startswith("-"):
         raise ValueError(
-            f"{text} is negative: windows are lengths >= 0 "
+            f"{_short(text)} is negative: windows are lengths >= 0 "
             "(lower_window extends the event before its start)"
         )
-    return parse_duration(text)
+    if _INTEGER.fullmatch(text):
+        digits = text.lstrip("+").lstrip("0") or "0"
+        if len(digits) > 6 or int(digits) > MAX_WINDOW.days:
+            raise ValueError(
+                f"{_short(text)} days is too long: at most {MAX_WINDOW.days} days "
+                "(a longer effect is seasonality, not an event)"
+            )
+        return dt.timedelta(days=int(digits))
+    return parse_duration(text, maximum=MAX_WINDOW)
 
 
 def _parse_uplift(text: str) -> float:
@@ -357,9 +399,11 @@ def _parse_uplift(text: str) -> float:
     except ValueError as exc:
         raise ValueError(f"not a number: {text!r} (use e.g. 0.4, -0.38 or '-38%')") from exc
     if not math.isfinite(value):
-        raise ValueError(f"not a finite number: {text!r}")
+        raise ValueError(f"not a finite number: {_short(text)!r}")
     if value <= -1:
-        raise ValueError(f"{text} would remove all demand or more; it must be above -100 %")
+        raise ValueError(f"{_short(text)} would remove all demand or more; it must be above -100 %")
+    if value > MAX_UPLIFT:
+        raise ValueError(f"{_short(text)} is too large: at most +10000 % (100 as a fraction)")
     return value
 
 

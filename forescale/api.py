@@ -8,6 +8,22 @@ read from the store, and the schedule is recomputed by the pure capacity planner
 Errors have one shape, ``{"error": {"type": ..., "message": ...}}``; one handler maps the
 forescale exception tree to HTTP statuses (:data:`_STATUS`). Datetimes are ISO 8601 UTC
 with ``Z``; floats are finite (NaN/inf are sent as ``null``).
+
+Rules every request meets, in order:
+
+1. Host (DNS rebinding): a request whose ``Host`` names a host not in
+   ``ApiConfig.allowed_hosts`` gets 400 ``InvalidHost`` (:class:`HostCheck`). IP literals
+   are always accepted (a rebinding page can only send a DNS name it controls; kubelet
+   probes and Prometheus use the pod IP), and so is a request without ``Host`` (HTTP/1.0:
+   browsers always send one).
+2. Body: a declared body above ``max_body_bytes`` gets 413 (:class:`BodyLimit`).
+3. Token: mutations always need the bearer token; with ``protect_reads`` every read does
+   too, ``/docs``, ``/redoc`` and ``/openapi.json`` included. ``/healthz`` and ``/readyz``
+   stay open for probes.
+
+Runs: ``/v1/runs/{id}`` serves change records (integer ids, ``kind: "change"``, as
+before) and refresh runs (ids ``refresh-<n>``, ``kind: "refresh"``), the ones
+``POST /v1/services/{name}/refresh`` answers with.
 """
 
 from __future__ import annotations
@@ -18,20 +34,22 @@ import dataclasses
 import datetime as dt
 import hmac
 import io
+import ipaddress
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import pandas as pd
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,9 +62,13 @@ from forescale.errors import (
     StoreError,
     TfvarsError,
 )
-from forescale.store import ChangeRecord, Store
+from forescale.store import ChangeRecord, RefreshRun, Store
 
-MAX_RUNS_SCANNED = 10_000  # /v1/runs/{id} looks through this many newest change records
+MAX_RUNS_SCANNED = 10_000  # /v1/runs pages no deeper than this many records
+MAX_ID = 2**63 - 1  # the largest id a store holds (a signed 64-bit integer)
+REFRESH_PREFIX = "refresh-"  # refresh run ids: refresh-<n>; change records: <n>
+# Hosts served by default: loopback names (service.build_app adds the bind address).
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 # Most specific first; the first match wins.
 _STATUS: tuple[tuple[type[ForescaleError], int], ...] = (
@@ -64,13 +86,62 @@ class ApiConfig:
     """API settings not (yet) in :class:`~config.settings.Settings`.
 
     ``token``: bearer token for mutating endpoints (None: mutations are refused with
-    403); ``protect_reads``: reads need the token too; ``max_body_bytes``: larger request
-    bodies get 413.
+    403); ``protect_reads``: reads need the token too (the docs and the schema included);
+    ``max_body_bytes``: larger request bodies get 413; ``allowed_hosts``: the names a
+    ``Host`` header may carry (port ignored, case-insensitive; ``*.example.com`` matches
+    subdomains, ``*`` anything; IP literals are always served, see :class:`HostCheck`).
     """
 
     token: str | None = None
     protect_reads: bool = False
     max_body_bytes: int = 64 * 1024
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServerStatus:
+    """What ``/readyz`` reports about the serving process.
+
+    ``role``: ``leader`` (holds the store's leader lock and runs the jobs), ``standby``
+    (waits for the lock; serves reads from the shared store: ready), ``stopping`` (not
+    ready: 503) or ``api-only`` (``forescale serve``: no scheduler). ``bind_retries``:
+    failed attempts to bind the API port before it listened (0: bound at start).
+    """
+
+    role: str
+    bind_retries: int = 0
+
+
+def _api_only() -> ServerStatus:
+    return ServerStatus(role="api-only")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Submitted:
+    """A refresh the queue took: ``run`` as it stands now; ``coalesced``: it was already
+    queued or running for that service (no new run was made)."""
+
+    run: RefreshRun
+    coalesced: bool
+
+
+class RefreshQueue(Protocol):
+    """What ``POST /v1/services/{name}/refresh`` needs (``forescale.service.Refresher``)."""
+
+    def submit(self, service: str) -> Submitted:
+        """Queue a refit of ``service`` or join its queued/running one; raises
+        :class:`RefreshRefused` when the queue is full or closed."""
+        ...
+
+
+class RefreshRefused(Exception):
+    """The refresh queue did not take a refresh: full (``status`` 429) or closed (503);
+    ask again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, status: int, retry_after: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class ApiError(Exception):
@@ -194,6 +265,9 @@ class ScheduleOut(BaseModel):
 
 
 class RunOut(BaseModel):
+    """A change record: a planned, applied or committed capacity change."""
+
+    kind: Literal["change"] = "change"
     id: int
     service: str
     created_at: dt.datetime | None
@@ -223,8 +297,28 @@ class PlanOut(BaseModel):
     change: RunOut
 
 
+RefreshStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class RefreshRunOut(BaseModel):
+    """A refresh run: a refit asked for with ``POST /v1/services/{name}/refresh``."""
+
+    kind: Literal["refresh"] = "refresh"
+    id: str  # refresh-<n>
+    service: str
+    status: RefreshStatus
+    requested_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    error: str | None  # failed: what went wrong
+    forecast_run_id: int | None  # succeeded: the forecast the refit stored
+
+
+AnyRunOut = Annotated[RunOut | RefreshRunOut, Field(discriminator="kind")]
+
+
 class RunsOut(BaseModel):
-    items: list[RunOut]
+    items: list[AnyRunOut]
     limit: int
     offset: int
     next_offset: int | None
@@ -232,11 +326,20 @@ class RunsOut(BaseModel):
 
 class RefreshOut(BaseModel):
     service: str
-    run_id: str
+    run_id: str  # refresh-<n>: poll GET /v1/runs/{run_id} (``url``)
+    status: RefreshStatus
+    coalesced: bool  # a refresh of this service was already queued or running: that run
+    url: str
 
 
 class HealthOut(BaseModel):
     status: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    role: str  # leader | standby | api-only
+    bind_retries: int  # failed attempts to bind the API port before it listened
 
 
 class ErrorBody(BaseModel):
@@ -269,14 +372,19 @@ async def get_registry(request: Request) -> CollectorRegistry:
     return registry
 
 
-async def get_refresh(request: Request) -> Callable[[str], str] | None:
-    refresh: Callable[[str], str] | None = request.app.state.refresh
+async def get_refresh(request: Request) -> RefreshQueue | None:
+    refresh: RefreshQueue | None = request.app.state.refresh
     return refresh
 
 
 async def get_clock(request: Request) -> Callable[[], dt.datetime]:
     clock: Callable[[], dt.datetime] = request.app.state.clock
     return clock
+
+
+async def get_status(request: Request) -> Callable[[], ServerStatus]:
+    status: Callable[[], ServerStatus] = request.app.state.status
+    return status
 
 
 def _check_token(request: Request, config: ApiConfig) -> None:
@@ -329,6 +437,124 @@ def _run_out(record: ChangeRecord) -> RunOut:
     fields = dataclasses.asdict(record)
     fields.update(id=record.id or 0, guard_reasons=list(record.guard_reasons))
     return RunOut(**fields)
+
+
+def refresh_id(number: int) -> str:
+    """The API id of refresh run ``number``: ``refresh-<number>``."""
+    return f"{REFRESH_PREFIX}{number}"
+
+
+def _refresh_out(run: RefreshRun) -> RefreshRunOut:
+    return RefreshRunOut(
+        id=refresh_id(run.id),
+        service=run.service,
+        status=run.status,  # type: ignore[arg-type]  # pydantic checks the literal
+        requested_at=run.requested_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        error=run.error,
+        forecast_run_id=run.forecast_run_id,
+    )
+
+
+def _parse_run_id(text: str) -> tuple[Literal["change", "refresh"], int]:
+    """``"12"`` -> (change, 12); ``"refresh-12"`` -> (refresh, 12); 422 outside 1..2^63-1
+    (the path pattern has already refused anything else)."""
+    kind: Literal["change", "refresh"] = "change"
+    if text.startswith(REFRESH_PREFIX):
+        kind, text = "refresh", text[len(REFRESH_PREFIX) :]
+    number = int(text)
+    if not 1 <= number <= MAX_ID:
+        raise ApiError(422, "ValidationError", f"run_id: the number must be 1 to {MAX_ID}")
+    return kind, number
+
+
+# -- Host header (DNS rebinding) --------------------------------------------------------
+def host_of(header: str) -> str | None:
+    """The host part of a ``Host`` header value, normalised for comparison: lowercase, one
+    trailing dot dropped, an IPv6 literal compressed and in brackets, the port dropped.
+    None when the value is not ``host[:port]`` (empty, bad port, unbracketed IPv6, ...)."""
+    value = header.strip()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return None
+        literal, rest = value[1:end], value[end + 1 :]
+        try:
+            host = f"[{ipaddress.IPv6Address(literal).compressed}]"
+        except ValueError:
+            return None
+    else:
+        name, colon, port = value.partition(":")
+        host, rest = name.lower(), colon + port
+        host = host[:-1] if host.endswith(".") else host
+        if not host or not all(c.isalnum() or c in "-._" for c in host) or not host.isascii():
+            return None
+    if rest and not (rest.startswith(":") and rest[1:].isdigit() and rest[1:].isascii()):
+        return None
+    return host
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+    except ValueError:
+        return False
+    return True
+
+
+def _allowed_entry(entry: str) -> str:
+    """A configured host name in :func:`host_of`'s form (``::1`` and ``[::1]`` alike)."""
+    entry = entry.strip().lower()
+    try:
+        return f"[{ipaddress.IPv6Address(entry.strip('[]')).compressed}]"
+    except ValueError:
+        return entry[:-1] if entry.endswith(".") else entry
+
+
+class HostCheck:
+    """Serve only requests whose ``Host`` names an allowed host; others get 400.
+
+    A DNS-rebinding page (its own name, re-resolved to 127.0.0.1) makes the browser send
+    that name as ``Host``. So: allowed names (exact, ``*.suffix`` or ``*``) pass; IP
+    literals pass (a page can only rebind a name it controls, and kubelet probes and
+    Prometheus address pods by IP); a request without ``Host`` passes (only HTTP/1.0
+    allows that, and browsers always send one); two ``Host`` headers are refused. A plain
+    ASGI middleware, like :class:`BodyLimit`.
+    """
+
+    def __init__(self, app: Any, allowed: Iterable[str]) -> None:
+        self.app = app
+        entries = {_allowed_entry(e) for e in allowed if e.strip()}
+        self.any = "*" in entries
+        self.suffixes = tuple(e[1:] for e in entries if e.startswith("*."))
+        self.names = frozenset(e for e in entries if not e.startswith("*"))
+
+    def allows(self, host: str) -> bool:
+        return (
+            self.any
+            or host in self.names
+            or _is_ip_literal(host)
+            or any(host.endswith(suffix) for suffix in self.suffixes)
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            values = [v for k, v in scope["headers"] if k == b"host"]
+            if values:
+                text = values[0].decode("latin-1")
+                host = host_of(text) if len(values) == 1 else None
+                if host is None or not self.allows(host):
+                    shown = text if len(values) == 1 else f"{len(values)} Host headers"
+                    response = _error(
+                        400,
+                        "InvalidHost",
+                        f"Host {shown[:100]!r} is not served here; add the name to "
+                        "api.allowed_hosts if this server should answer to it",
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -404,8 +630,15 @@ def _error(status: int, kind: str, message: str, headers: dict[str, str] | None 
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
+RUN_ID = Annotated[
+    str,
+    Path(
+        pattern=r"^(refresh-)?[0-9]{1,19}$",
+        description="a change record's number, or refresh-<n> for a refresh run",
+    ),
+]
 
 
 def create_app(
@@ -414,12 +647,22 @@ def create_app(
     store: Store,
     config: ApiConfig,
     registry: CollectorRegistry,
-    refresh: Callable[[str], str] | None = None,
+    refresh: RefreshQueue | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    status: Callable[[], ServerStatus] | None = None,
 ) -> FastAPI:
-    """The API app. ``refresh(name)`` starts a collect+plan of a service and returns its
-    run id (None: ``POST .../refresh`` answers 503); ``clock`` returns UTC now."""
-    app = FastAPI(title="forescale", version="1", responses=_ERRORS)
+    """The API app. ``refresh`` queues refits of a service as pollable refresh runs (None:
+    ``POST .../refresh`` answers 503); ``clock`` returns UTC now; ``status`` says what
+    ``/readyz`` reports about the serving process (default: ``api-only``, bound at once)."""
+    # The docs and the schema are routes of our own below, so they follow protect_reads.
+    app = FastAPI(
+        title="forescale",
+        version="1",
+        responses=_ERRORS,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.state.forecast_cache = ResponseCache(max(512, 4 * len(settings.services)))
     app.state.store = store
@@ -427,6 +670,7 @@ def create_app(
     app.state.registry = registry
     app.state.refresh = refresh
     app.state.clock = clock
+    app.state.status = status or _api_only
 
     @app.exception_handler(ForescaleError)
     async def _forescale_error(request: Request, exc: ForescaleError) -> Any:
@@ -470,21 +714,42 @@ def create_app(
         )
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(HostCheck, allowed=config.allowed_hosts)  # added last: runs first
 
     reads = [Depends(require_read)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=reads)
+    def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=reads)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="forescale API")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=reads)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="forescale API")
 
     @app.get("/healthz", response_model=HealthOut)
     def healthz() -> HealthOut:
         return HealthOut(status="ok")
 
-    @app.get("/readyz", response_model=HealthOut)
-    def readyz(store: StoreDep) -> Any:
+    @app.get("/readyz", response_model=ReadyOut)
+    def readyz(
+        store: StoreDep, status: Annotated[Callable[[], ServerStatus], Depends(get_status)]
+    ) -> Any:
+        # A standby is ready: it serves reads from the shared store and queues refreshes
+        # like the leader (and a Deployment's rolling update waits for every pod to be
+        # ready). Only a stopping process or an unreachable store is not.
+        now = status()
+        if now.role == "stopping":
+            return _error(503, "Stopping", "this process is shutting down")
         try:
             with store.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except (SQLAlchemyError, OSError) as exc:
             return _error(503, "StoreError", f"store unreachable: {type(exc).__name__}")
-        return HealthOut(status="ready")
+        return ReadyOut(status="ready", role=now.role, bind_retries=now.bind_retries)
 
     @app.get(
         "/metrics",
@@ -719,12 +984,29 @@ def create_app(
     def refresh_service(
         name: ServiceName,
         settings: SettingsDep,
-        refresh: Annotated[Callable[[str], str] | None, Depends(get_refresh)],
+        refresh: Annotated[RefreshQueue | None, Depends(get_refresh)],
+        response: Response,
     ) -> RefreshOut:
         settings.service(name)
         if refresh is None:
             raise ApiError(503, "Unavailable", "no refresher configured (run the daemon)")
-        return RefreshOut(service=name, run_id=str(refresh(name)))
+        try:
+            submitted = refresh.submit(name)
+        except RefreshRefused as exc:
+            kind = "TooManyRequests" if exc.status == 429 else "Unavailable"
+            raise ApiError(
+                exc.status, kind, str(exc), {"Retry-After": str(exc.retry_after)}
+            ) from None
+        run_id = refresh_id(submitted.run.id)
+        url = f"/v1/runs/{run_id}"
+        response.headers["Location"] = url
+        return RefreshOut(
+            service=name,
+            run_id=run_id,
+            status=submitted.run.status,  # type: ignore[arg-type]  # pydantic checks it
+            coalesced=submitted.coalesced,
+            url=url,
+        )
 
     @app.get("/v1/runs", response_model=RunsOut, dependencies=reads)
     def runs(
@@ -732,22 +1014,36 @@ def create_app(
         service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_RUNS_SCANNED)] = 0,
+        kind: Literal["change", "refresh"] = "change",
     ) -> RunsOut:
         # One more than asked tells whether there is a next page.
-        records = store.list_changes(service, limit=offset + limit + 1)[offset:]
-        more = len(records) > limit
+        items: list[RunOut | RefreshRunOut]
+        if kind == "refresh":
+            refreshes = store.list_refresh_runs(service, limit=offset + limit + 1)[offset:]
+            more = len(refreshes) > limit
+            items = [_refresh_out(r) for r in refreshes[:limit]]
+        else:
+            records = store.list_changes(service, limit=offset + limit + 1)[offset:]
+            more = len(records) > limit
+            items = [_run_out(r) for r in records[:limit]]
         return RunsOut(
-            items=[_run_out(r) for r in records[:limit]],
+            items=items,
             limit=limit,
             offset=offset,
             next_offset=offset + limit if more else None,
         )
 
-    @app.get("/v1/runs/{run_id}", response_model=RunOut, dependencies=reads)
-    def run(store: StoreDep, run_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> RunOut:
-        for record in store.list_changes(limit=MAX_RUNS_SCANNED):
-            if record.id == run_id:
-                return _run_out(record)
-        raise ApiError(404, "NotFound", f"no run with id {run_id}")
+    @app.get("/v1/runs/{run_id}", response_model=AnyRunOut, dependencies=reads)
+    def run(store: StoreDep, run_id: RUN_ID) -> RunOut | RefreshRunOut:
+        kind, number = _parse_run_id(run_id)
+        if kind == "refresh":
+            refreshed = store.refresh_run(number)
+            if refreshed is None:
+                raise ApiError(404, "NotFound", f"no refresh run {run_id}")
+            return _refresh_out(refreshed)
+        record = store.change(number)
+        if record is None:
+            raise ApiError(404, "NotFound", f"no run with id {run_id}")
+        return _run_out(record)
 
     return app

@@ -1,19 +1,34 @@
 """Act on the step due now: plan, guard, apply or commit — safely, once, with an audit trail.
 
-For each service in mode ``plan``, ``apply`` or ``commit`` (``dry-run`` only reports):
+The promise: whatever happens mid-run (a crash, a refusal, a terraform failure, a human
+editing the file), the variable file, Terraform's state and the audit records end up telling
+the same truth, and no human change is overwritten or recorded under forescale's name.
 
-1. Under a per-service lock file, resume an unfinished run (status ``intent``, ``written``
-   or ``failed``: a crash or a terraform failure last time) or ask the planner for the
-   step due now (``at <= now + tolerance``). Nothing due: nothing happens.
-2. Record the *intent* before acting (service, due time, old -> new, why), the outcome
-   after. Running twice in the same minute applies once: after the first run the
-   variable file holds the new value, so nothing is due any more.
-3. ``plan``: patch a private copy of the working directory and run ``terraform plan``
-   there; nothing real changes. ``apply``: patch the variable file (atomic,
-   compare-and-swap), ``terraform plan``, the plan guard, ``terraform apply`` of the saved
-   plan. A refused plan is never applied and the file is restored. A terraform failure
-   leaves the file written and the run ``failed``; the next run retries it. ``commit``:
-   one commit on a branch of the IaC repository, nothing applied.
+For each selected service, under a per-service lock file, isolated from the others (one
+service's error becomes its own ``error`` outcome; the rest go on):
+
+1. **Resume first.** The newest audit record that did not finish is continued from what it
+   *recorded*, never from the file as it is now (see :func:`_Service.resume`): a run that
+   died mid-way is marked ``interrupted``; a written but unapplied value is retried as a new
+   attempt linked by ``retry_of``; a value changed by someone else since forescale wrote it
+   is a ``conflict``: forescale drops its stale intent and plans afresh from the value it
+   found (so a lowering from a human's 25 follows the scale-in policy as "25 → …").
+2. **Plan** the step due now (``at <= now + tolerance``); nothing due: nothing happens.
+3. **Record the intent before any write**: old → new, why, and what the file holds (its
+   SHA-256 and the value's characters) and will hold after forescale's write.
+4. ``apply``: write with compare-and-swap (the file must be exactly what forescale read),
+   ``terraform plan -out``, the guard (allowed changes only, and the plan must have been made
+   with forescale's value), a second compare-and-swap (the file must still be exactly what
+   forescale wrote), then apply exactly the saved plan. A refused plan is never applied:
+   forescale's change is undone from the record (byte for byte; or only the value's
+   characters when someone edited other lines meanwhile; or not at all when someone changed
+   the value itself — a conflict, left as found). A terraform failure leaves the file
+   written and the attempt ``failed``: the next run retries it as a new attempt.
+   ``plan``: the same on a private copy; nothing real changes. ``commit``: one commit on a
+   branch of the IaC repository; nothing applied. ``dry-run``: report only.
+
+The audit is append-only: every attempt is its own record with its outcome and message; a
+retry never overwrites the failure it retries, so ``forescale history`` shows both.
 """
 
 from __future__ import annotations
@@ -21,39 +36,43 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from config.settings import ServiceSettings, Settings
 from forescale import pipeline
-from forescale.errors import ForescaleError, PlanRefused, TerraformError
-from forescale.store import ChangeRecord, Store, sqlite_file
-from iac_writer.autovars import (
-    AutoVarsChange,
-    apply_auto_change,
-    plan_auto_change,
-    restore_auto_change,
+from forescale.errors import (
+    ForescaleError,
+    PlanRefused,
+    TerraformError,
+    TfvarsConflict,
 )
+from forescale.store import UNFINISHED, ChangeRecord, Store, sqlite_file
+from iac_writer import files, scratch
 from iac_writer.guard import GuardResult, check_plan
+from iac_writer.target import Edit, Target, Undo, UndoResult, Written
 from iac_writer.terraform import CommandTimeouts, TerraformRunner
-from iac_writer.tfvars import TfvarsChange, apply_change, patch
 
 DUE_TOLERANCE = dt.timedelta(minutes=1)
+NOT_APPLIED = frozenset({"failed", "refused", "conflict", "error"})
+"""Outcomes that mean the due change did not happen (``forescale apply`` exits 1)."""
 
 RunnerFactory = Callable[[ServiceSettings, Path], TerraformRunner]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyOutcome:
-    """What ``forescale apply`` did for one service."""
+    """What ``forescale apply`` did for one service (one per audit record it finished; a
+    service may have two in one run, e.g. a conflict and then the fresh plan)."""
 
     service: str
     mode: str
-    status: str  # nothing-due | dry-run | plan-ok | refused | applied | failed | committed
+    # nothing-due | dry-run | plan-ok | refused | applied | failed | committed | conflict
+    # | superseded | error
+    status: str
     message: str
     change_id: int | None = None
     from_units: int | None = None
@@ -84,18 +103,24 @@ def default_runner(service: ServiceSettings, working_dir: Path) -> TerraformRunn
     )
 
 
-def guard_for(service: ServiceSettings) -> Callable[[object], GuardResult]:
+def guard_for(
+    service: ServiceSettings, *, units: int | None = None, expected_change: bool = True
+) -> Callable[[object], GuardResult]:
+    """The plan guard of ``service``; with ``units``, the plan must also have been made with
+    the managed variable at exactly that value."""
     tf = service.iac.terraform
+    expected = None if units is None else {service.iac.address: units}
 
     def guard(plan_json: object) -> GuardResult:
         assert isinstance(plan_json, dict)
         return check_plan(
             plan_json,
             allowed_addresses=tf.allowed_addresses,
-            expected_change=True,
+            expected_change=expected_change,
             allow_create=tf.allow_create,
             allow_delete=tf.allow_delete,
             allow_replace=tf.allow_replace,
+            expected_variables=expected,
         )
 
     return guard
@@ -129,125 +154,497 @@ def apply_due(
     """Apply (or plan, or commit) the step due at ``now`` for each selected service.
 
     ``reuse_forecast_for``: plan from the newest stored forecast when it is at most this
-    old (the daemon passes its refit interval) instead of fitting a new one."""
+    old (the daemon passes its refit interval) instead of fitting a new one. A service
+    that cannot be handled gets an ``error`` outcome; the others still run."""
     now = now.astimezone(dt.UTC)
+    scratch.sweep()  # plan files and copies left by a run that was killed
     fit = forecaster or pipeline.default_forecaster()
     events = pipeline.EventsCache(timezone=settings.display_timezone)
-    outcomes = []
+    outcomes: list[ApplyOutcome] = []
     for name in pipeline.selected(settings, services):
-        with service_lock(settings, name):
-            outcomes.append(
-                _apply_service(
-                    settings,
-                    store,
-                    name,
-                    now=now,
-                    fit=fit,
-                    events=events,
-                    runner_factory=runner_factory,
-                    trigger=trigger,
-                    reuse_forecast_for=reuse_forecast_for,
-                )
+        service = settings.service(name)
+        run = _Service(
+            settings=settings,
+            store=store,
+            name=name,
+            service=service,
+            mode=settings.mode_of(service),
+            now=now,
+            fit=fit,
+            events=events,
+            runner_factory=runner_factory,
+            trigger=trigger,
+            reuse_forecast_for=reuse_forecast_for,
+        )
+        try:
+            with service_lock(settings, name):
+                run.go()
+        except ForescaleError as exc:
+            run.outcomes.append(
+                ApplyOutcome(service=name, mode=run.mode, status="error", message=str(exc))
             )
+        outcomes.extend(run.outcomes)
     return outcomes
 
 
-def _apply_service(
-    settings: Settings,
-    store: Store,
-    name: str,
-    *,
-    now: dt.datetime,
-    fit: pipeline.Forecaster,
-    events: pipeline.EventsCache,
-    runner_factory: RunnerFactory,
-    trigger: str,
-    reuse_forecast_for: dt.timedelta | None = None,
-) -> ApplyOutcome:
-    service = settings.service(name)
-    mode = settings.mode_of(service)
-    var_file = (
-        service.iac.auto_tfvars_path
-        if service.iac.write == "auto_tfvars"
-        else (service.iac.var_file_path)
-    )
-    pending = store.pending_change(name) if mode in ("apply", "commit") else None
-    if pending is not None:
-        change_id, target = pending.id, pending.to_units
-        assert change_id is not None
-        from_units, reason = pending.from_units, f"resumes run #{change_id}: {pending.reason}"
-    else:
+@dataclass
+class _Service:
+    """One service's apply run: resume what is unfinished, then act on the step due."""
+
+    settings: Settings
+    store: Store
+    name: str
+    service: ServiceSettings
+    mode: str
+    now: dt.datetime
+    fit: pipeline.Forecaster
+    events: pipeline.EventsCache
+    runner_factory: RunnerFactory
+    trigger: str
+    reuse_forecast_for: dt.timedelta | None
+    outcomes: list[ApplyOutcome] = field(default_factory=list)
+    target: Target = field(init=False)
+    _open: ChangeRecord | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.target = pipeline.service_target(self.service)
+
+    # ------------------------------------------------------------------ the run
+    def go(self) -> None:
+        pending = self.store.pending_change(self.name)
+        fresh = True
+        if pending is not None:
+            fresh = self.resume(pending)
+        if fresh:
+            self.fresh(replans=1)
+
+    def resume(self, record: ChangeRecord) -> bool:
+        """Continue an unfinished record from what it recorded; True: plan afresh after."""
+        assert record.id is not None
+        if record.mode != "apply":
+            # plan and commit modes never write the working file: nothing to reconcile
+            self._close(record, "interrupted", "the run stopped before it finished")
+            return True
+        written = _written(record, self.target)
+        if record.status == "undoing":
+            undo = self.target.undo(written)
+            self._close(
+                record,
+                "conflict" if undo.outcome is Undo.CONFLICT else "refused",
+                f"{record.message}; finished after a restart: {undo.describe(self.target)}",
+            )
+            return False
+        if record.status in ("intent", "written"):
+            doing = "writing" if record.status == "intent" else "planning or applying"
+            self._close(
+                record,
+                "interrupted",
+                f"the run stopped while {doing} (the process was killed or the host restarted)",
+            )
+        if self.mode != "apply":
+            self._step_aside(record, written)
+            return True
+        snap = self.target.read()
+        if snap.sha256 == written.sha_before:
+            return True  # forescale's value is not in the file (never written, or reverted)
+        if snap.sha256 == written.sha_after:
+            attempt = self._retry(record, written, note="")
+        elif snap.literal == written.literal_after:
+            # forescale's value is there but other lines changed: retry on top of them
+            data = files.read_bytes(self.target.path, missing_ok=True)
+            assert data is not None  # it holds forescale's value
+            before = self.target.put(
+                data, written.literal_before, file_was_absent=written.sha_before is None
+            )
+            attempt = self._retry(
+                record,
+                replace(
+                    written,
+                    sha_before=files.sha256(before),
+                    sha_after=str(snap.sha256),
+                ),
+                note=f"{self.target.path} changed outside forescale since run #{record.id} "
+                "(other lines); forescale's value is still there: retrying on top of it",
+            )
+        else:
+            self._record(
+                replace(
+                    _copy(record),
+                    retry_of=record.id,
+                    status="conflict",
+                    message=(
+                        f"{record.address} was changed outside forescale: run #{record.id} "
+                        f"wrote {written.literal_after}, found {snap.literal or 'nothing'}; "
+                        "forescale does not write over it and plans afresh from the value found"
+                    ),
+                    finished_at=self.now,
+                ),
+                outcome=True,
+            )
+            return True
+        self._terraform(attempt, resumed=True)
+        return False
+
+    def fresh(self, *, replans: int) -> None:
+        """Plan the step due now and act on it per the service's mode."""
         report = pipeline.plan_service(
-            settings,
-            store,
-            name,
-            now=now,
-            events=events,
-            forecaster=fit,
+            self.settings,
+            self.store,
+            self.name,
+            now=self.now,
+            events=self.events,
+            forecaster=self.fit,
             record_plan=False,
-            reuse_forecast_for=reuse_forecast_for,
+            reuse_forecast_for=self.reuse_forecast_for,
         )
         step = report.next_step
-        if step is None or step.at > now + DUE_TOLERANCE:
+        if step is None or step.at > self.now + DUE_TOLERANCE:
             when = "" if step is None else f"; next change at {step.at:%Y-%m-%d %H:%M}Z"
-            return ApplyOutcome(
-                service=name,
-                mode=mode,
-                status="nothing-due",
-                message=f"nothing due now ({report.plan.current_units} units){when}",
-            )
-        if mode == "dry-run":
-            return ApplyOutcome(
-                service=name,
-                mode=mode,
-                status="dry-run",
-                message=f"dry-run: would {step.direction} {step.from_units}→{step.units}",
+            self._say("nothing-due", f"nothing due now ({report.plan.current_units} units){when}")
+            return
+        if self.mode == "dry-run":
+            self._say(
+                "dry-run",
+                f"dry-run: would {step.direction} {step.from_units}→{step.units}",
                 from_units=step.from_units,
                 to_units=step.units,
                 diff=report.change.diff if report.change else "",
             )
-        if mode == "commit" and _already_proposed(store, name, step.units):
-            return ApplyOutcome(
-                service=name,
-                mode=mode,
-                status="nothing-due",
-                message=f"{step.from_units}→{step.units} already committed; awaiting merge",
+            return
+        if self.mode == "commit" and _already_proposed(self.store, self.name, step.units):
+            self._say(
+                "nothing-due", f"{step.from_units}→{step.units} already committed; awaiting merge"
             )
-        target, from_units, reason = step.units, step.from_units, step.reason
-        change_id = store.record_change(
+            return
+        edit = self.target.propose(step.units)
+        if pipeline.units_of(edit.before) != step.from_units:
+            # the file changed between planning and now (someone is editing it)
+            if replans > 0:
+                self.fresh(replans=replans - 1)
+            else:
+                self._say("conflict", f"{self.target.path} keeps changing; not writing now")
+            return
+        written = edit.written()
+        record = self._record(
             ChangeRecord(
-                service=name,
+                service=self.name,
                 forecast_run_id=report.forecast_run_id,
                 due_at=step.at,
-                var_file=str(var_file),
-                address=service.iac.address,
+                var_file=str(self.target.path),
+                address=self.target.address,
                 from_units=step.from_units,
                 to_units=step.units,
                 direction=step.direction,
                 reason=step.reason,
-                mode=mode,
+                mode=self.mode,
                 status="intent",
-                diff=report.change.diff if report.change else "",
-                trigger=trigger,
-            ),
-            created_at=now,
+                diff=edit.diff,
+                trigger=self.trigger,
+                file_sha_before=written.sha_before,
+                literal_before=written.literal_before,
+                file_sha_after=written.sha_after,
+                literal_after=written.literal_after,
+            )
         )
-    edit = _edit_for(service, target)
-    base = ApplyOutcome(
-        service=name,
-        mode=mode,
-        status="",
+        with self._attempt(record):
+            if self.mode == "plan":
+                self._plan_only(record, edit)
+            elif self.mode == "commit":
+                self._commit(record)
+            else:
+                try:
+                    self.target.write(edit)
+                except TfvarsConflict as exc:
+                    self._close(record, "conflict", f"{exc}; nothing written")
+                    if replans > 0:
+                        self.fresh(replans=replans - 1)
+                    return
+                record = self._update(record, status="written")
+                self._terraform(record, resumed=False)
+
+    # ------------------------------------------------------------------ apply mode
+    def _terraform(self, record: ChangeRecord, *, resumed: bool) -> None:
+        """Plan, guard, check the file, apply the saved plan; record the outcome."""
+        with self._attempt(record):
+            written = _written(record, self.target)
+            runner = self.runner_factory(self.service, self.service.iac.working_dir)
+            guard = guard_for(self.service, units=record.to_units)
+            try:
+                if self.service.iac.terraform.init:
+                    runner.init()
+                with runner.plan() as planned:
+                    verdict = guard(planned.plan_json)
+                    if resumed and not planned.has_changes:
+                        settled = guard_for(
+                            self.service, units=record.to_units, expected_change=False
+                        )(planned.plan_json)
+                        if settled.ok:
+                            self._close(
+                                record,
+                                "applied",
+                                f"{record.from_units}→{record.to_units} already in effect "
+                                "(terraform plan shows no changes)",
+                                plan_summary=settled.summary,
+                                exit_code=0,
+                            )
+                            return
+                    if not verdict.ok:
+                        self._refuse(record, written, verdict.reasons, verdict.summary)
+                        return
+                    now_sha = files.sha256(files.read_bytes(self.target.path, missing_ok=True))
+                    if now_sha != written.sha_after:
+                        undo = self.target.undo(written)
+                        self._close(
+                            record,
+                            "conflict",
+                            f"{self.target.path} changed while terraform planned (someone else "
+                            "wrote it): the saved plan was not applied; "
+                            + undo.describe(self.target),
+                            plan_summary=verdict.summary,
+                        )
+                        return
+                    result = runner.apply(planned, guard=guard)
+            except PlanRefused as exc:
+                self._refuse(record, written, tuple(exc.reasons), exc.summary)
+                return
+            except TerraformError as exc:
+                # The file stays written: the next run retries (a terraform failure is not a
+                # reason to revert capacity that may be half-applied).
+                self._close(
+                    record,
+                    "failed",
+                    f"terraform failed; will retry: {exc}",
+                    exit_code=exc.returncode,
+                    output_tail=exc.stderr or exc.stdout_tail,
+                )
+                return
+            self._close(
+                record,
+                "applied",
+                f"applied {record.from_units}→{record.to_units}: {verdict.summary}",
+                plan_summary=verdict.summary,
+                exit_code=result.returncode,
+                output_tail=result.output_tail,
+            )
+
+    def _refuse(
+        self, record: ChangeRecord, written: Written, reasons: tuple[str, ...], summary: str
+    ) -> None:
+        """Never apply; undo forescale's change from the record (``undoing`` first, so a
+        crash during the undo is finished by the next run)."""
+        message = "plan refused: " + "; ".join(reasons)
+        record = self._update(
+            record, status="undoing", message=message, plan_summary=summary, guard_reasons=reasons
+        )
+        undo: UndoResult = self.target.undo(written)
+        self._close(
+            record,
+            "refused",
+            f"{message}; {_undo_words(undo, self.target)}",
+            plan_summary=summary,
+            guard_reasons=reasons,
+            exit_code=2,
+        )
+
+    def _retry(self, record: ChangeRecord, written: Written, *, note: str) -> ChangeRecord:
+        return self._record(
+            replace(
+                _copy(record),
+                retry_of=record.id,
+                status="written",
+                trigger=self.trigger,
+                file_sha_before=written.sha_before,
+                literal_before=written.literal_before,
+                file_sha_after=written.sha_after,
+                literal_after=written.literal_after,
+                message=note or f"retries run #{record.id} ({record.status})",
+            )
+        )
+
+    def _step_aside(self, record: ChangeRecord, written: Written) -> None:
+        """The service is no longer in apply mode: undo forescale's unapplied write."""
+        attempt = self._record(
+            replace(
+                _copy(record),
+                retry_of=record.id,
+                status="undoing",
+                message=f"mode is now {self.mode}: undoing forescale's unapplied write",
+            )
+        )
+        undo = self.target.undo(written)
+        self._close(
+            attempt,
+            "conflict" if undo.outcome is Undo.CONFLICT else "superseded",
+            f"{attempt.message}; {undo.describe(self.target)}",
+        )
+
+    # ------------------------------------------------------------------ other modes
+    def _plan_only(self, record: ChangeRecord, edit: Edit) -> None:
+        """Patch a private copy of the working directory and plan there."""
+        working = self.service.iac.working_dir
+        with scratch.Scratch("copy") as tmp:
+            copy = tmp.path / working.name
+            shutil.copytree(working, copy, symlinks=True)
+            relative = edit.before.path.resolve().relative_to(working.resolve())
+            (copy / relative).write_bytes(edit.new_bytes)
+            runner = self.runner_factory(self.service, copy)
+            try:
+                if self.service.iac.terraform.init:
+                    runner.init()
+                with runner.plan() as planned:
+                    verdict = guard_for(self.service, units=record.to_units)(planned.plan_json)
+            except TerraformError as exc:
+                self._close(
+                    record, "failed", str(exc), exit_code=exc.returncode, output_tail=exc.stderr
+                )
+                return
+        self._close(
+            record,
+            "plan-ok" if verdict.ok else "refused",
+            f"plan: {verdict.summary}"
+            + ("" if verdict.ok else f"; refused: {'; '.join(verdict.reasons)}"),
+            plan_summary=verdict.summary,
+            guard_reasons=verdict.reasons,
+            exit_code=0,
+        )
+
+    def _commit(self, record: ChangeRecord) -> None:
+        from iac_writer.gitcommit import commit_change
+        from iac_writer.tfvars import plan_change
+
+        if self.service.iac.write != "in_place":
+            self._close(
+                record,
+                "refused",
+                "commit mode needs iac.write: in_place (the team reviews their own variable file)",
+            )
+            return
+        change = plan_change(self.target.path, self.target.address, record.to_units)
+        if not change.changed:
+            self._close(record, "committed", "the variable already holds the target")
+            return
+        branch = self.service.iac.commit_branch.format(service=self.name)
+        message = (
+            f"forescale: {self.name} {record.address} {record.from_units} -> {record.to_units}"
+            f"\n\n{record.reason}\n\nPlanned at {self.now:%Y-%m-%d %H:%M}Z by forescale "
+            "(mode commit); apply through your usual review."
+        )
+        result = commit_change(change, branch=branch, message=message)
+        self._close(
+            record,
+            "committed",
+            f"committed {result.commit_sha[:12]} on {result.branch}",
+            commit_sha=result.commit_sha,
+        )
+
+    # ------------------------------------------------------------------ audit records
+    @contextlib.contextmanager
+    def _attempt(self, record: ChangeRecord) -> Iterator[None]:
+        """Whatever stops an attempt, its record gets an outcome: an error is recorded
+        (``failed`` once the file is written: the next run retries), an interruption
+        (Ctrl-C, SIGTERM) as ``interrupted`` before it propagates."""
+        self._open = record
+        try:
+            yield
+        except ForescaleError as exc:
+            current = self._open
+            if current is not None and current.status in UNFINISHED:
+                written = current.status in ("written", "undoing")
+                self._close(current, "failed" if written else "error", str(exc))
+                return
+            raise
+        except BaseException:
+            current = self._open
+            if current is not None and current.status in UNFINISHED:
+                with contextlib.suppress(Exception):
+                    self._close(current, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
+            raise
+
+    def _record(self, record: ChangeRecord, *, outcome: bool = False) -> ChangeRecord:
+        change_id = self.store.record_change(record, created_at=self.now)
+        saved = replace(record, id=change_id, created_at=self.now)
+        if outcome:
+            self._report(saved)
+        else:
+            self._open = saved
+        return saved
+
+    def _update(self, record: ChangeRecord, **fields: object) -> ChangeRecord:
+        assert record.id is not None
+        self.store.update_change(record.id, **fields)
+        updated = replace(record, **fields)  # type: ignore[arg-type]
+        self._open = updated
+        return updated
+
+    def _close(self, record: ChangeRecord, status: str, message: str, **fields: object) -> None:
+        """Record the attempt's outcome (once) and report it."""
+        done = self._update(
+            record, status=status, message=message, finished_at=dt.datetime.now(dt.UTC), **fields
+        )
+        self._open = None
+        self._report(done)
+
+    def _report(self, record: ChangeRecord) -> None:
+        self.outcomes.append(
+            ApplyOutcome(
+                service=self.name,
+                mode=record.mode,
+                status=record.status,
+                message=record.message,
+                change_id=record.id,
+                from_units=record.from_units,
+                to_units=record.to_units,
+                diff=record.diff,
+                plan_summary=record.plan_summary,
+                reasons=record.guard_reasons,
+            )
+        )
+
+    def _say(self, status: str, message: str, **fields: object) -> None:
+        """An outcome that leaves no audit record (nothing was attempted)."""
+        outcome = ApplyOutcome(service=self.name, mode=self.mode, status=status, message=message)
+        self.outcomes.append(replace(outcome, **fields))  # type: ignore[arg-type]
+
+
+def _copy(record: ChangeRecord) -> ChangeRecord:
+    """A new record with ``record``'s change facts and no outcome yet."""
+    return replace(
+        record,
+        id=None,
+        created_at=None,
+        finished_at=None,
+        plan_summary="",
+        guard_reasons=(),
+        exit_code=None,
+        output_tail="",
+        commit_sha=None,
         message="",
-        change_id=change_id,
-        from_units=from_units,
-        to_units=target,
-        diff=edit.diff,
     )
-    if mode == "plan":
-        return _plan_only(store, service, base, edit, runner_factory)
-    if mode == "commit":
-        return _commit(store, service, base, edit, reason=reason, now=now)
-    return _apply(store, service, base, edit, runner_factory)
+
+
+def _written(record: ChangeRecord, target: Target) -> Written:
+    """What ``record`` says forescale's write was. Records made before these facts were
+    kept (no ``file_sha_after``) assume the file held ``from_units`` before and
+    ``to_units`` after, spelled as integers."""
+    if record.file_sha_after is not None and record.literal_after is not None:
+        return Written(
+            sha_before=record.file_sha_before,
+            literal_before=record.literal_before,
+            sha_after=record.file_sha_after,
+            literal_after=record.literal_after,
+        )
+    return Written(
+        sha_before=None,
+        literal_before=str(record.from_units),
+        sha_after="",
+        literal_after=str(record.to_units),
+    )
+
+
+def _undo_words(undo: UndoResult, target: Target) -> str:
+    if undo.outcome is Undo.CONFLICT:
+        return f"not restored: {undo.describe(target)}"
+    return f"variable file {undo.outcome.value}"
 
 
 def _already_proposed(store: Store, name: str, units: int) -> bool:
@@ -256,222 +653,3 @@ def _already_proposed(store: Store, name: str, units: int) -> bool:
         if record.status == "committed":
             return record.to_units == units
     return False
-
-
-def _finish(
-    store: Store, base: ApplyOutcome, status: str, message: str, **extra: object
-) -> ApplyOutcome:
-    assert base.change_id is not None
-    fields = {
-        k: v
-        for k, v in extra.items()
-        if k in {"plan_summary", "guard_reasons", "exit_code", "output_tail", "commit_sha"}
-    }
-    store.update_change(
-        base.change_id, status=status, finished_at=dt.datetime.now(dt.UTC), **fields
-    )
-    raw_reasons = extra.get("guard_reasons", ())
-    reasons = tuple(str(r) for r in raw_reasons) if isinstance(raw_reasons, tuple) else ()
-    return ApplyOutcome(
-        service=base.service,
-        mode=base.mode,
-        status=status,
-        message=message,
-        change_id=base.change_id,
-        from_units=base.from_units,
-        to_units=base.to_units,
-        diff=base.diff,
-        plan_summary=str(extra.get("plan_summary", "")),
-        reasons=reasons,
-    )
-
-
-def _plan_only(
-    store: Store,
-    service: ServiceSettings,
-    base: ApplyOutcome,
-    edit: _Edit,
-    runner_factory: RunnerFactory,
-) -> ApplyOutcome:
-    """Patch a private copy of the working directory and plan there."""
-    working = service.iac.working_dir
-    with tempfile.TemporaryDirectory(prefix="forescale-plan-") as tmp:
-        copy = Path(tmp) / working.name
-        shutil.copytree(working, copy, symlinks=True)
-        relative = edit.path.resolve().relative_to(working.resolve())
-        (copy / relative).write_bytes(edit.change.new_bytes)
-        runner = runner_factory(service, copy)
-        try:
-            if service.iac.terraform.init:
-                runner.init()
-            with runner.plan() as planned:
-                verdict = guard_for(service)(planned.plan_json)
-        except TerraformError as exc:
-            return _finish(
-                store, base, "failed", str(exc), exit_code=exc.returncode, output_tail=exc.stderr
-            )
-    status = "plan-ok" if verdict.ok else "refused"
-    return _finish(
-        store,
-        base,
-        status,
-        f"plan: {verdict.summary}"
-        + ("" if verdict.ok else f"; refused: {'; '.join(verdict.reasons)}"),
-        plan_summary=verdict.summary,
-        guard_reasons=verdict.reasons,
-        exit_code=0,
-    )
-
-
-def _commit(
-    store: Store,
-    service: ServiceSettings,
-    base: ApplyOutcome,
-    edit: _Edit,
-    *,
-    reason: str,
-    now: dt.datetime,
-) -> ApplyOutcome:
-    from iac_writer.gitcommit import commit_change
-
-    change = edit.change
-    if isinstance(change, AutoVarsChange):
-        return _finish(
-            store,
-            base,
-            "refused",
-            "commit mode needs iac.write: in_place (the team reviews their own variable file)",
-        )
-
-    branch = service.iac.commit_branch.format(service=base.service)
-    message = (
-        f"forescale: {base.service} {service.iac.address} {base.from_units} -> {base.to_units}\n\n"
-        f"{reason}\n\nPlanned at {now:%Y-%m-%d %H:%M}Z by forescale (mode commit); "
-        "apply through your usual review."
-    )
-    if not change.changed:
-        return _finish(store, base, "committed", "the variable already holds the target")
-    result = commit_change(change, branch=branch, message=message)
-    return _finish(
-        store,
-        base,
-        "committed",
-        f"committed {result.commit_sha[:12]} on {result.branch}",
-        commit_sha=result.commit_sha,
-    )
-
-
-def _apply(
-    store: Store,
-    service: ServiceSettings,
-    base: ApplyOutcome,
-    edit: _Edit,
-    runner_factory: RunnerFactory,
-) -> ApplyOutcome:
-    assert base.change_id is not None
-    edit.write()  # no-op when a crashed run already wrote it
-    store.update_change(base.change_id, status="written")
-    runner = runner_factory(service, service.iac.working_dir)
-    guard = guard_for(service)
-    try:
-        if service.iac.terraform.init:
-            runner.init()
-        with runner.plan() as planned:
-            verdict = guard(planned.plan_json)
-            if not verdict.ok:
-                edit.restore()
-                return _finish(
-                    store,
-                    base,
-                    "refused",
-                    "plan refused, variable file restored: " + "; ".join(verdict.reasons),
-                    plan_summary=verdict.summary,
-                    guard_reasons=verdict.reasons,
-                    exit_code=2,
-                )
-            result = runner.apply(planned, guard=guard)
-    except PlanRefused as exc:
-        edit.restore()
-        return _finish(
-            store,
-            base,
-            "refused",
-            f"plan refused, variable file restored: {exc}",
-            guard_reasons=tuple(exc.reasons),
-            plan_summary=exc.summary,
-        )
-    except TerraformError as exc:
-        # The file stays written: the next run retries (a terraform failure is not a reason
-        # to revert capacity that may be half-applied).
-        return _finish(
-            store,
-            base,
-            "failed",
-            f"terraform failed; will retry: {exc}",
-            exit_code=exc.returncode,
-            output_tail=exc.stderr or exc.stdout_tail,
-        )
-    return _finish(
-        store,
-        base,
-        "applied",
-        f"applied {base.from_units}→{base.to_units}: {verdict.summary}",
-        plan_summary=verdict.summary,
-        exit_code=result.returncode,
-        output_tail=result.output_tail,
-    )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Edit:
-    """The file change of one run, whichever way the service writes (in place or auto)."""
-
-    change: TfvarsChange | AutoVarsChange
-    path: Path
-    original: bytes | None  # None: forescale's auto file did not exist yet
-
-    @property
-    def diff(self) -> str:
-        return self.change.diff
-
-    def write(self) -> None:
-        if isinstance(self.change, AutoVarsChange):
-            apply_auto_change(self.change)
-        else:
-            apply_change(self.change)
-
-    def restore(self) -> None:
-        if isinstance(self.change, AutoVarsChange):
-            restore_auto_change(self.change)
-        else:
-            assert self.original is not None
-            _restore(self.path, self.change, self.original)
-
-
-def _edit_for(service: ServiceSettings, units: int) -> _Edit:
-    iac = service.iac
-    if iac.write == "auto_tfvars":
-        auto = plan_auto_change(iac.auto_tfvars_path, iac.address, units)
-        return _Edit(change=auto, path=iac.auto_tfvars_path, original=auto.old_bytes)
-    original = iac.var_file_path.read_bytes()
-    change = patch(original, iac.address, units, filename=str(iac.var_file_path))
-    return _Edit(change=change, path=iac.var_file_path, original=original)
-
-
-def _restore(path: Path, change: TfvarsChange, original: bytes) -> None:
-    """Put the variable file back as it was, unless someone changed it since (CAS)."""
-    current = path.read_bytes()
-    if hashlib.sha256(current).hexdigest() != hashlib.sha256(change.new_bytes).hexdigest():
-        raise ForescaleError(
-            f"{path}: changed by someone else while forescale planned; not restoring it"
-        )
-    back = TfvarsChange(
-        path=str(path),
-        address=change.address,
-        old=change.old,
-        new_value=change.new_value,
-        old_sha256=hashlib.sha256(current).hexdigest(),
-        new_bytes=original,
-        diff="",
-    )
-    apply_change(back)

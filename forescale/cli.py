@@ -54,7 +54,10 @@ def parse_now(text: str | None) -> dt.datetime:
         raise ConfigError(
             f"--now {text!r}: give an offset (2014-11-26T18:00-05:00 or 2014-11-26T23:00Z)"
         )
-    return when.astimezone(dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:
+        raise ConfigError(f"--now {text!r}: out of range") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -237,9 +240,10 @@ def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) ->
     """Apply the step due now, if any (per service mode: plan, apply or commit)."""
     from config.settings import load_settings
     from forescale import pipeline
-    from forescale.apply import apply_due
+    from forescale.apply import NOT_APPLIED, apply_due
     from forescale.store import Store
 
+    _interrupt_on_sigterm()
     settings = load_settings(config)
     as_of = parse_now(at)
     store = Store.open(settings.store_url)
@@ -251,14 +255,24 @@ def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) ->
     failed = []
     for outcome in outcomes:
         click.echo(f"{outcome.service} [{outcome.mode}] {outcome.status}: {outcome.message}")
-        if outcome.diff and outcome.status != "nothing-due":
+        if outcome.diff and outcome.status not in ("nothing-due", "conflict", "error"):
             click.echo(outcome.diff.rstrip("\n"))
-        if outcome.status in ("failed", "refused"):
+        if outcome.status in NOT_APPLIED and outcome.service not in failed:
             failed.append(outcome.service)
     if failed:
         raise ForescaleError(
             f"not applied for {', '.join(failed)} (see above and `forescale history`)"
         )
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (systemd, Kubernetes, ``kill``) stops a CLI run the way Ctrl-C does: terraform
+    is stopped gracefully and the audit record says the run was interrupted."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 @cli.command()
@@ -280,11 +294,14 @@ def history(config: Path | None, services: tuple[str, ...], limit: int) -> None:
         store.close()
     for r in sorted(records, key=lambda rec: rec.id or 0, reverse=True)[:limit]:
         created = r.created_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.created_at else "?"
+        retry = f" (retries #{r.retry_of})" if r.retry_of is not None else ""
         click.echo(
-            f"#{r.id} {created} {r.service} {r.mode} {r.status}: {r.address} "
+            f"#{r.id} {created} {r.service} {r.mode} {r.status}{retry}: {r.address} "
             f"{r.from_units}→{r.to_units} due {r.due_at:%Y-%m-%d %H:%M}Z by {r.trigger}"
         )
         click.echo(f"    why: {r.reason}")
+        if r.message:
+            click.echo(f"    outcome: {r.message}")
         if r.plan_summary:
             click.echo(f"    plan: {r.plan_summary}")
         for reason in r.guard_reasons:
@@ -339,9 +356,12 @@ def check_config(config: Path | None) -> None:
 def _duration_option(
     name: str, default: str, help_text: str
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A duration option (``5m``, ``6h``, ``1d``), at most 365 days: every such option is
+    an interval, a horizon, a spacing or a lead time, and none is meant beyond a year."""
+
     def convert(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
         try:
-            return parse_duration(value)
+            return parse_duration(value, maximum=dt.timedelta(days=365))
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
 
@@ -420,11 +440,18 @@ def daemon(
     stop = _stop_on_signals()
     if metrics is None:
         return runner.run(stop)
-    api = _start_api(settings, metrics, stop)
+    role = ["standby"]  # what /readyz reports; the daemon's on_role keeps it current
+    server, shutdown = _start_api(settings, metrics, stop, role=lambda: role[0])
+
+    def on_role(now: str) -> None:
+        role[0] = now
+        if now == "leader":
+            server.retry_now()  # the old leader on this host may just have freed the port
+
     try:
-        return runner.run(stop)
+        return runner.run(stop, on_role=on_role)
     finally:
-        api()
+        shutdown()
 
 
 def _stop_on_signals() -> threading.Event:
@@ -439,17 +466,29 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _start_api(settings: Any, metrics: Any, stop: Any) -> Callable[[], None]:
-    """Serve the API in this process (its own store connection); returns a stopper."""
+def _start_api(
+    settings: Any,
+    metrics: Any,
+    stop: Any,
+    *,
+    role: Callable[[], str] = lambda: "api-only",
+    bind: str | None = None,
+    port: int | None = None,
+) -> tuple[Any, Callable[[], None]]:
+    """Serve the API in this process (its own store connection) on ``bind``:``port``
+    (default ``api.bind``:``api.port``); a port that is taken is retried in the
+    background (``ApiServer``). ``role()`` is what ``/readyz`` reports. Returns the
+    server and a stopper."""
     from forescale import pipeline
+    from forescale.api import ServerStatus
     from forescale.service import ApiServer, Refresher, build_app, keep_metrics_fresh
     from forescale.store import Store
 
     store = Store.open(settings.store_url)
     forecaster = pipeline.default_forecaster()
 
-    def refit(name: str) -> object:
-        return pipeline.plan_service(
+    def refit(name: str) -> int | None:
+        report = pipeline.plan_service(
             settings,
             store,
             name,
@@ -458,12 +497,18 @@ def _start_api(settings: Any, metrics: Any, stop: Any) -> Callable[[], None]:
             forecaster=forecaster,
             record_plan=False,
         )
+        return report.forecast_run_id
 
-    refresher = Refresher(refit)
+    refresher = Refresher(refit, store)
+    host = settings.api.bind if bind is None else bind
+
+    def status() -> ServerStatus:  # asked per /readyz request, once `server` exists
+        return ServerStatus(role=role(), bind_retries=server.bind_retries)
+
     server = ApiServer(
-        build_app(settings, store, metrics.registry, refresher),
-        settings.api.bind,
-        settings.api.port,
+        build_app(settings, store, metrics.registry, refresher, status, bind=host),
+        host,
+        settings.api.port if port is None else port,
     )
     server.start()
     keep_metrics_fresh(metrics, settings, store, stop)
@@ -474,30 +519,36 @@ def _start_api(settings: Any, metrics: Any, stop: Any) -> Callable[[], None]:
         refresher.close()
         store.close()
 
-    return shutdown
+    return server, shutdown
 
 
 @cli.command()
 @config_option
 @click.option("--bind", default=None, help="Address to bind (default: api.bind, 127.0.0.1).")
-@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Default: api.port.")
-def serve(config: Path | None, bind: str | None, port: int | None) -> None:
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Default: api.port; 0 picks a free port (logged).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def serve(config: Path | None, bind: str | None, port: int | None, log_format: str) -> None:
     """Serve the REST API and /metrics from the store (no scheduling, no applying)."""
 
     from prometheus_client import CollectorRegistry
 
     from config.settings import load_settings
+    from forescale.daemon import configure_logging
     from forescale.metrics import Metrics
 
+    configure_logging(log_format)
     settings = load_settings(config)
-    if bind is not None:
-        settings.api.bind = bind
-    if port is not None:
-        settings.api.port = port
     metrics = Metrics(CollectorRegistry())
     stop = _stop_on_signals()
-    shutdown = _start_api(settings, metrics, stop)
-    click.echo(f"forescale API on http://{settings.api.bind}:{settings.api.port}", err=True)
+    # The server logs where it listens ("API listening on http://...") once it has bound.
+    _server, shutdown = _start_api(settings, metrics, stop, bind=bind, port=port)
     try:
         while not stop.wait(0.5):
             pass
@@ -687,6 +738,8 @@ def tfvars_set(file: Path, address: str, value: str, dry_run: bool) -> None:
         number = int(value, 10)
     except ValueError:
         raise ConfigError(f"VALUE {value!r} is not a whole number") from None
+    if number < 0:
+        raise ConfigError(f"VALUE {number} is negative: a capacity is a whole number >= 0")
     change = plan_change(file, address, number)
     sys.stdout.write(change.diff)
     if not dry_run:

@@ -54,7 +54,7 @@ from typing import Any, Protocol
 from config.settings import Settings, load_settings
 from forecaster.candidates import Fitted
 from forescale import pipeline
-from forescale.apply import ApplyOutcome, RunnerFactory, apply_due, default_runner
+from forescale.apply import NOT_APPLIED, ApplyOutcome, RunnerFactory, apply_due, default_runner
 from forescale.errors import ConfigError, ForescaleError
 from forescale.metrics import Metrics
 from forescale.store import Store, _redact, sqlite_file
@@ -372,7 +372,7 @@ def apply_job(
         reuse_forecast_for=reuse_forecast_for,
     )
     for o in outcomes:
-        level = logging.ERROR if o.status in ("failed", "refused") else logging.INFO
+        level = logging.ERROR if o.status in NOT_APPLIED else logging.INFO
         log.log(
             level,
             "apply %s [%s] %s: %s",
@@ -579,7 +579,7 @@ class Daemon:
             for o in outcomes:
                 if o.status not in ("nothing-due", "dry-run"):
                     self.metrics.count_apply(o.service, o.status)
-        failed = [o.service for o in outcomes if o.status in ("failed", "refused")]
+        failed = sorted({o.service for o in outcomes if o.status in NOT_APPLIED})
         if failed:
             raise ForescaleError(f"not applied for {', '.join(failed)}")
 
@@ -619,11 +619,19 @@ class Daemon:
             )
         return scheduler
 
-    def wait_for_leadership(self, stop_event: threading.Event) -> bool:
-        """Block as standby until the leader lock is ours (True) or ``stop_event`` is set."""
+    def wait_for_leadership(
+        self, stop_event: threading.Event, on_role: Callable[[str], None] | None = None
+    ) -> bool:
+        """Block as standby until the leader lock is ours (True) or ``stop_event`` is set.
+
+        ``on_role`` hears ``"standby"`` when the lock is taken by another daemon and
+        ``"leader"`` once it is ours (the API's ``/readyz`` reports it)."""
+        tell = on_role or (lambda role: None)
         if self.lock.try_acquire():
             log.info("leader: holding the %s", self.lock.describe())
+            tell("leader")
             return True
+        tell("standby")
         log.info(
             "standby: another daemon holds the %s; retrying every %ss",
             self.lock.describe(),
@@ -632,6 +640,7 @@ class Daemon:
         while not stop_event.wait(self.config.standby_poll.total_seconds()):
             if self.lock.try_acquire():
                 log.info("leader: took over the %s", self.lock.describe())
+                tell("leader")
                 return True
         return False
 
@@ -662,9 +671,15 @@ class Daemon:
             self.close()
         return all(results)
 
-    def run(self, stop_event: threading.Event) -> int:
-        """Standby until leader, then run the schedule until ``stop_event`` is set; 0."""
-        if not self.wait_for_leadership(stop_event):
+    def run(
+        self, stop_event: threading.Event, *, on_role: Callable[[str], None] | None = None
+    ) -> int:
+        """Standby until leader, then run the schedule until ``stop_event`` is set; 0.
+
+        ``on_role`` hears each change of role: ``standby``, ``leader``, ``stopping``."""
+        if not self.wait_for_leadership(stop_event, on_role):
+            if on_role is not None:
+                on_role("stopping")
             log.info("stopped while standby")
             return 0
         scheduler = None
@@ -679,6 +694,8 @@ class Daemon:
             scheduler.start()
             while not stop_event.wait(1.0):
                 pass
+            if on_role is not None:
+                on_role("stopping")
             log.info("stopping: waiting for a running job to finish")
         finally:
             if scheduler is not None and scheduler.running:
@@ -707,7 +724,8 @@ class JsonFormatter(logging.Formatter):
         out.update(
             (key, value)
             for key, value in vars(record).items()
-            if key not in _STANDARD and not key.startswith("_")
+            # color_message: uvicorn's copy of msg with terminal colour codes
+            if key not in _STANDARD and not key.startswith("_") and key != "color_message"
         )
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
@@ -715,7 +733,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
-    """Log to stderr, as text or JSON lines (replaces the root logger's handlers)."""
+    """Log to stderr, as text or JSON lines (replaces the root logger's handlers).
+
+    Every line goes through that one handler: uvicorn's loggers lose any handler of their
+    own and propagate, Python warnings become records (``py.warnings``), and an exception
+    that escapes a thread is logged (logger ``forescale.thread``) instead of printed."""
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -727,3 +749,21 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # httpx logs every request URL at INFO, query string (credentials) included
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    logging.captureWarnings(True)
+
+    def log_thread_exception(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        logging.getLogger("forescale.thread").critical(
+            "uncaught exception in thread %s (a bug)",
+            args.thread.name if args.thread is not None else "?",
+            exc_info=args.exc_value,
+        )
+
+    threading.excepthook = log_thread_exception

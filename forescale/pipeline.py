@@ -30,9 +30,8 @@ from forecaster.types import (
 )
 from forescale.errors import DataError, ForescaleError, PlanError
 from forescale.store import ChangeRecord, Store
-from iac_writer.autovars import AutoVarsChange
 from iac_writer.report import HistorySummary, PlanReport, ServiceFailure, ServiceReport
-from iac_writer.tfvars import TfvarsChange
+from iac_writer.target import Edit, Snapshot, Target, target_for
 
 RECENT_HISTORY = dt.timedelta(days=3)  # how much history the report's plot shows
 COLLECT_OVERLAP = dt.timedelta(hours=1)  # re-read this much before the last sample (late data)
@@ -138,6 +137,10 @@ def read_events(path: Path, timezone: str) -> tuple[Event, ...]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise DataError(f"{path}: cannot read events file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not UTF-8 (invalid byte at offset {exc.start}); save it as UTF-8"
+        ) from None
     return parse_events(text, source=str(path), timezone=timezone)
 
 
@@ -235,43 +238,37 @@ def _history(store: Store, name: str, start: dt.datetime, now: dt.datetime) -> p
     return regularize(stored, infer_step(stored["ds"]))
 
 
-def current_units_of(service: ServiceSettings) -> int:
-    """The capacity the IaC holds now (the IaC is the source of truth): forescale's own
-    auto var file when it owns one and has written the variable, else the variable file."""
-    from iac_writer.autovars import read_auto
-    from iac_writer.tfvars import read_value
-
+def service_target(service: ServiceSettings) -> Target:
+    """The managed number of ``service`` (in place or in forescale's auto var file)."""
     iac = service.iac
-    if iac.write == "auto_tfvars":
-        owned = read_auto(iac.auto_tfvars_path, iac.address)
-        if owned is not None:
-            return _whole_units(float(owned), f"{iac.auto_tfvars_path}: {iac.address}")
-    found = read_value(iac.var_file_path, iac.address)
-    return _whole_units(
-        float(found.value), f"{iac.var_file_path}:{found.line}: {iac.address} = {found.literal}"
+    return target_for(
+        write=iac.write,
+        var_file=iac.var_file_path,
+        auto_tfvars_file=iac.auto_tfvars_path,
+        address=iac.address,
     )
 
 
-def _whole_units(value: float, where: str) -> int:
+def current_units_of(service: ServiceSettings) -> int:
+    """The capacity the IaC holds now (the IaC is the source of truth): forescale's own
+    auto var file when it owns one and has written the variable, else the variable file."""
+    return units_of(service_target(service).read())
+
+
+def units_of(snapshot: Snapshot) -> int:
+    """A snapshot's value as whole units (a PlanError for 2.5 or -1)."""
+    value = float(snapshot.value)
     if not math.isfinite(value) or value < 0 or not value.is_integer():
-        raise PlanError(f"{where} is not a whole number of units")
+        raise PlanError(
+            f"{snapshot.path}: {snapshot.address} = {snapshot.literal} is not a whole number "
+            "of units"
+        )
     return int(value)
 
 
-def _written_file(service: ServiceSettings) -> Path:
-    iac = service.iac
-    return iac.auto_tfvars_path if iac.write == "auto_tfvars" else iac.var_file_path
-
-
-def planned_edit(service: ServiceSettings, units: int) -> TfvarsChange | AutoVarsChange:
+def planned_edit(service: ServiceSettings, units: int) -> Edit:
     """The file edit that sets ``units`` (nothing is written)."""
-    from iac_writer.autovars import plan_auto_change
-    from iac_writer.tfvars import plan_change
-
-    iac = service.iac
-    if iac.write == "auto_tfvars":
-        return plan_auto_change(iac.auto_tfvars_path, iac.address, units)
-    return plan_change(iac.var_file_path, iac.address, units)
+    return service_target(service).propose(units)
 
 
 def stored_forecast(
@@ -552,7 +549,7 @@ def plan_service(
                 service=name,
                 forecast_run_id=run_id,
                 due_at=next_step.at,
-                var_file=str(_written_file(service)),
+                var_file=str(service_target(service).path),
                 address=service.iac.address,
                 from_units=next_step.from_units,
                 to_units=next_step.units,
@@ -581,7 +578,7 @@ def plan_service(
         policy=policy,
         observed_demand=observed_demand,
         data_fresh=data_fresh,
-        var_file=str(_written_file(service)),
+        var_file=str(service_target(service).path),
         address=service.iac.address,
         next_step=next_step,
         change=change,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forescale.errors import StoreError
 
+log = logging.getLogger("forescale.store")
 metadata = sa.MetaData()
 
 samples = sa.Table(
@@ -83,6 +85,14 @@ changes = sa.Table(
     sa.Column("output_tail", sa.Text, nullable=False, server_default=""),
     sa.Column("commit_sha", sa.String(64), nullable=True),
     sa.Column("finished_at", sa.BigInteger, nullable=True),
+    # the attempt this one continues (a retry or a resume after a crash); NULL: the first
+    sa.Column("retry_of", sa.Integer, nullable=True),
+    # what the variable file held before forescale wrote, and what forescale wrote
+    sa.Column("file_sha_before", sa.String(64), nullable=True),
+    sa.Column("file_sha_after", sa.String(64), nullable=True),
+    sa.Column("literal_before", sa.Text, nullable=True),  # NULL: the variable was absent
+    sa.Column("literal_after", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),  # the outcome as the operator saw it
 )
 
 collect_runs = sa.Table(
@@ -97,7 +107,43 @@ collect_runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
-UNFINISHED = ("intent", "written", "failed")  # a run the next `apply` must resume
+# One `POST /v1/services/{name}/refresh`: a background refit the API ran (migration 0003).
+refresh_runs = sa.Table(
+    "refresh_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(64), nullable=False, index=True),
+    sa.Column("requested_at", sa.BigInteger, nullable=False),  # Unix seconds, UTC
+    sa.Column("started_at", sa.BigInteger, nullable=True),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("forecast_run_id", sa.Integer, sa.ForeignKey("forecast_runs.id"), nullable=True),
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RefreshRun:
+    """One refresh run: a refit of ``service`` asked for through the API.
+
+    ``status`` goes ``queued`` -> ``running`` -> ``succeeded`` | ``failed``; times are UTC
+    (whole seconds); ``forecast_run_id`` is the forecast the refit stored (succeeded only),
+    ``error`` what went wrong (failed only).
+    """
+
+    id: int
+    service: str
+    requested_at: dt.datetime
+    status: str
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    error: str | None = None
+    forecast_run_id: int | None = None
+
+
+# A run the next `apply` must resume: it stopped mid-way (intent, written, undoing: the
+# process died) or its file is written but not applied (failed, interrupted: retry).
+UNFINISHED = ("intent", "written", "undoing", "failed", "interrupted")
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -144,6 +190,12 @@ class ChangeRecord:
     finished_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
     id: int | None = None
+    retry_of: int | None = None  # the attempt this one continues
+    file_sha_before: str | None = None  # what the file held before forescale wrote ...
+    literal_before: str | None = None  # ... (None: the variable was absent)
+    file_sha_after: str | None = None  # ... and what forescale wrote
+    literal_after: str | None = None
+    message: str = ""  # the outcome as the operator saw it
 
 
 class Store:
@@ -156,13 +208,13 @@ class Store:
     def open(cls, url: str) -> Store:
         """Open (and create on first use) the store at ``url``."""
         db_file = sqlite_file(url)
-        if db_file is not None:
-            db_file.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if db_file is not None:
+                db_file.parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url, future=True)
             migrate(engine)
-        except (SQLAlchemyError, ImportError) as exc:
-            raise StoreError(f"cannot open store {_redact(url)}: {exc}") from None
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            raise StoreError(f"cannot open {_where(url)}: {_one_line(exc)}") from None
         return cls(engine)
 
     def close(self) -> None:
@@ -174,7 +226,9 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"store error: {exc}") from None
+            raise StoreError(
+                f"{_where(self.engine.url.render_as_string(hide_password=False))}: {_one_line(exc)}"
+            ) from None
 
     # -- samples ---------------------------------------------------------------------
     def upsert_samples(self, service: str, series: pd.DataFrame) -> int:
@@ -476,6 +530,12 @@ class Store:
                     output_tail=record.output_tail,
                     commit_sha=record.commit_sha,
                     finished_at=None if record.finished_at is None else _epoch(record.finished_at),
+                    retry_of=record.retry_of,
+                    file_sha_before=record.file_sha_before,
+                    literal_before=record.literal_before,
+                    file_sha_after=record.file_sha_after,
+                    literal_after=record.literal_after,
+                    message=record.message,
                 )
             ).inserted_primary_key
         if new_id is None:
@@ -506,6 +566,14 @@ class Store:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         records = self._records(rows)
         return records[0] if records and records[0].status in UNFINISHED else None
+
+    def change(self, change_id: int) -> ChangeRecord | None:
+        """One change record by id (None: no such record)."""
+        with self._begin() as conn:
+            query = sa.select(changes).where(changes.c.id == change_id)
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        records = self._records(rows)
+        return records[0] if records else None
 
     def list_changes(self, service: str | None = None, limit: int = 100) -> list[ChangeRecord]:
         """Newest first."""
@@ -541,6 +609,98 @@ class Store:
                 output_tail=r["output_tail"],
                 commit_sha=r["commit_sha"],
                 finished_at=None if r["finished_at"] is None else _from_epoch(r["finished_at"]),
+                retry_of=r["retry_of"],
+                file_sha_before=r["file_sha_before"],
+                literal_before=r["literal_before"],
+                file_sha_after=r["file_sha_after"],
+                literal_after=r["literal_after"],
+                message=r["message"] or "",
+            )
+            for r in rows
+        ]
+
+    # -- refresh runs (API-requested refits) -------------------------------------------
+    def create_refresh_run(self, service: str, *, requested_at: dt.datetime) -> RefreshRun:
+        """Record a queued refresh of ``service``; returns it with its id."""
+        with self._begin() as conn:
+            new_id = conn.execute(
+                refresh_runs.insert().values(
+                    service=service, requested_at=_epoch(requested_at), status="queued"
+                )
+            ).inserted_primary_key
+        if new_id is None:
+            raise StoreError("the database returned no id for the new refresh run")
+        run = self.refresh_run(int(new_id[0]))
+        if run is None:
+            raise StoreError(f"refresh run {new_id[0]} vanished right after it was written")
+        return run
+
+    def start_refresh_run(self, run_id: int, *, started_at: dt.datetime) -> None:
+        """Mark a queued refresh run as running."""
+        with self._begin() as conn:
+            conn.execute(
+                refresh_runs.update()
+                .where(refresh_runs.c.id == run_id)
+                .values(status="running", started_at=_epoch(started_at))
+            )
+
+    def finish_refresh_run(
+        self,
+        run_id: int,
+        *,
+        finished_at: dt.datetime,
+        error: str | None = None,
+        forecast_run_id: int | None = None,
+    ) -> None:
+        """Record a refresh run's outcome: ``failed`` with ``error``, else ``succeeded``."""
+        with self._begin() as conn:
+            conn.execute(
+                refresh_runs.update()
+                .where(refresh_runs.c.id == run_id)
+                .values(
+                    status="failed" if error is not None else "succeeded",
+                    finished_at=_epoch(finished_at),
+                    error=error,
+                    forecast_run_id=forecast_run_id,
+                )
+            )
+
+    def refresh_run(self, run_id: int) -> RefreshRun | None:
+        """One refresh run by id (None: no such run)."""
+        with self._begin() as conn:
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(refresh_runs).where(refresh_runs.c.id == run_id)
+                ).mappings()
+            ]
+        runs = self._refresh_runs(rows)
+        return runs[0] if runs else None
+
+    def list_refresh_runs(self, service: str | None = None, limit: int = 100) -> list[RefreshRun]:
+        """Refresh runs, newest first."""
+        query = sa.select(refresh_runs).order_by(refresh_runs.c.id.desc()).limit(limit)
+        if service is not None:
+            query = query.where(refresh_runs.c.service == service)
+        with self._begin() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        return self._refresh_runs(rows)
+
+    @staticmethod
+    def _refresh_runs(rows: list[dict[str, Any]]) -> list[RefreshRun]:
+        def when(value: int | None) -> dt.datetime | None:
+            return None if value is None else _from_epoch(value)
+
+        return [
+            RefreshRun(
+                id=r["id"],
+                service=r["service"],
+                requested_at=_from_epoch(r["requested_at"]),
+                status=r["status"],
+                started_at=when(r["started_at"]),
+                finished_at=when(r["finished_at"]),
+                error=r["error"],
+                forecast_run_id=r["forecast_run_id"],
             )
             for r in rows
         ]
@@ -562,6 +722,38 @@ def migrate(engine: sa.Engine) -> None:
             )
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+# What a database error means for the operator, by a fragment of the driver's message.
+_ADVICE = (
+    ("malformed", "the file is corrupt: restore it from a backup or start a new store"),
+    ("not a database", "the file is not a SQLite database: check store_url"),
+    ("readonly", "the file or its directory is read-only: give forescale write access"),
+    ("read-only", "the file or its directory is read-only: give forescale write access"),
+    ("disk is full", "the disk is full: free space, then run again"),
+    ("unable to open", "the file cannot be opened: check the path and its permissions"),
+    ("locked", "another process holds the database lock: retry, or stop the other process"),
+    ("connection", "the database server cannot be reached: check the URL and the server"),
+)
+
+
+def _where(url: str) -> str:
+    db_file = sqlite_file(url)
+    return f"store {db_file}" if db_file is not None else f"store {_redact(url)}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """The driver's own message (never the SQL statement or its rows) and what to do; the
+    full error goes to the debug log."""
+    log.debug("store error", exc_info=exc)
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split()) or type(orig).__name__
+    text = text.split(" [SQL:")[0].split(" (Background on this error")[0]
+    if len(text) > 160:
+        text = text[:157] + "..."
+    lowered = text.lower()
+    advice = next((a for key, a in _ADVICE if key in lowered), "")
+    return f"{text}; {advice}" if advice else text
 
 
 def _redact(url: str) -> str:

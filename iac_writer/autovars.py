@@ -14,17 +14,15 @@ Terraform rejects ``NaN``/``Infinity`` in JSON and one bad file breaks every run
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from forescale.errors import TfvarsConflict, TfvarsError, TfvarsParseError, TfvarsTargetError
-from iac_writer.tfvars import _fsync_directory, _reject_constant
+from forescale.errors import TfvarsError, TfvarsParseError, TfvarsTargetError
+from iac_writer import files
+from iac_writer.tfvars import _reject_constant
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,18 +42,25 @@ class AutoVarsChange:
         return self.old_bytes != self.new_bytes
 
 
-def _load(path: Path) -> tuple[bytes | None, dict[str, object]]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None, {}
+def parse_auto(data: bytes, path: Path) -> dict[str, object]:
+    """The variables in forescale's file (pure); a clear error when it is not a JSON object."""
     try:
         content = json.loads(data.decode("utf-8-sig"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise TfvarsParseError(f"{path}: not valid JSON ({exc}); fix or delete it") from None
     if not isinstance(content, dict):
         raise TfvarsParseError(f"{path}: must hold a JSON object of variables")
-    return data, content
+    return content
+
+
+def render_auto(content: dict[str, object]) -> bytes:
+    """The file's bytes for ``content`` (sorted keys, two-space indent, no NaN)."""
+    return (json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def _load(path: Path) -> tuple[bytes | None, dict[str, object]]:
+    data = files.read_bytes(path, missing_ok=True)
+    return (None, {}) if data is None else (data, parse_auto(data, path))
 
 
 def read_auto(path: Path, variable: str) -> int | float | None:
@@ -70,13 +75,22 @@ def read_auto(path: Path, variable: str) -> int | float | None:
 
 
 def plan_auto_change(path: Path, variable: str, new_value: int) -> AutoVarsChange:
-    """Compute the new file (sorted keys, two-space indent); nothing is written."""
+    """Read the file and compute the new one; nothing is written."""
+    old_bytes, _ = _load(path)
+    return auto_change(path, old_bytes, variable, new_value)
+
+
+def auto_change(
+    path: Path, old_bytes: bytes | None, variable: str, new_value: int
+) -> AutoVarsChange:
+    """Set ``variable`` to ``new_value`` in the file content ``old_bytes`` (None: no file
+    yet); pure."""
     if isinstance(new_value, bool) or not isinstance(new_value, int):
         raise TfvarsError(f"{path}: {variable} must be set to a whole number, not {new_value!r}")
-    old_bytes, content = _load(path)
+    content = {} if old_bytes is None else parse_auto(old_bytes, path)
     old_value = content.get(variable)
     content[variable] = new_value
-    new_bytes = (json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    new_bytes = render_auto(content)
     old_text = "" if old_bytes is None else old_bytes.decode("utf-8-sig")
     diff = "".join(
         difflib.unified_diff(
@@ -99,36 +113,14 @@ def plan_auto_change(path: Path, variable: str, new_value: int) -> AutoVarsChang
     )
 
 
-def _current(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
 def _write(path: Path, expected: bytes | None, content: bytes | None) -> None:
     """Compare-and-swap ``path`` from ``expected`` to ``content`` (None: absent)."""
-    if _current(path) != expected:
-        raise TfvarsConflict(f"{path}: changed since forescale read it; re-plan")
+    what = f"{path}"
     if content is None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        if expected is not None:
+            files.remove_if(path, expected_sha256=str(files.sha256(expected)), what=what)
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".forescale-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if _current(path) != expected:
-            raise TfvarsConflict(f"{path}: changed since forescale read it; re-plan")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(str(path.parent))
+    files.write_if(path, content, expected_sha256=files.sha256(expected), what=what)
 
 
 def apply_auto_change(change: AutoVarsChange) -> None:

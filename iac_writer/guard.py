@@ -126,11 +126,14 @@ def check_plan(
     allow_delete: bool = False,
     allow_replace: bool = False,
     known_format_majors: Collection[int] = (0, 1),
+    expected_variables: Mapping[str, int] | None = None,
 ) -> GuardResult:
     """Decide whether forescale may apply this plan (see the module docstring for the rules).
 
     ``allowed_addresses`` are resource address patterns (``"*"`` allows all);
-    ``expected_change`` says the caller changed a value and expects Terraform to act on it.
+    ``expected_change`` says the caller changed a value and expects Terraform to act on it;
+    ``expected_variables`` maps variable addresses (``web_min_size``, ``capacity.web.min``)
+    to the number the plan must have been made with (forescale's intended value).
     """
     if isinstance(allowed_addresses, str):
         raise TypeError("allowed_addresses must be a collection of patterns, not one string")
@@ -167,6 +170,11 @@ def check_plan(
         if reason is not None:
             reasons.append(reason)
 
+    reasons.extend(
+        _check_variables(plan_json.get("variables"), expected_variables)
+        if expected_variables
+        else ()
+    )
     outputs = _output_changes(plan_json.get("output_changes"))
     if expected_change and not changes:
         reasons.append(_no_change_reason(outputs))
@@ -201,6 +209,29 @@ def _check_format(plan_json: Mapping[str, Any], known_majors: Collection[int]) -
             "is refused until forescale is updated (or Terraform is pinned to a known release)."
         ]
     return []
+
+
+def _check_variables(raw: Any, expected: Mapping[str, int]) -> list[str]:
+    """The plan was made with forescale's values: a variable file edited by someone else
+    while Terraform planned would otherwise be applied under forescale's name."""
+    reasons = []
+    for address, wanted in sorted(expected.items()):
+        first, *keys = address.split(".")
+        entry = _mapping(raw).get(first)
+        value: Any = _mapping(entry).get("value") if isinstance(entry, Mapping) else None
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            reasons.append(
+                f"The plan does not show a number for variable {address}, so it cannot be "
+                f"checked that it was made with forescale's value {wanted}."
+            )
+        elif value != wanted:
+            reasons.append(
+                f"The plan was made with {address} = {_render_value(value)}, not forescale's "
+                f"{wanted}: the variable file changed while Terraform planned."
+            )
+    return reasons
 
 
 def _judge_change(

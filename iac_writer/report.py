@@ -25,8 +25,7 @@ from rich.table import Table
 from config.durations import format_duration
 from forecaster.explain import Peak, daily_peaks, effects_in_horizon, percent
 from forecaster.types import CapacityPlan, CapacityPolicy, CapacityStep, Forecast
-from iac_writer.autovars import AutoVarsChange
-from iac_writer.tfvars import TfvarsChange
+from iac_writer.target import Edit
 
 REPORT_SCHEMA_VERSION = 1
 Format = Literal["text", "markdown", "html", "json"]
@@ -57,7 +56,7 @@ class ServiceReport:
     var_file: str
     address: str
     next_step: CapacityStep | None
-    change: TfvarsChange | AutoVarsChange | None
+    change: Edit | None
     forecast_run_id: int | None = None
     notes: tuple[str, ...] = ()
     # which candidate model plans capacity and why (forescale.pipeline.choice_json)

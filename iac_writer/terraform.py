@@ -29,8 +29,9 @@ Variable precedence trap
 
 Plan files
     A plan file is a zip holding the state and the configuration: treat it as a secret. It
-    is written in a fresh directory made with mode 0700 (``tempfile.mkdtemp``) and removed
-    when the :class:`PlanResult` is closed (``with`` block or :meth:`PlanResult.discard`).
+    is written in a fresh directory made with mode 0700 (:class:`iac_writer.scratch.Scratch`)
+    and removed when the :class:`PlanResult` is closed (``with`` block or
+    :meth:`PlanResult.discard`); a run killed first leaves it for :func:`~iac_writer.scratch.sweep`.
 
 Stopping terraform (cancel() or a time limit)
     Measured with Terraform 1.0.3 and 1.11.4 on a ``local-exec`` apply:
@@ -70,7 +71,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -88,6 +88,7 @@ from forescale.errors import (
     TerraformTimeout,
 )
 from iac_writer.guard import GuardResult
+from iac_writer.scratch import Scratch
 
 __all__ = [
     "TAIL_LINES",
@@ -164,10 +165,14 @@ class PlanResult:
     cmd: tuple[str, ...]
     output_tail: str = field(repr=False)
     duration_seconds: float
+    scratch: Scratch | None = field(default=None, repr=False, compare=False)
 
     def discard(self) -> None:
         """Delete the plan file and its private directory (idempotent)."""
-        shutil.rmtree(self.plan_file.parent, ignore_errors=True)
+        if self.scratch is not None:
+            self.scratch.close()
+        else:
+            shutil.rmtree(self.plan_file.parent, ignore_errors=True)
 
     def __enter__(self) -> PlanResult:
         return self
@@ -366,10 +371,9 @@ class TerraformRunner:
         directory); use the result as a context manager so the file is deleted. On any
         error the directory is removed before the exception propagates.
         """
-        private = Path(tempfile.mkdtemp(prefix="forescale-plan-", dir=out_dir))
+        scratch = Scratch("plan", parent=out_dir)
         try:
-            os.chmod(private, 0o700)  # mkdtemp already does; keep it explicit
-            plan_file = private / "forescale.tfplan"
+            plan_file = scratch.path / "forescale.tfplan"
             args = [
                 "plan",
                 "-input=false",
@@ -390,9 +394,10 @@ class TerraformRunner:
                 raise self._error(shown, "show")
             plan_json = _parse_plan_json(shown)
         except BaseException:
-            shutil.rmtree(private, ignore_errors=True)
+            scratch.close()
             raise
         return PlanResult(
+            scratch=scratch,
             plan_file=plan_file,
             has_changes=done.returncode == 2,
             plan_json=plan_json,

@@ -26,7 +26,6 @@ has the SHA-256 it had when the change was planned (compare-and-swap).
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import json
@@ -35,8 +34,6 @@ import math
 import numbers
 import os
 import re
-import stat
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -45,7 +42,8 @@ import hcl2
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
-from forescale.errors import TfvarsConflict, TfvarsError, TfvarsParseError, TfvarsTargetError
+from forescale.errors import TfvarsError, TfvarsParseError, TfvarsTargetError
+from iac_writer import files
 
 __all__ = [
     "TfvarsChange",
@@ -54,6 +52,7 @@ __all__ = [
     "locate",
     "patch",
     "plan_change",
+    "put_literal",
     "read_value",
 ]
 
@@ -151,16 +150,58 @@ def patch(data: bytes, address: str, new_value: int, *, filename: str = "<tfvars
             diff="",
         )
 
-    literal = str(wanted)
+    return _replace(data, bom, text, document, parts, old, str(wanted), wanted, filename)
+
+
+def put_literal(
+    data: bytes, address: str, literal: str, *, filename: str = "<tfvars>"
+) -> TfvarsChange:
+    """Plan putting the exact characters ``literal`` (a whole-number literal that stood
+    there before, e.g. ``4.0`` or ``1e1``) back at ``address``; no I/O.
+
+    Undoing forescale's own edit uses this, so the file gets back its original bytes
+    instead of a re-spelled number. The literal must parse as a whole number in the
+    file's syntax; everything else is checked as in :func:`patch`."""
+    parts = _parse_address(address, filename)
+    bom, text = _decode(data, filename)
+    document = _parse(text, filename)
+    old = document.locate(parts)
+    if old.literal == literal:
+        return TfvarsChange(
+            path=filename,
+            address=address,
+            old=old,
+            new_value=int(old.value),
+            old_sha256=hashlib.sha256(data).hexdigest(),
+            new_bytes=data,
+            diff="",
+        )
+    probe = _parse(text[: old.start] + literal + text[old.end :], filename).locate(parts)
+    if isinstance(probe.value, float) and not probe.value.is_integer():
+        raise TfvarsError(f"{filename}: {address} = {literal} is not a whole number")
+    return _replace(data, bom, text, document, parts, old, literal, int(probe.value), filename)
+
+
+def _replace(
+    data: bytes,
+    bom: bool,
+    text: str,
+    document: _Document,
+    parts: tuple[str, ...],
+    old: TfvarsValue,
+    literal: str,
+    value: int,
+    filename: str,
+) -> TfvarsChange:
     new_text = text[: old.start] + literal + text[old.end :]
-    _verify(document, new_text, parts, old, wanted, filename)
+    _verify(document, new_text, parts, old, literal, value, filename)
     new_bytes = (_BOM if bom else b"") + new_text.encode("utf-8")
     return TfvarsChange(
         path=filename,
-        address=address,
+        address=".".join(parts),
         old=old,
-        new_value=wanted,
-        old_sha256=old_sha256,
+        new_value=value,
+        old_sha256=hashlib.sha256(data).hexdigest(),
         new_bytes=new_bytes,
         diff=_unified_diff(text, new_text, filename),
     )
@@ -182,46 +223,14 @@ def apply_change(change: TfvarsChange, path: str | os.PathLike[str] | None = Non
     """Write ``change.new_bytes`` to ``path`` (default ``change.path``) atomically.
 
     Compare-and-swap: if the file's bytes no longer hash to ``change.old_sha256``,
-    :class:`TfvarsConflict` is raised and nothing is written. The new content goes to a
-    temporary file in the same directory (flushed, fsynced, with the original file's mode)
-    that replaces the original with ``os.replace``; the directory is then fsynced. A
-    symlink is followed, so the link itself survives. A change that alters nothing is a
-    no-op and touches nothing.
+    :class:`TfvarsConflict` is raised and nothing is written; a read-only file is refused
+    (:mod:`iac_writer.files` holds the rules). A symlink is followed, so the link itself
+    survives. A change that alters nothing is a no-op and touches nothing.
     """
     if not change.changed:
         return
     name = os.fspath(path) if path is not None else change.path
-    # Write through a symlink rather than replacing the link with a regular file.
-    target = os.path.realpath(name)
-    directory = os.path.dirname(target)
-    _check_unchanged(target, change, name)
-    try:
-        st = os.stat(target)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".forescale-tmp", dir=directory
-        )
-    except OSError as exc:
-        raise TfvarsError(f"{name}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), stat.S_IMODE(st.st_mode))
-            # Keep the group (and the owner when allowed) so shared checkouts stay usable.
-            with contextlib.suppress(PermissionError):
-                os.fchown(handle.fileno(), st.st_uid, st.st_gid)
-            handle.write(change.new_bytes)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # Check again right before the swap to keep the race window as small as rename
-        # allows; without a lock shared with other writers it cannot be closed entirely.
-        _check_unchanged(target, change, name)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise TfvarsError(f"{name}: cannot write: {exc.strerror or exc}") from exc
-        raise
-    _fsync_directory(directory)
+    files.write_if(name, change.new_bytes, expected_sha256=change.old_sha256)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -272,37 +281,9 @@ def _decode(data: bytes, filename: str) -> tuple[bool, str]:
 
 
 def _read(name: str) -> bytes:
-    try:
-        with open(name, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise TfvarsError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-
-
-def _check_unchanged(target: str, change: TfvarsChange, name: str) -> None:
-    try:
-        with open(target, "rb") as handle:
-            current = handle.read()
-    except FileNotFoundError as exc:
-        raise TfvarsConflict(f"{name}: file disappeared since it was read; not writing") from exc
-    except OSError as exc:
-        raise TfvarsError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-    if hashlib.sha256(current).hexdigest() != change.old_sha256:
-        raise TfvarsConflict(
-            f"{name}: file changed since it was read (sha256 {change.old_sha256[:12]}...); "
-            "not writing, plan the change again"
-        )
-
-
-def _fsync_directory(directory: str) -> None:
-    # The rename is already done; a file system that cannot fsync a directory (some
-    # network and FUSE mounts) only loses durability, so do not report a failed write.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    data = files.read_bytes(name)
+    assert data is not None  # missing_ok is False
+    return data
 
 
 # --------------------------------------------------------------------------- helpers
@@ -390,6 +371,7 @@ def _verify(
     new_text: str,
     parts: tuple[str, ...],
     old: TfvarsValue,
+    literal: str,
     wanted: int,
     filename: str,
 ) -> None:
@@ -401,7 +383,6 @@ def _verify(
         old_values, new_values = before.evaluate(), after.evaluate()
     except TfvarsError as exc:
         raise TfvarsError(f"{filename}: refusing to write, the patched file fails: {exc}") from exc
-    literal = str(wanted)
     ok = (
         new.value == wanted
         and new.literal == literal

@@ -342,6 +342,68 @@ def test_csv_header_errors() -> None:
     assert errors("\n\nname,start,start\n", fmt="csv").line == 3
 
 
+# ------------------------------------------------------------------ bounds and duplicates
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("upper_window: 99999999999999d", "upper_window: 99999999999999d is too long: at most 90d"),
+        ("upper_window: 99999999999999", "upper_window: 99999999999999 days is too long"),
+        ("lower_window: 91d", "lower_window: 91d is too long: at most 90d"),
+        ("lower_window: " + "9" * 5000, "lower_window: "),
+        ("expected_uplift: 1e308", "at most +10000 %"),
+        ("expected_uplift: 100.5", "at most +10000 %"),
+        ("expected_uplift: 10001%", "at most +10000 %"),
+        ("start: 0001-01-01T00:00", "between the years 1900 and 2199"),
+        ("start: 9999-12-31", "between the years 1900 and 2199"),
+        ("end: 9999-12-31T23:59+14:00", "between the years 1900 and 2199"),
+    ],
+)
+def test_values_beyond_their_bounds_are_errors_with_the_line(line: str, message: str) -> None:
+    key = line.split(":")[0]
+    event = "- name: x\n  start: 2024-02-01\n" if key != "start" else "- name: x\n"
+    err = errors(GOOD + "\n# a comment\n" + event + f"  {line}\n")
+    assert err.line == 5
+    assert message in str(err), str(err)
+    assert "\n" not in str(err) and len(str(err)) < 300
+
+
+def test_values_at_their_bounds_are_accepted() -> None:
+    (event,) = parse_events(
+        "- {name: x, start: 2199-12-01, lower_window: 90d, upper_window: 90, "
+        "expected_uplift: 100}\n",
+        fmt="yaml",
+        timezone="Asia/Tokyo",
+    )
+    assert event.upper_window == dt.timedelta(days=90) and event.expected_uplift == 100
+    (event,) = parse_events("- {name: x, start: 1900-01-01T12:00}\n", fmt="yaml")
+    assert event.start == utc(1900, 1, 1, 12)
+
+
+def test_csv_windows_and_uplift_are_bounded_too() -> None:
+    header = "name,start,end,lower_window,upper_window,expected_uplift\n"
+    err = errors(header + "x,2024-02-01,,,99999999999999d,\n", fmt="csv")
+    assert err.line == 2 and "upper_window" in str(err)
+    assert "expected_uplift" in str(errors(header + "x,2024-02-01,,,,1e308\n", fmt="csv"))
+
+
+def test_a_duplicate_key_in_an_event_names_the_key_and_both_lines() -> None:
+    err = errors(
+        GOOD + "- name: x\n  start: 2024-02-01\n  expected_uplift: 1\n  start: 2024-03-01\n"
+    )
+    assert err.line == 3
+    assert "key 'start' given twice (lines 4 and 6)" in str(err)
+
+
+def test_a_duplicate_events_key_is_refused() -> None:
+    err = errors(
+        "events:\n  - {name: a, start: 2024-01-01}\nevents:\n  - {name: b, start: 2024-02-01}\n"
+    )
+    assert err.line == 3
+    assert "key 'events' given twice (lines 1 and 3)" in str(err)
+
+
 # ------------------------------------------------------------------ model inputs
 
 

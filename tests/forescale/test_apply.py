@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from config.settings import load_settings
@@ -18,114 +15,20 @@ from forescale import pipeline
 from forescale.apply import apply_due, default_runner
 from forescale.store import Store
 from tests.fakes import seasonal_naive
-
-pytestmark = pytest.mark.external_service
-
-NOW = dt.datetime(2024, 6, 3, 12, 0, tzinfo=dt.UTC)
-TFVARS = (
-    b"# capacity, owned by forescale\r\n"
-    b'region       = "eu-west-1"\r\n'
-    b"web_min_size = 4 # raised before peaks\r\n"
+from tests.forescale.tf_project import (
+    HOOK_TF,
+    MAIN_TF,
+    NOW,
+    REPLACE_TF,
+    TFVARS,
+    isolated_terraform,  # noqa: F401 - an autouse fixture
+    make_project,
+    records,
+    state_values,
+    terraform,
 )
 
-MAIN_TF = """
-variable "region" { type = string }
-variable "web_min_size" { type = number }
-
-resource "terraform_data" "web_asg" {
-  input = { min_size = var.web_min_size, region = var.region }
-}
-"""
-REPLACE_TF = """
-variable "region" { type = string }
-variable "web_min_size" { type = number }
-
-resource "terraform_data" "web_asg" {
-  triggers_replace = [var.web_min_size]
-}
-"""
-HOOK_TF = """
-resource "terraform_data" "hook" {
-  triggers_replace = [var.web_min_size]
-  provisioner "local-exec" {
-    command = "test ! -e ${path.module}/FAIL"
-  }
-}
-"""
-
-SETTINGS = """
-store_url: sqlite:///state/forescale.db
-mode: {mode}
-services:
-  web:
-    source: {{type: csv, path: demand.csv}}
-    capacity_per_unit: 100
-    min_units: 2
-    max_units: 20
-    lead_time: 15m
-    observed_headroom: 0  # these tests are about applying the forecast's step
-    iac:
-      working_dir: tf
-      var_file: terraform.tfvars
-      address: web_min_size
-      terraform:
-        lock_timeout: 5s
-        plan_timeout: 60s
-        apply_timeout: 60s
-        allow_replace: {allow_replace}
-"""
-
-
-def terraform(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("terraform")
-    assert binary, "terraform must be on PATH (make test installs it)"
-    return subprocess.run(
-        [binary, *args, "-no-color"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-
-def state_values(workdir: Path) -> dict[str, object]:
-    shown = json.loads(terraform(workdir, "show", "-json").stdout)
-    resources = shown["values"]["root_module"]["resources"]
-    return {r["address"]: r["values"] for r in resources}
-
-
-@pytest.fixture(autouse=True)
-def isolated_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    rc = tmp_path / "terraformrc"
-    rc.write_text("")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(rc))
-    monkeypatch.setenv("TF_IN_AUTOMATION", "1")
-    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
-    for key in [k for k in __import__("os").environ if k.startswith("FORESCALE_")]:
-        monkeypatch.delenv(key)
-
-
-def make_project(
-    tmp: Path, *, main_tf: str = MAIN_TF, mode: str = "apply", allow_replace: bool = False
-) -> Path:
-    root = tmp / "project"
-    (root / "tf").mkdir(parents=True)
-    (root / "tf" / "main.tf").write_text(main_tf)
-    (root / "tf" / "terraform.tfvars").write_bytes(TFVARS)
-    ds = pd.date_range(NOW - dt.timedelta(days=3), NOW, freq="5min")
-    pd.DataFrame(
-        {"timestamp": ds.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": np.full(len(ds), 1000.0)}
-    ).to_csv(root / "demand.csv", index=False)
-    (root / "forescale.yaml").write_text(
-        SETTINGS.format(mode=mode, allow_replace=str(allow_replace).lower())
-    )
-    terraform(root / "tf", "init", "-input=false")
-    terraform(root / "tf", "apply", "-input=false", "-auto-approve")
-    return root
+pytestmark = pytest.mark.external_service
 
 
 def run_apply(root: Path, *, now: dt.datetime = NOW, **kwargs: object) -> list:
@@ -134,15 +37,6 @@ def run_apply(root: Path, *, now: dt.datetime = NOW, **kwargs: object) -> list:
     try:
         pipeline.collect(settings, store)
         return apply_due(settings, store, now=now, forecaster=seasonal_naive, **kwargs)  # type: ignore[arg-type]
-    finally:
-        store.close()
-
-
-def records(root: Path) -> list:
-    settings = load_settings(root / "forescale.yaml")
-    store = Store.open(settings.store_url)
-    try:
-        return store.list_changes("web")
     finally:
         store.close()
 
@@ -188,8 +82,12 @@ def test_terraform_failure_is_recorded_and_the_next_run_retries(tmp_path: Path) 
 
     (root / "tf" / "FAIL").unlink()
     [retried] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
-    assert retried.status == "applied" and retried.change_id == record.id
+    assert retried.status == "applied"
     assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 11
+    # The audit is append-only: the retry is its own record, linked to the failure it retries.
+    retry, failure = records(root)
+    assert (retry.id, retry.retry_of, retry.status) == (retried.change_id, record.id, "applied")
+    assert failure.status == "failed" and failure.message == record.message
 
 
 class Crash(BaseException):
@@ -207,11 +105,14 @@ def test_a_crash_between_writing_and_applying_recovers_on_the_next_run(tmp_path:
     assert b"web_min_size = 11" in (root / "tf" / "terraform.tfvars").read_bytes()
     assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 4
     [record] = records(root)
-    assert record.status == "written"
+    assert record.status == "interrupted"  # an exception that stops the run is recorded
 
     [resumed] = run_apply(root, now=NOW + dt.timedelta(minutes=1), runner_factory=default_runner)
-    assert resumed.status == "applied" and resumed.change_id == record.id
+    assert resumed.status == "applied"
     assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 11
+    retry, crashed = records(root)
+    assert (retry.retry_of, retry.status) == (record.id, "applied")
+    assert crashed.status == "interrupted"
 
 
 def test_plan_mode_changes_nothing_real(tmp_path: Path) -> None:

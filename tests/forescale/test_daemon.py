@@ -8,6 +8,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 import pytest
 
 from config.settings import Settings, load_settings
@@ -27,6 +29,7 @@ from forescale.daemon import (
     FileLeaderLock,
     JsonFormatter,
     PgLeaderLock,
+    configure_logging,
     leader_lock_for,
     refit_job,
 )
@@ -310,14 +313,45 @@ def daemons(demo_dir: Path) -> Iterator[list[tuple[subprocess.Popen[str], thread
         proc.stderr.close()
 
 
+def _free_port() -> int:
+    """A port free right now, for two processes that must share it (closed again here)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str, text: str = "") -> bool:
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and text in response.text
+
+
+def _poll(check: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_sigterm_stops_the_daemon_and_the_standby_takes_over(
     demo_dir: Path, daemons: list[tuple[subprocess.Popen[str], threading.Thread]]
 ) -> None:
+    """Two daemons on one host, one store, one API port: the standby cannot bind while the
+    leader serves; after SIGTERM it becomes leader and serves /healthz and /metrics on
+    that port. Every line either process writes to stderr is JSON."""
     config = demo_dir / "forescale.yaml"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
     # A missing CSV: the start-up collect fails fast and the refit finds no data, so no
     # model is ever fitted; the daemon logs the failures and keeps running.
-    config.write_text(config.read_text().replace("path: demand.csv", "path: missing.csv"))
+    config.write_text(
+        config.read_text().replace("path: demand.csv", "path: missing.csv")
+        + f"\napi:\n  port: {port}\n"
+    )
     argv = [
         sys.executable,
         "-m",
@@ -338,7 +372,8 @@ def test_sigterm_stops_the_daemon_and_the_standby_takes_over(
     ]
 
     def start() -> tuple[subprocess.Popen[str], queue.Queue[str]]:
-        proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FORESCALE_")}
+        proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
         assert proc.stderr is not None
         found, pump = _lines(proc.stderr)
         daemons.append((proc, pump))
@@ -348,12 +383,22 @@ def test_sigterm_stops_the_daemon_and_the_standby_takes_over(
     leader, leader_log = start()
     _wait_for(leader_log, "daemon started", seen)
     _wait_for(leader_log, "refit failed for web", seen)  # the start-up collect ran
+    assert httpx.get(f"{base}/readyz", timeout=5).json()["role"] == "leader"
     standby, standby_log = start()
+    _wait_for(standby_log, "cannot listen on", seen)  # the port is the leader's: retried
     _wait_for(standby_log, "standby:", seen)
+    assert httpx.get(f"{base}/readyz", timeout=5).json()["role"] == "leader"  # still it
 
     leader.send_signal(signal.SIGTERM)
     assert leader.wait(10) == 0
     _wait_for(standby_log, "took over", seen)
+    _poll(lambda: _answers(f"{base}/healthz", '"ok"'))
+    # The new leader's own metrics: its start-up collect ran after it took over.
+    _poll(
+        lambda: _answers(f"{base}/metrics", 'forescale_job_duration_seconds_count{job="collect"}')
+    )
+    ready = httpx.get(f"{base}/readyz", timeout=5).json()
+    assert ready["role"] == "leader" and ready["bind_retries"] >= 1
     standby.send_signal(signal.SIGTERM)
     assert standby.wait(10) == 0
 
@@ -362,8 +407,68 @@ def test_sigterm_stops_the_daemon_and_the_standby_takes_over(
     for found in (leader_log, standby_log):
         while not found.empty():
             seen.append(found.get())
-    records = [json.loads(line) for line in seen if line.strip()]  # every line is JSON
+    records = [json.loads(line) for line in seen]  # every line is JSON, none is blank
     messages = [r["msg"] for r in records]
     assert messages.count("daemon stopped") == 2
+    assert sum("cannot listen on" in m for m in messages) == 1  # logged once, not per retry
+    assert sum(m.startswith("API listening on") for m in messages) == 2  # each in its turn
     assert any(r["level"] == "warning" and r.get("service") == "web" for r in records)
     assert not any("Traceback" in line for line in seen)
+
+
+def test_run_tells_each_change_of_role(settings: Settings, jobs: list[tuple[str, bool]]) -> None:
+    leader, standby = make(settings, jobs), make(settings, jobs)
+    assert leader.lock.try_acquire()
+    roles: list[str] = []
+    stop = threading.Event()
+
+    def on_role(role: str) -> None:
+        roles.append(role)
+        if role == "standby":
+            leader.lock.release()  # the leader goes away: the standby takes over
+        elif role == "leader":
+            stop.set()  # and then stops at once
+
+    try:
+        assert standby.run(stop, on_role=on_role) == 0
+    finally:
+        leader.lock.release()
+    assert roles == ["standby", "leader", "stopping"]
+    stopped: list[str] = []
+    assert leader.lock.try_acquire()
+    try:
+        assert standby.run(stop, on_role=stopped.append) == 0  # stop already set: standby
+    finally:
+        leader.lock.release()
+    assert stopped == ["standby", "stopping"]
+
+
+def test_json_logging_takes_uvicorn_warnings_and_thread_crashes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn's loggers, Python warnings and a crashed thread all become JSON lines."""
+    import warnings
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, threading.excepthook)
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    uvicorn_error.addHandler(logging.StreamHandler())  # as uvicorn's default config does
+    uvicorn_error.propagate = False
+    try:
+        configure_logging("json")
+        uvicorn_error.error("[Errno 98] address already in use")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("a library's deprecation", DeprecationWarning, stacklevel=1)
+        thread = threading.Thread(target=lambda: 1 / 0, name="doomed")
+        thread.start()
+        thread.join(5)
+    finally:
+        root.handlers[:], _, threading.excepthook = saved
+        root.setLevel(saved[1])
+        logging.captureWarnings(False)
+    lines = capsys.readouterr().err.splitlines()
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert [r["logger"] for r in records] == ["uvicorn.error", "py.warnings", "forescale.thread"]
+    assert "address already in use" in records[0]["msg"]
+    assert "ZeroDivisionError" in records[2]["exc"] and "doomed" in records[2]["msg"]

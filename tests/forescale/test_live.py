@@ -149,7 +149,9 @@ def test_the_daemon_refits_many_services_in_a_process_pool_with_progress(
 
     text = (demo_dir / "forescale.yaml").read_text()
     web = text[text.index("  web:\n") :]
-    twin = web.replace("  web:\n", "  shop:\n", 1)
+    twin = web.replace("  web:\n", "  shop:\n", 1).replace(
+        "address: capacity.web.min_size", "address: capacity.worker.min_size"
+    )
     (demo_dir / "forescale.yaml").write_text(
         text + "\n" + twin + "\nfit: {executor: process, workers: 2}\n"
     )
@@ -179,7 +181,11 @@ def test_the_api_keeps_answering_while_a_pool_refit_runs(demo_dir: Path, store: 
     from forescale.service import ApiServer, build_app
 
     text = (demo_dir / "forescale.yaml").read_text()
-    twin = text[text.index("  web:\n") :].replace("  web:\n", "  shop:\n", 1)
+    twin = (
+        text[text.index("  web:\n") :]
+        .replace("  web:\n", "  shop:\n", 1)
+        .replace("address: capacity.web.min_size", "address: capacity.worker.min_size")
+    )
     (demo_dir / "forescale.yaml").write_text(
         text + "\n" + twin + "\nfit: {executor: process, workers: 2}\n"
     )

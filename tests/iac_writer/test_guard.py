@@ -393,3 +393,30 @@ def test_attribute_values_are_never_quoted_in_reasons() -> None:
     result = check_plan(plan(change), allowed_addresses=[WEB])
     assert "secret-token" not in " ".join(result.reasons) + result.summary
     assert result.changes[0].changed_attributes == ("nested", "user_data")
+
+
+# ------------------------------------------------------------------ the plan's variables
+
+
+@pytest.mark.parametrize(
+    ("variables", "address", "ok", "fragment"),
+    [
+        ({"web_min_size": {"value": 5}}, "web_min_size", True, ""),
+        ({"web_min_size": {"value": 5.0}}, "web_min_size", True, ""),
+        ({"web_min_size": {"value": 33}}, "web_min_size", False, "made with web_min_size = 33"),
+        ({"capacity": {"value": {"web": {"min": 5}}}}, "capacity.web.min", True, ""),
+        ({"capacity": {"value": {"web": {"min": 6}}}}, "capacity.web.min", False, "= 6, not"),
+        ({}, "web_min_size", False, "does not show a number"),
+        ({"web_min_size": {"value": "5"}}, "web_min_size", False, "does not show a number"),
+    ],
+)
+def test_the_plan_must_have_been_made_with_forescales_value(
+    variables: dict[str, Any], address: str, ok: bool, fragment: str
+) -> None:
+    result = check_plan(
+        plan(min_size_update(), variables=variables),
+        allowed_addresses=[WEB],
+        expected_variables={address: 5},
+    )
+    assert result.ok is ok
+    assert all(fragment in r for r in result.reasons) if not ok else result.reasons == ()

@@ -29,6 +29,7 @@ from forescale.errors import (
     TerraformTimeout,
 )
 from iac_writer.guard import GuardResult, check_plan
+from iac_writer.scratch import LOCK_NAME
 from iac_writer.terraform import ApplyResult, CommandTimeouts, PlanResult, TerraformRunner
 from tests.iac_writer.conftest import SCALER_FILE, Workspace, wait_for
 
@@ -553,7 +554,7 @@ def test_plan_result_deletes_its_private_directory(null_workspace: Workspace) ->
     private = plan.plan_file.parent
     assert private.parent == ws.dir.parent
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
-    assert [p.name for p in private.iterdir()] == [plan.plan_file.name]
+    assert sorted(p.name for p in private.iterdir()) == [LOCK_NAME, plan.plan_file.name]
     assert "plan_json" not in repr(plan)
     plan.discard()
     plan.discard()

@@ -107,3 +107,44 @@ def test_unwritable_directory_is_reported_and_leaves_the_file(tfvars: Path) -> N
         tfvars.parent.chmod(0o700)
     assert tfvars.read_bytes() == ORIGINAL
     assert os.listdir(tfvars.parent) == ["prod.tfvars"]
+
+
+# ------------------------------------------------------------------ odd files (one line each)
+
+
+def test_a_read_only_file_is_refused_not_rewritten(tfvars: Path) -> None:
+    change = plan_change(tfvars, "web_min_size", 6)
+    tfvars.chmod(0o444)
+    with pytest.raises(TfvarsError, match=r"read-only \(mode 0444\)"):
+        apply_change(change)
+    assert tfvars.read_bytes() == ORIGINAL
+    assert stat.S_IMODE(tfvars.stat().st_mode) == 0o444
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "prod.tfvars"
+    os.mkfifo(fifo)  # opening it for reading would block forever without a writer
+    with pytest.raises(TfvarsError, match="not a regular file \\(a named pipe\\)"):
+        plan_change(fifo, "web_min_size", 6)
+
+
+def test_a_link_to_an_endless_device_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "prod.tfvars"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(TfvarsError, match="not a regular file \\(a character device\\)"):
+        plan_change(link, "web_min_size", 6)
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from iac_writer.files import MAX_BYTES
+
+    big = tmp_path / "prod.tfvars"
+    with open(big, "wb") as handle:
+        handle.truncate(MAX_BYTES + 1)  # sparse: costs no disk
+    with pytest.raises(TfvarsError, match="too large for a variable file"):
+        plan_change(big, "web_min_size", 6)
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TfvarsError, match="not a regular file \\(a directory\\)|cannot read"):
+        plan_change(tmp_path, "web_min_size", 6)

@@ -1,0 +1,316 @@
+"""Where a service's capacity lives: one interface, one implementation per way of writing.
+
+A :class:`Target` is one managed number in one file. It can
+
+* :meth:`~Target.read` what the file holds now (a :class:`Snapshot`: the bytes' SHA-256,
+  the value's characters and the number they denote),
+* :meth:`~Target.propose` an edit to a number of units (new bytes and a unified diff,
+  nothing written),
+* :meth:`~Target.write` that edit with compare-and-swap (the file must still be the
+  snapshot the edit was made from),
+* :meth:`~Target.undo` a write from its :class:`Written` record alone — never from the file
+  as it is now:
+
+  1. the file is exactly what forescale wrote: it gets back what it held before (byte for
+     byte for a ``.tfvars`` file);
+  2. the file changed elsewhere but the managed value still holds forescale's characters:
+     only that value is put back (the other edits stay);
+  3. the file is already as it was before: nothing to do;
+  4. the managed value itself was changed by someone else: nothing is touched and the
+     value found is reported (a conflict: forescale never writes over a human).
+
+Two ways of writing (``iac.write``): :class:`TfvarsTarget` edits the team's variable file in
+place (``.tfvars`` or ``.tfvars.json``, only the value's characters change);
+:class:`AutoVarsTarget` owns a ``*.auto.tfvars.json`` holding only forescale's variables
+(until forescale has written the variable, the current value is the team's file's).
+:func:`target_for` is the one place that chooses between them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from forescale.errors import TfvarsConflict, TfvarsError
+from iac_writer import files
+from iac_writer.autovars import auto_change, parse_auto, render_auto
+from iac_writer.tfvars import locate, patch, put_literal
+
+__all__ = [
+    "AutoVarsTarget",
+    "Edit",
+    "Snapshot",
+    "Target",
+    "TfvarsTarget",
+    "Undo",
+    "UndoResult",
+    "Written",
+    "target_for",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Snapshot:
+    """What the managed file held when forescale read it.
+
+    ``sha256`` is None when the file does not exist; ``literal`` is the value's characters
+    in the written file (None: not set there); ``value`` the current capacity in units (for
+    an auto file without the variable: the team's file's value)."""
+
+    path: Path
+    address: str
+    sha256: str | None
+    literal: str | None
+    value: int | float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Edit:
+    """Setting the managed value to ``units`` starting from ``before``; nothing written."""
+
+    before: Snapshot
+    units: int
+    literal: str
+    new_bytes: bytes
+    diff: str
+
+    @property
+    def new_sha256(self) -> str:
+        return str(files.sha256(self.new_bytes))
+
+    @property
+    def changed(self) -> bool:
+        return self.new_sha256 != self.before.sha256
+
+    def written(self) -> Written:
+        """The record that lets this write be undone later without trusting the file."""
+        return Written(
+            sha_before=self.before.sha256,
+            literal_before=self.before.literal,
+            sha_after=self.new_sha256,
+            literal_after=self.literal,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Written:
+    """What the file held before forescale's write and what forescale wrote (kept in the
+    audit record before the write happens)."""
+
+    sha_before: str | None
+    literal_before: str | None
+    sha_after: str
+    literal_after: str
+
+
+class Undo(enum.Enum):
+    RESTORED = "restored byte for byte"
+    VALUE_ONLY = "forescale's value undone, the other edits in the file kept"
+    ALREADY = "already as it was before forescale's write"
+    CONFLICT = "changed by someone else: left as found"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UndoResult:
+    outcome: Undo
+    found: str | None  # the managed value's characters found in the file
+
+    def describe(self, target: Target) -> str:
+        if self.outcome is Undo.CONFLICT:
+            found = "absent" if self.found is None else self.found
+            return (
+                f"{target.path}: {target.address} was changed outside forescale (now {found}); "
+                "left as found"
+            )
+        return f"{target.path}: {self.outcome.value}"
+
+
+class Target(Protocol):
+    """One managed number in one file (see the module docstring)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def address(self) -> str: ...
+
+    def read(self) -> Snapshot: ...
+
+    def propose(self, units: int, before: Snapshot | None = None) -> Edit: ...
+
+    def write(self, edit: Edit) -> None: ...
+
+    def undo(self, written: Written) -> UndoResult: ...
+
+    def put(self, data: bytes, literal: str | None, *, file_was_absent: bool) -> bytes | None: ...
+
+
+class _FileTarget:
+    """The shared CAS write and undo logic; subclasses know their file format."""
+
+    def __init__(self, path: Path, address: str) -> None:
+        self._path = path
+        self._address = address
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    # format-specific
+    def _snapshot(self, data: bytes | None) -> Snapshot:
+        raise NotImplementedError
+
+    def _edit(self, data: bytes | None, before: Snapshot, units: int) -> Edit:
+        raise NotImplementedError
+
+    def put(self, data: bytes, literal: str | None, *, file_was_absent: bool) -> bytes | None:
+        """``data`` with the managed value's characters replaced by ``literal`` (None:
+        remove it); None when the file should not exist any more."""
+        raise NotImplementedError
+
+    # shared
+    def read(self) -> Snapshot:
+        return self._snapshot(files.read_bytes(self._path, missing_ok=True))
+
+    def propose(self, units: int, before: Snapshot | None = None) -> Edit:
+        if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+            raise TfvarsError(
+                f"{self._path}: {self._address} must be set to a whole number of units >= 0, "
+                f"not {units!r}"
+            )
+        data = files.read_bytes(self._path, missing_ok=True)
+        now = self._snapshot(data)
+        if before is not None and now.sha256 != before.sha256:
+            raise TfvarsConflict(
+                f"{self._path}: changed since forescale read it; not writing over the change"
+            )
+        return self._edit(data, now, units)
+
+    def write(self, edit: Edit) -> None:
+        if not edit.changed:
+            return
+        files.write_if(
+            self._path, edit.new_bytes, expected_sha256=edit.before.sha256, what=str(self._path)
+        )
+
+    def undo(self, written: Written) -> UndoResult:
+        data = files.read_bytes(self._path, missing_ok=True)
+        now = self._snapshot(data)
+        if now.sha256 == written.sha_before:
+            return UndoResult(outcome=Undo.ALREADY, found=now.literal)
+        exact = now.sha256 == written.sha_after
+        if not exact and now.literal != written.literal_after:
+            return UndoResult(outcome=Undo.CONFLICT, found=now.literal)
+        assert data is not None  # a file that holds forescale's value exists
+        back = self.put(data, written.literal_before, file_was_absent=written.sha_before is None)
+        if back is None:
+            files.remove_if(self._path, expected_sha256=str(now.sha256), what=str(self._path))
+        else:
+            files.write_if(self._path, back, expected_sha256=now.sha256, what=str(self._path))
+        restored = files.sha256(back) == written.sha_before
+        return UndoResult(
+            outcome=Undo.RESTORED if exact and restored else Undo.VALUE_ONLY,
+            found=now.literal,
+        )
+
+
+class TfvarsTarget(_FileTarget):
+    """A number in the team's ``.tfvars`` / ``.tfvars.json``, edited in place."""
+
+    def _snapshot(self, data: bytes | None) -> Snapshot:
+        if data is None:
+            raise TfvarsError(f"{self._path}: cannot read: no such file")
+        found = locate(data, self._address, filename=str(self._path))
+        return Snapshot(
+            path=self._path,
+            address=self._address,
+            sha256=files.sha256(data),
+            literal=found.literal,
+            value=found.value,
+        )
+
+    def _edit(self, data: bytes | None, before: Snapshot, units: int) -> Edit:
+        assert data is not None
+        change = patch(data, self._address, units, filename=str(self._path))
+        new = locate(change.new_bytes, self._address, filename=str(self._path))
+        return Edit(
+            before=before,
+            units=units,
+            literal=new.literal,
+            new_bytes=change.new_bytes,
+            diff=change.diff,
+        )
+
+    def put(self, data: bytes, literal: str | None, *, file_was_absent: bool) -> bytes | None:
+        if literal is None:
+            raise TfvarsError(f"{self._path}: no value of {self._address} recorded to put back")
+        return put_literal(data, self._address, literal, filename=str(self._path)).new_bytes
+
+
+class AutoVarsTarget(_FileTarget):
+    """forescale's own ``*.auto.tfvars.json``; ``fallback`` (the team's variable file)
+    gives the current value until forescale has written the variable."""
+
+    def __init__(self, path: Path, address: str, fallback: TfvarsTarget) -> None:
+        super().__init__(path, address)
+        self._fallback = fallback
+
+    def _snapshot(self, data: bytes | None) -> Snapshot:
+        raw = None if data is None else parse_auto(data, self._path).get(self._address)
+        if raw is None:
+            value: int | float = self._fallback.read().value
+            literal = None
+        elif isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise TfvarsError(f"{self._path}: {self._address} is not a number ({raw!r})")
+        else:
+            value, literal = raw, json.dumps(raw)
+        return Snapshot(
+            path=self._path,
+            address=self._address,
+            sha256=files.sha256(data),
+            literal=literal,
+            value=value,
+        )
+
+    def _edit(self, data: bytes | None, before: Snapshot, units: int) -> Edit:
+        change = auto_change(self._path, data, self._address, units)
+        return Edit(
+            before=before,
+            units=units,
+            literal=json.dumps(units),
+            new_bytes=change.new_bytes,
+            diff=change.diff,
+        )
+
+    def put(self, data: bytes, literal: str | None, *, file_was_absent: bool) -> bytes | None:
+        content = parse_auto(data, self._path)
+        if literal is None:
+            content.pop(self._address, None)
+            if not content and file_was_absent:
+                return None
+        else:
+            content[self._address] = json.loads(literal)
+        return render_auto(content)
+
+
+def target_for(
+    *,
+    write: str,
+    var_file: Path,
+    auto_tfvars_file: Path,
+    address: str,
+) -> Target:
+    """The target a service's ``iac`` settings describe (``write``: in_place|auto_tfvars)."""
+    team = TfvarsTarget(var_file, address)
+    if write == "auto_tfvars":
+        return AutoVarsTarget(auto_tfvars_file, address, team)
+    if write == "in_place":
+        return team
+    raise TfvarsError(f"unknown iac.write {write!r} (in_place or auto_tfvars)")

@@ -1,0 +1,26 @@
+"""``forescale`` in a child process with the cheap forecaster, for tests that kill it.
+
+``FORESCALE_TEST_DIE_IN=undo`` SIGKILLs the process when forescale starts undoing a write
+(the audit record already says ``undoing``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from forescale import cli, pipeline
+from tests.fakes import seasonal_naive
+
+pipeline.default_forecaster = lambda: seasonal_naive  # type: ignore[assignment,return-value]
+
+if os.environ.get("FORESCALE_TEST_DIE_IN") == "undo":
+    from iac_writer import target
+
+    def _die(self: object, written: object) -> object:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+    target._FileTarget.undo = _die  # type: ignore[method-assign,assignment]
+
+sys.exit(cli.main(sys.argv[1:]))

@@ -222,8 +222,10 @@ class _Service:
         """Continue an unfinished record from what it recorded; True: plan afresh after."""
         assert record.id is not None
         if record.mode != "apply":
-            # plan and commit modes never write the working file: nothing to reconcile
-            self._close(record, "interrupted", "the run stopped before it finished")
+            # plan and commit modes never write the working file: nothing to reconcile; a
+            # record that already has its outcome (failed) keeps it
+            if record.status in ("intent", "written", "undoing"):
+                self._close(record, "interrupted", "the run stopped before it finished")
             return True
         written = _written(record, self.target)
         if record.status == "undoing":

@@ -217,7 +217,8 @@ def run_backtest_command(
     schedule_out: Path | None,
     to_terminal: bool,
 ) -> str:
-    from forescale.backtest_report import render_backtest, write_schedule_csv
+    from forescale.report.backtest_csv import write_schedule_csv
+    from forescale.report.render import render_backtest
 
     prepared = prepare(args)
     result = execute(prepared, workers=args.workers, show_progress=to_terminal and fmt == "text")

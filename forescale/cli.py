@@ -105,8 +105,10 @@ def plan(
     """Dry-run: forecast, plan capacity and print what would change, when and why."""
     from config.settings import load_settings
     from forescale import pipeline
+    from forescale.report.plan_text import print_plan
+    from forescale.report.plan_view import build_plan_view
+    from forescale.report.render import render_plan
     from forescale.store import Store
-    from iac_writer.report import render, render_text
 
     settings = load_settings(config)
     as_of = parse_now(now)
@@ -118,14 +120,14 @@ def plan(
     finally:
         store.close()
     if output is not None:
-        output.write_text(render(report, fmt), encoding="utf-8")
+        output.write_text(render_plan(report, fmt), encoding="utf-8")
     elif fmt == "text":
         console = Console(highlight=False, soft_wrap=False)
         if not console.is_terminal:
             console = Console(highlight=False, soft_wrap=False, width=140)
-        render_text(report, console)
+        print_plan(build_plan_view(report), console)
     else:
-        sys.stdout.write(render(report, fmt))
+        sys.stdout.write(render_plan(report, fmt))
     if report.failures and not report.services:
         raise ForescaleError("; ".join(f"{f.name}: {f.error}" for f in report.failures))
     if report.failures:

@@ -29,8 +29,8 @@ from forecaster.types import (
     StepLimit,
 )
 from forescale.errors import DataError, ForescaleError, PlanError
+from forescale.report.plan_view import HistorySummary, PlanReport, ServiceFailure, ServiceReport
 from forescale.store import ChangeRecord, Store
-from iac_writer.report import HistorySummary, PlanReport, ServiceFailure, ServiceReport
 from iac_writer.target import Edit, Snapshot, Target, target_for
 
 RECENT_HISTORY = dt.timedelta(days=3)  # how much history the report's plot shows

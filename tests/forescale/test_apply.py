@@ -264,3 +264,20 @@ def test_apply_reuses_a_fresh_stored_forecast_instead_of_refitting(tmp_path: Pat
         assert len(calls) == 2  # too old: fitted again
     finally:
         store.close()
+
+
+def test_a_failed_plan_mode_run_keeps_its_outcome_when_the_next_run_plans(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, mode="plan")
+    main_tf = root / "tf" / "main.tf"
+    good = main_tf.read_text()
+    main_tf.write_text(good + "\nthis is not HCL\n")
+    [failed] = run_apply(root)
+    assert failed.status == "failed"
+    main_tf.write_text(good)
+    [again] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
+    assert again.status == "plan-ok"
+    newest, first = records(root)
+    assert (first.status, newest.status) == ("failed", "plan-ok")
+    assert first.message == failed.message

@@ -242,7 +242,9 @@ def forescale_apply(
         "--at",
         now.isoformat(),
     ]
-    full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
+    scratch = root.parent / "tmp"  # plan files a killed run leaves stay in the test's dir
+    scratch.mkdir(exist_ok=True)
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)}
     if not wait:
         return subprocess.Popen(
             cmd, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -1,0 +1,293 @@
+"""``/v1/services`` and one service's ``forecast``, ``schedule`` and ``plan``.
+
+Nothing is fitted on a request: the forecast is read from the store (rendered once per
+forecast run, then served from :class:`~forescale.api.cache.ResponseCache`), and the
+schedule is the pure capacity planner run on the stored forecast and the observed demand
+(:func:`plan_schedule`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Response
+from fastapi.concurrency import run_in_threadpool
+
+from config.settings import Settings
+from forescale.api.cache import Rendered
+from forescale.api.convert import finite, from_epoch, iso, run_out, utc
+from forescale.api.deps import ClockDep, ForecastCacheDep, ServiceName, SettingsDep, StoreDep
+from forescale.api.errors import ApiError
+from forescale.api.schemas import (
+    ChoiceOut,
+    CollectOut,
+    DesiredOut,
+    ForecastOut,
+    LiveOut,
+    PlanOut,
+    PointOut,
+    ScheduleOut,
+    ServiceOut,
+    ServicesOut,
+    StepOut,
+)
+from forescale.api.security import require_read
+from forescale.errors import ForescaleError
+from forescale.store import Store
+
+if TYPE_CHECKING:
+    from forecaster.types import CapacityPlan
+
+router = APIRouter(dependencies=[Depends(require_read)])
+
+_POINT_COLUMNS = ("ds", "yhat", "yhat_lower", "yhat_upper")
+
+
+def _latest(store: Store, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The newest stored forecast of ``name`` (run row, frame); 404 when there is none."""
+    latest = store.latest_forecast(name)
+    if latest is None:
+        raise ApiError(404, "NotFound", f"no stored forecast for {name!r}; run a plan first")
+    return latest
+
+
+# -- /v1/services -----------------------------------------------------------------------
+def _service_out(settings: Settings, store: Store, name: str) -> ServiceOut:
+    from forescale.pipeline import store_coverage
+
+    service = settings.services[name]
+    collect = store.last_collect(name)
+    coverage, newest = store_coverage(store, name)
+    latest = store.latest_forecast_run(name)
+    changes = store.list_changes(name, limit=1)
+    return ServiceOut(
+        name=name,
+        mode=settings.mode_of(service),
+        source=service.source.type,
+        last_collect=None
+        if collect is None
+        else CollectOut(
+            at=collect["at"],
+            written=collect["written"],
+            coverage=finite(collect["coverage"]),
+            last_sample=collect["last_sample"],
+            error=collect["error"],
+        ),
+        coverage=finite(coverage),
+        last_sample=newest,
+        last_forecast_run_id=None if latest is None else int(latest["id"]),
+        last_forecast_as_of=None if latest is None else from_epoch(latest["as_of"]),
+        last_change_id=changes[0].id if changes else None,
+        last_change_status=changes[0].status if changes else None,
+    )
+
+
+@router.get("/v1/services", response_model=ServicesOut)
+def services(settings: SettingsDep, store: StoreDep) -> ServicesOut:
+    return ServicesOut(
+        services=[_service_out(settings, store, n) for n in sorted(settings.services)]
+    )
+
+
+# -- /v1/services/{name}/forecast -------------------------------------------------------
+@router.get(
+    "/v1/services/{name}/forecast",
+    response_model=ForecastOut,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def forecast(
+    name: ServiceName,
+    settings: SettingsDep,
+    store: StoreDep,
+    cache: ForecastCacheDep,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    format: Literal["json", "csv"] = "json",  # noqa: A002 - the query parameter's name
+) -> Any:
+    settings.service(name)
+    for label, when in (("start", start), ("end", end)):
+        if when is not None and when.tzinfo is None:
+            raise ApiError(422, "ValidationError", f"{label}: give a UTC offset or Z")
+    if start is not None and end is not None and start > end:
+        raise ApiError(422, "ValidationError", "start is after end")
+    # Responses are cached per forecast run: a request then costs one indexed query.
+    run_id = store.latest_forecast_id(name)
+    if run_id is None:
+        raise ApiError(404, "NotFound", f"no stored forecast for {name!r}; run a plan first")
+    key = (name, run_id, start, end, format)
+    hit = cache.get(key)
+    if hit is not None:
+        return Response(hit[0], media_type=hit[1], headers=hit[2])
+    # A miss renders once per forecast run, off the event loop.
+    body, media_type, headers = await run_in_threadpool(
+        _render_forecast, store, name, start, end, format
+    )
+    cache.put(key, (body, media_type, headers))
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _render_forecast(
+    store: Store,
+    name: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    format: str,  # noqa: A002 - the query parameter's name
+) -> Rendered:
+    """The newest stored forecast of ``name`` between ``start`` and ``end`` (inclusive),
+    rendered as CSV or JSON."""
+    run, frame = _latest(store, name)
+    if start is not None:
+        frame = frame[frame["ds"] >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame[frame["ds"] <= pd.Timestamp(end)]
+    components = [c for c in frame.columns if c not in _POINT_COLUMNS]
+    if format == "csv":
+        return _forecast_csv(name, frame, components)
+    return _forecast_json(name, run, frame, components)
+
+
+def _forecast_csv(name: str, frame: pd.DataFrame, components: list[str]) -> Rendered:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*_POINT_COLUMNS, *components])
+    for record in frame.to_dict("records"):
+        cells = [finite(record[c]) for c in (*_POINT_COLUMNS[1:], *components)]
+        writer.writerow([iso(utc(record["ds"])), *("" if v is None else v for v in cells)])
+    return (
+        buffer.getvalue().encode(),
+        "text/csv; charset=utf-8",
+        {"Content-Disposition": f'attachment; filename="{name}-forecast.csv"'},
+    )
+
+
+def _forecast_json(
+    name: str, run: dict[str, Any], frame: pd.DataFrame, components: list[str]
+) -> Rendered:
+    meta = run["meta"] if isinstance(run["meta"], dict) else {}
+    points = [
+        PointOut(
+            ds=utc(r["ds"]),
+            yhat=finite(r["yhat"]),
+            yhat_lower=finite(r["yhat_lower"]),
+            yhat_upper=finite(r["yhat_upper"]),
+            components={c: finite(r[c]) for c in components},
+        )
+        for r in frame.to_dict("records")
+    ]
+    out = ForecastOut(
+        service=name,
+        run_id=int(run["id"]),
+        created_at=from_epoch(run["created_at"]),
+        as_of=from_epoch(run["as_of"]),
+        history_end=from_epoch(run["history_end"]),
+        model=str(run["model"]),
+        resolution_seconds=int(run["resolution_s"]),
+        components=components,
+        notes=[str(n) for n in meta.get("notes", [])],
+        choice=ChoiceOut.model_validate(meta["choice"]) if meta.get("choice") else None,
+        live=LiveOut.model_validate(meta["live"]) if meta.get("live") else None,
+        points=points,
+    )
+    return out.model_dump_json().encode(), "application/json", {}
+
+
+# -- /v1/services/{name}/schedule -------------------------------------------------------
+@router.get("/v1/services/{name}/schedule", response_model=ScheduleOut)
+def schedule(
+    name: ServiceName, settings: SettingsDep, store: StoreDep, clock: ClockDep
+) -> ScheduleOut:
+    now = clock().astimezone(dt.UTC)
+    forecast_run_id, plan = plan_schedule(settings, store, name, now)
+    return ScheduleOut(
+        service=name,
+        now=now,
+        forecast_run_id=forecast_run_id,
+        current_units=plan.current_units,
+        steps=[
+            StepOut(
+                at=s.at,
+                units=s.units,
+                from_units=s.from_units,
+                direction=s.direction,
+                reason=s.reason,
+                serves_at=s.serves_at,
+                demand=finite(s.demand),
+                constraints=list(s.constraints),
+            )
+            for s in plan.steps
+        ],
+        desired=[
+            DesiredOut(ds=utc(r["ds"]), units=int(r["units"]))
+            for r in plan.desired.to_dict("records")
+        ],
+        notes=list(plan.notes),
+    )
+
+
+def plan_schedule(
+    settings: Settings, store: Store, name: str, now: dt.datetime
+) -> tuple[int, CapacityPlan]:
+    """The capacity plan of ``name`` at ``now`` (UTC) from its newest stored forecast and
+    the demand observed since, and that forecast's run id. 404: unknown service or no
+    stored forecast; 409: the forecast has no points or the current units are unreadable.
+
+    All of the schedule's planning is here, in one function (issue #11: it becomes a call
+    to the shared planning use case)."""
+    from forecaster.capacity import plan_capacity, planner_frame
+    from forecaster.types import Forecast
+    from forescale.pipeline import capacity_policy, current_units_of
+
+    service = settings.service(name)
+    run, frame = _latest(store, name)
+    if frame.empty:
+        raise ApiError(409, "DataError", f"the stored forecast of {name!r} has no points")
+    try:
+        current = current_units_of(service)
+    except (ForescaleError, OSError) as exc:
+        raise ApiError(409, "IacError", f"cannot read current units: {exc}") from None
+    policy = capacity_policy(service)
+    lookback = policy.stabilization + policy.lead_time
+    resolution = dt.timedelta(seconds=int(run["resolution_s"]))
+    stored = Forecast(
+        frame=frame,
+        components=(),
+        resolution=resolution,
+        interval_width=service.forecast.interval_width,
+        fitted_at=from_epoch(run["as_of"]),
+        history_end=from_epoch(run["history_end"]),
+        model=str(run["model"]),
+    )
+    first = utc(frame["ds"].iloc[0])
+    observed = store.load_samples(name, first - lookback - 2 * resolution, now)
+    newest = store.last_sample_time(name)
+    fresh = newest is not None and now - newest <= settings.stale_after
+    demand = float(observed["y"].iloc[-1]) if fresh and not observed.empty else None
+    plan = plan_capacity(
+        planner_frame(stored, observed, lookback),
+        policy=policy,
+        current_units=current,
+        now=now,
+        observed_demand=demand,
+        data_fresh=fresh,
+        timezone=settings.display_timezone,  # as the report reads the same steps
+    )
+    return int(run["id"]), plan
+
+
+# -- /v1/services/{name}/plan -----------------------------------------------------------
+@router.get("/v1/services/{name}/plan", response_model=PlanOut)
+def last_plan(name: ServiceName, settings: SettingsDep, store: StoreDep) -> PlanOut:
+    settings.service(name)
+    changes = store.list_changes(name, limit=1)
+    if not changes:
+        raise ApiError(404, "NotFound", f"no change recorded for {name!r}")
+    pending = store.pending_change(name)
+    return PlanOut(
+        service=name,
+        pending=pending is not None and pending.id == changes[0].id,
+        change=run_out(changes[0]),
+    )

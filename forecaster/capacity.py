@@ -15,6 +15,20 @@ slot is applied at ``max(ds, now)``.
 Rows before the first forecast row, after the last one, and rows whose ``yhat_upper`` is
 NaN are *unknown*: they never raise capacity and never let it fall (hold).
 
+Step limits
+-----------
+``max_step_up`` / ``max_step_down`` bound how far capacity moves within any window
+``[t, t + step_period)`` (the HPA's ``periodSeconds``), measured from ``c``, the units in
+force just before ``t``: every units value in force inside the window stays within
+``[c - down(c), c + up(c)]``. A units limit is absolute; a percent limit is
+``max(1, floor(c * percent / 100))``, i.e. rounded as the HPA does (a lower keeps
+``ceil(c * (1 - percent / 100))``: 9 at 25 % may fall to 7, not 6; a raise reaches
+``floor(c * (1 + percent / 100))``: 9 at 25 % may rise to 11, not 12) but always one unit,
+so 2 at 25 % may still go to 1 or 3. Two lowers five minutes apart therefore share one
+limit, from the units before the first. The window holding each change applies, so every
+change is also within the limit of the units it starts from. The planner has no memory:
+before ``now`` it assumes ``current_units`` has been in force for a whole ``step_period``.
+
 How a slot's units are chosen
 -----------------------------
 1. ``required(row) = units_for(yhat_upper, capacity_per_unit)``.
@@ -26,8 +40,12 @@ How a slot's units are chosen
    the slots that start before ``now + max(lead_time, stabilization)`` (and always to the
    slot containing ``now``).
 4. Needs are clamped to ``[min_units, max_units]``.
-5. Step-up limits: the raise ramp is planned backwards from each need, so it starts early
-   enough to reach it, as far as ``now`` allows; a need that still cannot be met is noted.
+5. Step-up limits: the raise ramp is planned backwards from each need, one window of
+   ``step_period`` at a time (the slot before a change must hold enough to reach, within
+   that change's window, every need of the slots the window covers), so it starts early
+   enough that the need is in force when the demand arrives (after the lead time), as far
+   as ``now`` allows; the forward pass raises toward the ramp as fast as every window
+   allows. A need that still cannot be met is noted.
 6. Lowers (``scale_in="after_peak"`` only, with fresh data and a known observed demand):
    the lower bound at ``tau`` is the largest clamped need (without the floor) over the
    ``S + 1`` slots ``tau - S .. tau``, ``S = ceil(stabilization / step)`` (the HPA
@@ -37,16 +55,19 @@ How a slot's units are chosen
    after a peak can see that demand has already been low for the window). A lower is
    skipped when it would free less than ``scale_in_tolerance`` of the current units
    (hysteresis), except to continue a step-limited lower; step-down limits split it into
-   one change per step. Raises are never suppressed. Anti-flap: a lower never goes below
+   several changes, the next one when a window allows it. Raises are never suppressed.
+   A lower never goes below the raise ramp of rule 5. Anti-flap: a lower never goes below
    what the next ``S`` slots need, so a short dip between two peaks is held through.
 7. ``max_units`` is a hard ceiling: units above it are lowered to it whatever the scale-in
-   policy or data freshness (as the HPA clamps to ``maxReplicas``), within step limits.
+   policy or data freshness (as the HPA clamps to ``maxReplicas``), within step limits
+   (so, like units below ``min_units``, it is reached step by step from current_units).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -98,12 +119,14 @@ def units_for(demand: float, capacity_per_unit: float) -> int:
 
 
 def step_limit(limit: StepLimit, current: int) -> int | None:
-    """Most units one change may add or remove when ``current`` units are in force.
+    """Most units capacity may move (up or down) within one ``step_period`` window that
+    starts with ``current`` units in force; see "Step limits" in the module docstring.
 
     ``None`` means unlimited. ``limit.units`` is absolute; ``limit.percent`` is a percent of
-    the units before the change: ``max(1, ceil(current * percent / 100))``. Raises
-    ``PlanError`` for a negative ``current`` or an invalid limit (both fields set,
-    ``units < 1``, ``percent`` not a finite number > 0).
+    ``current``, rounded down but at least one unit: ``max(1, floor(current * percent /
+    100))`` (9 at 25 % may go to 7 or 11). Raises ``PlanError`` for a negative ``current``
+    or an invalid limit (both fields set, ``units < 1``, ``percent`` not a finite number
+    > 0).
     """
     _check_step_limit(limit, "step limit")
     if current < 0:
@@ -258,6 +281,11 @@ def _check_policy(policy: CapacityPolicy) -> None:
         raise PlanError(f"policy.lead_time must be >= 0, got {policy.lead_time}")
     if policy.stabilization < zero:
         raise PlanError(f"policy.stabilization must be >= 0, got {policy.stabilization}")
+    if policy.step_period <= zero:
+        raise PlanError(
+            f"policy.step_period must be > 0 (the window the step limits hold in), "
+            f"got {policy.step_period}"
+        )
     tol = policy.scale_in_tolerance
     if not (math.isfinite(tol) and 0 <= tol < 1):
         raise PlanError(f"policy.scale_in_tolerance must be in [0, 1), got {tol!r}")
@@ -367,21 +395,32 @@ def _ceil_tolerant(x: float) -> int:
     return math.ceil(x)
 
 
+def _floor_tolerant(x: float) -> int:
+    """floor(x) for finite x >= 0, treating x within a relative 1e-9 below an integer as it
+    (250 * 129.2 / 100 = 322.99999999999994 is 323)."""
+    whole = math.ceil(x)
+    if whole - x <= _REL_EPS * x:
+        return whole
+    return math.floor(x)
+
+
 def _ceil_steps(span: dt.timedelta, step: dt.timedelta) -> int:
     """How many grid steps cover ``span`` (rounded up)."""
     return -(-span // step)
 
 
-def _limit(limit: StepLimit, current: int) -> int | None:
+def _limit(limit: StepLimit, start: int) -> int | None:
+    """Units a window starting at ``start`` units may move (None: unlimited)."""
     if limit.units is not None:
         return limit.units
     if limit.percent is not None:
-        return max(1, _ceil_tolerant(current * limit.percent / 100))
+        return max(1, _floor_tolerant(start * limit.percent / 100))
     return None
 
 
 def _lowest_start(target: int, limit: StepLimit) -> int:
-    """Smallest units from which one limited raise reaches ``target`` (0 if unlimited)."""
+    """Smallest units from which one window's limited raise reaches ``target`` (0 if
+    unlimited)."""
     if limit.units is None and limit.percent is None:
         return 0
     # units + limit(units) never decreases as units grow, so bisect; target itself works.
@@ -501,6 +540,8 @@ class _Planner:
             )
         self.m = _ceil_steps(policy.lead_time, step)
         self.s = _ceil_steps(policy.stabilization, step)
+        # A change at a slot shares its step_period window with the next w - 1 slots.
+        self.w = _ceil_steps(policy.step_period, step)
         self.floor_units = (
             units_for(observed * (1 + policy.observed_headroom), cpu)
             if observed is not None
@@ -606,23 +647,54 @@ class _Planner:
         )
 
     def _backward(self, needs: dict[int, _Need]) -> tuple[dict[int, int], dict[int, int]]:
-        """Units each slot must hold so every later need is reachable under max_step_up.
+        """Units each slot must hold so every later need is reachable under max_step_up
+        per step_period (rule 5).
 
-        Returns (ramp floor per slot, slot whose need drives it).
+        The units at slot ``k`` start the window of a change at ``k + 1``, which holds the
+        slots ``k + 1 .. k + w``: ``k`` must hold enough for one window's raise to reach
+        the highest of their ramp floors. Returns (ramp floor per slot, slot whose need
+        drives it).
         """
         ramp: dict[int, int] = {}
         driver: dict[int, int] = {}
-        later = 0
-        later_driver = self.last
+        # Sliding-window maximum over slots k + 1 .. k + w: the candidates, indices and
+        # floors both strictly ascending, so the last is the (earliest) highest.
+        ahead: deque[int] = deque()
         for k in range(self.last, self.g0 - 1, -1):
+            if k < self.last:
+                while ahead and ramp[ahead[0]] <= ramp[k + 1]:
+                    ahead.popleft()
+                ahead.appendleft(k + 1)
+                if ahead[-1] > k + self.w:
+                    ahead.pop()
             own = needs[k].units
+            later = _lowest_start(ramp[ahead[-1]], self.policy.max_step_up) if ahead else 0
             if own >= later:
                 ramp[k], driver[k] = own, k
             else:
-                ramp[k], driver[k] = later, later_driver
-            later = _lowest_start(ramp[k], self.policy.max_step_up)
-            later_driver = driver[k]
+                ramp[k], driver[k] = later, driver[ahead[-1]]
         return ramp, driver
+
+    def _in_window(self, levels: list[tuple[dt.datetime, int]], at: dt.datetime) -> list[int]:
+        """The units in force at some moment of ``[at - step_period, at)``: each starts a
+        window that holds a change at ``at``. ``levels`` are the planned changes so far as
+        (applied at, units), in time order; before them ``current_units`` is in force."""
+        cut = at - self.policy.step_period
+        seen: list[int] = []
+        i = len(levels)
+        while i > 0 and levels[i - 1][0] > cut:
+            i -= 1
+            seen.append(levels[i][1])
+        seen.append(levels[i - 1][1] if i > 0 else self.current)
+        return seen
+
+    def _range(self, seen: list[int]) -> tuple[int | None, int | None]:
+        """(highest, lowest) units a change may set when each of ``seen`` starts a window
+        holding it; ``None`` where that direction is unlimited."""
+        up, down = self.policy.max_step_up, self.policy.max_step_down
+        highs = [c + a for c in seen if (a := _limit(up, c)) is not None]
+        lows = [c - a for c in seen if (a := _limit(down, c)) is not None]
+        return (min(highs) if highs else None), (max(lows) if lows else None)
 
     def _lookback(self, i: int, k: int, units: dict[int, int], prev: int) -> int:
         """Slot ``i``'s weight in slot ``k``'s stabilisation window (units)."""
@@ -650,13 +722,15 @@ class _Planner:
         lowers: dict[int, _Lower] = {}
         suppressed: list[str] = []
         prev = self.current
-        continuing = False  # the previous change was a step-limited lower
+        levels: list[tuple[dt.datetime, int]] = []  # changes so far: (applied at, units)
+        continuing = False  # a step-limited lower is under way
         suppressing = False
         for k in range(self.g0, self.last + 1):
             needed = ramp[k]
+            # Every window holding a change now allows [lowest, highest]; prev always is.
+            highest, lowest = self._range(self._in_window(levels, self.at(k)))
             if needed > prev:
-                limit = _limit(policy.max_step_up, prev)
-                new = needed if limit is None else min(needed, prev + limit)
+                new = needed if highest is None else min(needed, highest)
                 continuing = suppressing = False
             else:
                 target, bound = prev, prev
@@ -688,13 +762,14 @@ class _Planner:
                 if forced:
                     target = policy.max_units
                 if target < prev:
-                    limit = _limit(policy.max_step_down, prev)
-                    new = target if limit is None else max(target, prev - limit)
+                    new = target if lowest is None else max(target, lowest)
                     lowers[k] = _Lower(target=target, bound=bound, forced=forced)
                     continuing = new > target
                 else:
                     new = prev
                     continuing = False
+            if new != prev:
+                levels.append((self.at(k), new))
             units[k] = new
             prev = new
         return units, lowers, suppressed

@@ -104,9 +104,12 @@ class Forecast:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StepLimit:
-    """A per-change limit: ``units`` absolute, or ``percent`` of the current units.
+    """How far capacity may move: ``units`` absolute, or ``percent`` of the units at the
+    start of a ``CapacityPolicy.step_period`` window; neither set means unlimited.
 
-    With ``percent`` the limit is ``max(1, ceil(current * percent / 100))``.
+    With ``percent`` the limit is ``max(1, floor(start * percent / 100))`` units, rounded
+    as the Kubernetes HPA does (a lower keeps ``ceil(start * (1 - percent / 100))``), so
+    the percent is never exceeded yet a small group still moves by one unit.
     """
 
     units: int | None = None
@@ -122,6 +125,9 @@ class CapacityPolicy:
     max_units: int
     max_step_up: StepLimit = field(default_factory=StepLimit)
     max_step_down: StepLimit = field(default_factory=StepLimit)
+    # The step limits bound the total change inside any window of this length (> 0),
+    # measured from the units at the window's start (the HPA's periodSeconds).
+    step_period: dt.timedelta = dt.timedelta(minutes=15)
     lead_time: dt.timedelta = dt.timedelta(minutes=15)
     scale_in: Literal["never", "after_peak"] = "after_peak"
     stabilization: dt.timedelta = dt.timedelta(hours=1)

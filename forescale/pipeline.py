@@ -108,6 +108,7 @@ def capacity_policy(service: ServiceSettings) -> CapacityPolicy:
         max_step_down=StepLimit(
             units=service.max_step_down.units, percent=service.max_step_down.percent
         ),
+        step_period=service.step_period,
         lead_time=service.lead_time,
         observed_headroom=service.observed_headroom,
         scale_in=service.scale_in.policy,

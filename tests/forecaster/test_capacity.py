@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import hypothesis.strategies as st
@@ -25,6 +26,7 @@ UTC = dt.UTC
 DAY = dt.datetime(2024, 5, 1, tzinfo=UTC)
 HOUR = dt.timedelta(hours=1)
 QUARTER = dt.timedelta(minutes=15)
+FIVE = dt.timedelta(minutes=5)
 NAN = math.nan
 
 # Each table row starts from this policy and overrides what it is about.
@@ -164,7 +166,7 @@ CASES = [
         policy={"max_step_up": StepLimit(percent=50)},
         current=4,
         observed=400,
-        # 6 + ceil(50% of 6) = 9 and 4 + ceil(50% of 4) = 6: the ramp starts at 15:00.
+        # 6 + floor(50% of 6) = 9 and 4 + floor(50% of 4) = 6: the ramp starts at 15:00.
         expected=(("15:00", 4, 6), ("16:00", 6, 9), ("17:00", 9, 4)),
     ),
     Case(
@@ -191,7 +193,98 @@ CASES = [
         policy={"max_step_down": StepLimit(percent=50)},
         current=9,
         observed=900,
-        expected=(("14:00", 9, 4), ("15:00", 4, 3)),  # 9 - ceil(4.5) = 4, then 4 - 2 -> 3
+        # HPA rounding: ceil(9 * 50 %) = 5 stay (9 -> 4 would be -56 %), then 5 -> 3.
+        expected=(("14:00", 9, 5), ("15:00", 5, 3)),
+    ),
+    Case(
+        id="step-down-percent-rounds-like-hpa",
+        values=(900, 900) + (300,) * 5,
+        policy={"max_step_down": StepLimit(percent=25)},
+        current=9,
+        observed=900,
+        # ceil(9 * 0.75) = 7, not 6; then one unit per step (floor(25 % of 7) = 1).
+        expected=(
+            ("14:00", 9, 7),
+            ("15:00", 7, 6),
+            ("16:00", 6, 5),
+            ("17:00", 5, 4),
+            ("18:00", 4, 3),
+        ),
+        constraints=(("14:00", "step-limited: max_step_down 25%"),),
+    ),
+    Case(
+        id="step-up-percent-rounds-down-so-the-ramp-starts-earlier",
+        values=(900, 1200, 1200, 1200),
+        policy={"max_step_up": StepLimit(percent=25)},
+        current=9,
+        observed=900,
+        # +25 % of 9 allows 11 (floor 2.25), not 12: 12 at 13:00 needs 10 at 12:00.
+        expected=(("12:00", 9, 10), ("13:00", 10, 12)),
+    ),
+    Case(
+        id="step-percent-small-group-still-moves-one-unit",
+        values=(200, 300, 100, 100),
+        policy={"max_step_up": StepLimit(percent=25), "max_step_down": StepLimit(percent=25)},
+        current=2,
+        observed=200,
+        expected=(("13:00", 2, 3), ("14:00", 3, 2), ("15:00", 2, 1)),
+    ),
+    # -- step limits per step_period (default 15 min) --------------------------------------
+    Case(
+        # The demo's bug: 13 -> 9 -> 6 within five minutes (-54 %). Each 15-minute window
+        # may lose at most 25 % of the units at its start.
+        id="step-down-percent-holds-per-period-not-per-change",
+        step=FIVE,
+        values=(1300,) + (400,) * 11,
+        policy={"max_step_down": StepLimit(percent=25)},
+        current=13,
+        observed=1300,
+        expected=(("12:05", 13, 10), ("12:20", 10, 8), ("12:35", 8, 6), ("12:50", 6, 5)),
+        constraints=(("12:05", "step-limited: max_step_down 25%"),),
+    ),
+    Case(
+        id="step-period-of-one-slot-limits-each-change-only",
+        step=FIVE,
+        values=(1300,) + (400,) * 11,
+        policy={"max_step_down": StepLimit(percent=25), "step_period": FIVE},
+        current=13,
+        observed=1300,
+        expected=(
+            ("12:05", 13, 10),
+            ("12:10", 10, 8),
+            ("12:15", 8, 6),
+            ("12:20", 6, 5),
+            ("12:25", 5, 4),
+        ),
+    ),
+    Case(
+        # now is off the grid: the lower at 12:02 counts in the window up to 12:17, so the
+        # slots at 12:05, 12:10 and 12:15 may not lower again.
+        id="step-period-counts-from-a-change-made-at-now",
+        step=FIVE,
+        now="12:02",
+        values=(400,) * 12,
+        policy={"max_step_down": StepLimit(percent=25)},
+        current=13,
+        observed=400,
+        expected=(("12:02", 13, 10), ("12:20", 10, 8), ("12:35", 8, 6), ("12:50", 6, 5)),
+    ),
+    Case(
+        # +2 units per 15 minutes: 3 -> 9 takes three periods, so the ramp starts at 12:30
+        # and 9 is in force when the demand arrives at 13:00.
+        id="step-up-units-per-period-ramp-starts-earlier",
+        step=FIVE,
+        values=(300,) * 12 + (900,) * 3 + (300,) * 6,
+        policy={"max_step_up": StepLimit(units=2)},
+        expected=(("12:30", 3, 5), ("12:45", 5, 7), ("13:00", 7, 9), ("13:15", 9, 3)),
+        constraints=(("12:30", "step-limited: max_step_up 2 units"),),
+    ),
+    Case(
+        id="step-up-per-period-ramp-with-lead-time-complete-before-lead",
+        step=FIVE,
+        values=(300,) * 12 + (900,) * 3 + (300,) * 6,
+        policy={"max_step_up": StepLimit(units=2), "lead_time": QUARTER},
+        expected=(("12:15", 3, 5), ("12:30", 5, 7), ("12:45", 7, 9), ("13:15", 9, 3)),
     ),
     Case(
         id="step-down-ramp-continues-under-tolerance",
@@ -636,6 +729,16 @@ INVALID = [
         _kwargs(policy=_policy(max_step_up=StepLimit(percent=0))),
         "max_step_up.percent",
     ),
+    (
+        "step-period-zero",
+        _kwargs(policy=_policy(step_period=dt.timedelta(0))),
+        "policy.step_period must be > 0",
+    ),
+    (
+        "step-period-negative",
+        _kwargs(policy=_policy(step_period=-QUARTER)),
+        "policy.step_period must be > 0",
+    ),
     ("naive-now", _kwargs(now=dt.datetime(2024, 5, 1, 12)), "naive"),  # noqa: DTZ001
     ("observed-nan", _kwargs(observed_demand=math.nan), "pass None"),
     ("forecast-ends-before-now", _kwargs(now=t("16:00")), "forecast ends at"),
@@ -700,7 +803,10 @@ def test_units_for_rejects(demand: float, cpu: float, match: str) -> None:
 STEP_LIMITS = [
     ("unlimited", StepLimit(), 9, None),
     ("units", StepLimit(units=3), 9, 3),
-    ("percent-rounds-up", StepLimit(percent=50), 9, 5),
+    ("percent-rounds-down", StepLimit(percent=50), 9, 4),  # 9 -> 5 (ceil 4.5) or 13 (floor)
+    ("percent-25-of-9", StepLimit(percent=25), 9, 2),
+    ("percent-one-unit-minimum", StepLimit(percent=25), 2, 1),
+    ("percent-float-noise", StepLimit(percent=129.2), 250, 323),  # 322.99999999999994
     ("percent-at-least-one", StepLimit(percent=10), 0, 1),
     ("percent-exact", StepLimit(percent=10), 30, 3),
     ("percent-small", StepLimit(percent=33.3), 3, 1),
@@ -841,3 +947,181 @@ def test_plan_properties(scenario: dict[str, Any]) -> None:
             assert s.units >= min(policy.max_units, max(policy.min_units, need))
         if observed is not None and (slot < floor_until or s.at == now):
             assert s.units >= min(policy.max_units, units_for(observed, policy.capacity_per_unit))
+
+
+# -- step limits per step_period (property) ---------------------------------------------------
+
+_PERCENTS = (10.0, 25.0, 33.3, 50.0, 100.0, 150.0)
+
+_period_limits = st.one_of(
+    st.just(StepLimit()),
+    st.builds(StepLimit, units=st.integers(1, 6)),
+    st.builds(StepLimit, percent=st.sampled_from(_PERCENTS)),
+)
+
+
+def _allowed(limit: StepLimit, start: int) -> int | None:
+    """Units a window starting at ``start`` units may move (None: unlimited), computed
+    exactly: percent is floor(start * percent / 100), at least one unit."""
+    if limit.units is not None:
+        return limit.units
+    if limit.percent is not None:
+        return max(1, math.floor(start * Fraction(str(limit.percent)) / 100))
+    return None
+
+
+@st.composite
+def _demand(draw: st.DrawFn, count: int) -> list[float]:
+    """A demand shape: a base level with rectangular peaks, or noise; sometimes NaN rows."""
+    if draw(st.integers(0, 2)):
+        values = [draw(st.floats(0, 1500))] * count
+        for _ in range(draw(st.integers(0, 3))):
+            start = draw(st.integers(0, count - 1))
+            width = draw(st.integers(1, count))
+            height = draw(st.floats(0, 4000))
+            for i in range(start, min(count, start + width)):
+                values[i] = max(values[i], height)
+    else:
+        values = draw(st.lists(st.floats(0, 4000), min_size=count, max_size=count))
+    for i in draw(st.lists(st.integers(0, count - 1), max_size=2)):
+        values[i] = NAN
+    return values
+
+
+@st.composite
+def _period_scenario(draw: st.DrawFn) -> dict[str, Any]:
+    step = draw(st.sampled_from([FIVE, FIVE, QUARTER, HOUR]))
+    count = draw(st.integers(2, 48))
+    values = draw(_demand(count))
+    start = DAY + draw(st.integers(0, 12)) * HOUR
+    minute = dt.timedelta(minutes=1)
+    now = start + draw(st.integers(-60, count * (step // minute) - 1)) * minute
+    min_units = draw(st.integers(0, 6))
+    policy = CapacityPolicy(
+        capacity_per_unit=100.0,
+        min_units=min_units,
+        max_units=draw(st.integers(max(min_units, 1), 40)),
+        max_step_up=draw(st.one_of(_period_limits, st.builds(StepLimit, units=st.integers(1, 3)))),
+        max_step_down=draw(_period_limits),
+        step_period=draw(st.sampled_from([5, 7, 10, 15, 20, 45, 60, 120])) * minute,
+        lead_time=draw(st.integers(0, 8)) * FIVE,
+        scale_in=draw(st.sampled_from(["never", "after_peak"])),
+        stabilization=draw(st.integers(0, 8)) * FIVE,
+        scale_in_tolerance=draw(st.sampled_from([0.0, 0.1, 0.3])),
+        observed_headroom=draw(st.sampled_from([0.0, 0.3])),
+    )
+    return {
+        "forecast": pd.DataFrame(
+            {"ds": pd.date_range(start, periods=count, freq=step), "yhat_upper": values}
+        ),
+        "policy": policy,
+        "current_units": draw(st.one_of(st.integers(0, 45), st.integers(0, 4))),
+        "now": now,
+        "observed_demand": draw(st.one_of(st.none(), st.floats(0, 4000))),
+        "data_fresh": draw(st.booleans()),
+    }
+
+
+def _reachable(plan: CapacityPlan, policy: CapacityPolicy, slot_at: list[dt.datetime]) -> list[int]:
+    """The most units each slot can hold, raising as fast as the per-period limits allow
+    from current_units (capped at max_units): any plan holds at most this."""
+    levels: list[tuple[dt.datetime, int]] = []  # (from when, units), after current
+    top: list[int] = []
+    prev = plan.current_units
+    for at in slot_at:
+        # The units in force at some moment of [at - step_period, at) each bound this slot:
+        # the level at at - step_period, and every level set after it.
+        cut = at - policy.step_period
+        earlier = [u for when, u in levels if when <= cut]
+        seen = [earlier[-1] if earlier else plan.current_units]
+        seen += [u for when, u in levels if when > cut]
+        caps = [c + a for c in seen if (a := _allowed(policy.max_step_up, c)) is not None]
+        new = max(prev, min([policy.max_units, *caps]))
+        if new != prev:
+            levels.append((at, new))
+        top.append(new)
+        prev = new
+    return top
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_period_scenario())
+def test_step_limits_hold_in_every_period(scenario: dict[str, Any]) -> None:
+    plan = plan_capacity(**scenario)
+    policy: CapacityPolicy = scenario["policy"]
+    current: int = scenario["current_units"]
+    now: dt.datetime = scenario["now"]
+    assert_steps_match_desired(plan)
+    steps = list(plan.steps)
+
+    # Each step rounds like the HPA: down to ceil(from * (1 - p)), up to floor(from *
+    # (1 + p)), at least one unit either way; a unit limit is absolute.
+    for s in steps:
+        up, down = policy.max_step_up, policy.max_step_down
+        if s.direction == "raise" and up.percent is not None:
+            ceiling = math.floor(s.from_units * (1 + Fraction(str(up.percent)) / 100))
+            assert s.units <= max(ceiling, s.from_units + 1), s
+        if s.direction == "raise" and up.units is not None:
+            assert s.units - s.from_units <= up.units, s
+        if s.direction == "lower" and down.percent is not None:
+            bottom = math.ceil(s.from_units * (1 - Fraction(str(down.percent)) / 100))
+            assert s.units >= min(bottom, s.from_units - 1), s
+        if s.direction == "lower" and down.units is not None:
+            assert s.from_units - s.units <= down.units, s
+
+    # Every window [t, t + step_period) that starts at now or at a change: every level in
+    # force inside it stays within the limits of the units in force just before t.
+    def before(t0: dt.datetime) -> int:
+        earlier = [s.units for s in steps if s.at < t0]
+        return earlier[-1] if earlier else current
+
+    for t0 in [now, *(s.at for s in steps)]:
+        start = before(t0)
+        inside = [before(t0 + dt.timedelta(microseconds=1))]
+        inside += [s.units for s in steps if t0 < s.at < t0 + policy.step_period]
+        up_allowed = _allowed(policy.max_step_up, start)
+        down_allowed = _allowed(policy.max_step_down, start)
+        for level in inside:
+            if up_allowed is not None:
+                assert level - start <= up_allowed, (t0, start, inside)
+            if down_allowed is not None:
+                assert start - level <= down_allowed, (t0, start, inside)
+
+    # Bounds: inside [min, max] once reached, and between current and the bounds before.
+    units = plan.desired["units"].tolist()
+    for u in units:
+        assert min(policy.min_units, current) <= u <= max(policy.max_units, current)
+    inside_bounds = [policy.min_units <= u <= policy.max_units for u in units]
+    assert inside_bounds == sorted(inside_bounds), "left [min, max] after entering it"
+    if policy.min_units <= current <= policy.max_units:
+        assert all(inside_bounds)
+
+    # Ramps: every slot needs the largest known demand of rows slot .. slot +
+    # ceil(lead_time / step), and the observed-demand floor until now + max(lead_time,
+    # stabilization) (always in the slot holding now). Whenever raising as fast as the
+    # limits allow from now covers every need, the plan covers it too: it started its ramps
+    # early enough (and never lowered below a later ramp).
+    if current > policy.max_units:
+        return
+    forecast = scenario["forecast"]
+    step = forecast["ds"].iloc[1] - forecast["ds"].iloc[0]
+    ahead = -(-policy.lead_time // step) * step
+    observed = scenario["observed_demand"]
+    floor = (
+        units_for(observed * (1 + policy.observed_headroom), policy.capacity_per_unit)
+        if observed is not None
+        else 0
+    )
+    floor_until = now + max(policy.lead_time, policy.stabilization)
+    slot_at = [max(ds.to_pydatetime(), now) for ds in plan.desired["ds"]]
+    needs = []
+    for i, ds in enumerate(plan.desired["ds"]):
+        rows = forecast[(forecast["ds"] >= ds) & (forecast["ds"] <= ds + ahead)]
+        known = [units_for(y, policy.capacity_per_unit) for y in rows["yhat_upper"].dropna()]
+        if i == 0 or ds < floor_until:
+            known.append(floor)
+        needs.append(min(policy.max_units, max([policy.min_units, *known])))
+    top = _reachable(plan, policy, slot_at)
+    if all(n <= r for n, r in zip(needs, top, strict=True)):
+        assert all(u >= n for u, n in zip(units, needs, strict=True)), (needs, units, top)
+        assert not any("step-limited" in n for n in plan.notes), plan.notes

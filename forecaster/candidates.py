@@ -67,12 +67,14 @@ def fit_candidates(
 ) -> Fitted:
     """Fit the ``models`` (names from :data:`DEFAULT_MODELS`) on ``history`` as of ``now``."""
     from forecaster.model import fit_forecast
+    from forecaster.runtime import configure_fitting
 
     out: dict[str, Forecast] = {}
     errors: dict[str, str] = {}
     wanted = set(models)
     base = {PROPHET, SEASONAL_NAIVE} if ENSEMBLE in wanted else set()
     if PROPHET in wanted or PROPHET in base:
+        configure_fitting()  # the one set-up point for Prophet's libraries (idempotent)
         try:
             out[PROPHET] = fit_forecast(
                 history, events=events, settings=settings, now=now, min_history=min_history

@@ -93,8 +93,9 @@ nyc_taxi 30 min, all 149 days, forced 30 min        7152        6.1
   benchmark stays above its bars (docs/BENCHMARKS.md has both runs).
 * Much of the time was not the optimiser: Prophet hands CmdStan its design matrix as
   nested Python lists, which ``stanio`` walked element by element (~40 % of a 2-week
-  5-minute fit). :func:`_fast_stan_json` converts them in C (same JSON), and ``ujson``
-  (a dependency) writes it: 2.15 -> 0.95 s for that fit with ujson alone.
+  5-minute fit). :func:`forecaster.runtime.configure_fitting` (called where fitting
+  starts, not here) converts them in C (same JSON), and ``ujson`` (a dependency) writes
+  it: 2.15 -> 0.95 s for that fit with ujson alone.
 * A second fit for dips only when there are at least ``MIN_DIPS`` (3) of them: a single
   low step barely moves the fit and the refit doubled the time.
 * L-BFGS (Prophet's default for >= 100 points; Newton is 11-20x slower) with
@@ -117,7 +118,6 @@ inputs give the same frame.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -608,7 +608,6 @@ def _run_prophet(
     design: _Design, target: npt.NDArray[np.float64], settings: ForecastSettings, notes: list[str]
 ) -> pd.DataFrame:
     """Fit and predict the future rows; Prophet's output in ``design.future_x`` order."""
-    _quiet_logs()
     try:
         from prophet import Prophet
     except ImportError as exc:  # pragma: no cover - prophet is a dependency
@@ -711,59 +710,6 @@ def _dips(
     if dips.mean() > MAX_DIP_FRACTION:  # a level change, not dips: keep everything
         return np.zeros(len(fit_df), dtype=bool)
     return dips
-
-
-def _quiet_logs() -> None:
-    """CmdStan's two INFO lines per fit and prophet's "Importing plotly failed"."""
-    plot_logger = logging.getLogger("prophet.plot")
-    if not any(isinstance(f, _NoPlotly) for f in plot_logger.filters):
-        plot_logger.addFilter(_NoPlotly())  # before prophet is imported: it logs at import
-    # cmdstanpy sets its logger up (level DEBUG, own handler) on the first get_logger()
-    # call, so set the level after that call, not before.
-    from cmdstanpy.utils import get_logger
-
-    get_logger().setLevel(logging.WARNING)
-    _fast_stan_json()
-
-
-def _fast_stan_json() -> None:
-    """Let ``stanio`` (cmdstanpy's JSON writer) convert numeric lists in C.
-
-    Prophet hands CmdStan its design matrix as nested Python lists, and ``stanio`` walks
-    them element by element in Python (``process_value``: ~185,000 calls for a 2-week
-    5-minute fit, ~40 % of the fit). A rectangular list of ints/floats goes through
-    ``numpy.asarray(...).tolist()`` instead: the same Python numbers in the same nesting,
-    so the JSON is byte-identical for all-float and all-int lists (Prophet's; tested) and
-    numerically identical otherwise (an int inside a float list is written ``1.0``);
-    anything else (bools, ragged lists, dicts) takes stanio's own path. Installed once; a
-    stanio without ``process_value`` is left alone.
-    """
-    try:
-        from stanio import json as stan_json
-    except ImportError:  # pragma: no cover - cmdstanpy depends on stanio
-        return
-    original = getattr(stan_json, "process_value", None)
-    if original is None or getattr(original, "_forescale_fast", False):
-        return
-
-    def process_value(val: Any) -> Any:
-        if isinstance(val, list) and val and isinstance(val[0], list | float | int):
-            try:
-                array = np.asarray(val)
-            except ValueError:  # ragged
-                return original(val)
-            if array.dtype.kind in "iuf" and not isinstance(val[0], bool):
-                return array.tolist()
-        return original(val)
-
-    process_value._forescale_fast = True  # type: ignore[attr-defined]
-    process_value._forescale_original = original  # type: ignore[attr-defined]
-    stan_json.process_value = process_value
-
-
-class _NoPlotly(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Importing plotly failed" not in record.getMessage()
 
 
 # ------------------------------------------------------------------------ the output

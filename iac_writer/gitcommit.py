@@ -2,8 +2,8 @@
 
 For Atlantis / pull-request workflows forescale does not apply anything: it commits the
 patched variable file on a branch and leaves review, plan and apply to the PR pipeline.
-This is the only module in forescale that runs ``git`` (:mod:`iac_writer.terraform` is the
-only one that runs terraform); every command goes through :meth:`_Git.run`.
+This is the only module in forescale that runs ``git``; every command goes through
+:meth:`_Git.run`, which starts it with :func:`iac_writer.process.run_process`.
 
 The user's checkout is never touched: not the working tree, not the index, not ``HEAD``.
 The commit is built with plumbing only::
@@ -47,7 +47,10 @@ a submodule); a file outside the repository.
 
 Environment
     Commands run in the repository's top level, as argument lists (never a shell), each in
-    its own process group, within one overall time limit. The inherited environment loses
+    its own process group, within one overall time limit; past it the running command is
+    stopped with SIGINT, then SIGTERM, then SIGKILL, 2 s apart (git removes its ``*.lock``
+    files on SIGINT and SIGTERM). Output beyond ``STDOUT_MAX_BYTES`` (256 MiB; a file
+    read with ``cat-file``) is an error, not unbounded memory. The inherited environment loses
     every ``GIT_*`` variable (a ``GIT_DIR`` or ``GIT_INDEX_FILE`` from a calling hook would
     redirect the commands) and gets ``GIT_TERMINAL_PROMPT=0``, ``GIT_CONFIG_NOSYSTEM=1``,
     ``GIT_CONFIG_GLOBAL=/dev/null`` (git >= 2.32; older git still reads ``~/.gitconfig``),
@@ -59,13 +62,10 @@ Environment
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
@@ -74,15 +74,19 @@ from pathlib import Path, PurePath
 from typing import Final
 
 from forescale.errors import GitError, TfvarsConflict
+from iac_writer.process import TAIL_LINES, StopPolicy, run_process
 from iac_writer.tfvars import TfvarsChange
 
 __all__ = ["CommitResult", "commit_change", "read_parent_file"]
 
 _log = logging.getLogger(__name__)
 
-TAIL_LINES: Final = 40
-# After SIGTERM (git removes its *.lock files on it) wait this long before SIGKILL.
-_TERM_GRACE_SECONDS: Final = 2.0
+STDOUT_MAX_BYTES: Final = 256 * 1024 * 1024
+"""The most standard output of one git command that is read (bytes)."""
+# git removes its *.lock files on SIGINT and SIGTERM alike (sigchain_push_common).
+_STOP: Final = StopPolicy(
+    interrupt_grace_seconds=2.0, term_grace_seconds=2.0, kill_wait_seconds=10.0
+)
 _REGULAR_MODES: Final = frozenset({"100644", "100755"})
 _FORCED_ENV: Final = {
     "GIT_TERMINAL_PROMPT": "0",
@@ -444,49 +448,44 @@ class _Git:
             )
         full_env = {**self._env, **(env or {})}
         try:
-            proc = subprocess.Popen(  # noqa: S603 (argument list, no shell)
+            result = run_process(
                 cmd,
                 cwd=self.cwd,
                 env=full_env,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # own process group: a timeout stops hooks too
+                stdin=input,
+                timeout=remaining,
+                stop=_STOP,
+                keep_stdout=STDOUT_MAX_BYTES,
+                label=f"git {sub}",
             )
         except OSError as exc:
             raise GitError(
                 f"could not start git {sub} in {self.cwd}: {exc}", cmd=cmd, returncode=None
             ) from exc
-        try:
-            out, err = proc.communicate(input, timeout=remaining)
-        except subprocess.TimeoutExpired:
-            out, err = _stop(proc)
-            stderr = err.decode("utf-8", "replace")
+        if result.stopped_by is not None:
             raise GitError(
                 f"git {sub} ran past the {self._timeout:g} s limit and was stopped",
                 cmd=cmd,
-                returncode=proc.returncode,
-                stderr=_tail(stderr),
-            ) from None
-        except BaseException:
-            _stop(proc)  # Ctrl-C: the child is in its own session and did not get it
-            raise
+                returncode=result.returncode,
+                stderr=result.stderr.tail(),
+            )
+        if result.stdout.truncated:
+            raise GitError(
+                f"git {sub} printed more than {STDOUT_MAX_BYTES} bytes, more than forescale reads",
+                cmd=cmd,
+                returncode=result.returncode,
+                stderr=result.stderr.tail(),
+            )
+        assert result.returncode is not None  # a child that exited by itself was reaped
         done = _Done(
-            cmd=cmd, returncode=proc.returncode, stdout=out, stderr=err.decode("utf-8", "replace")
+            cmd=cmd,
+            returncode=result.returncode,
+            stdout=result.stdout.data,
+            stderr=result.stderr.text(),
         )
         if check and done.returncode != 0:
             raise _failed(done, what or f"run git {sub}")
         return done
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    """SIGTERM the process group (git then removes its lock files), SIGKILL if needed."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            return proc.communicate(timeout=_TERM_GRACE_SECONDS)
-    return proc.communicate()
 
 
 def _failed(done: _Done, what: str) -> GitError:

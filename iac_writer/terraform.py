@@ -1,9 +1,10 @@
 """Run terraform (or OpenTofu): init, plan to a private file, check, apply that file.
 
-This is the only module in forescale that starts subprocesses. Every command is an argument
-list (never a shell) with ``-input=false -no-color``, runs in ``working_dir`` in its own
-process group, has a time limit, and keeps its stdout/stderr so errors can show the tail.
-Only flags that Terraform 1.0 already has are used (checked against 1.0.3 and 1.11.4).
+Every command is an argument list with ``-input=false -no-color``, run in ``working_dir``
+by :func:`iac_writer.process.run_process` (never a shell, its own process group, a time
+limit, the SIGINT -> SIGTERM -> SIGKILL stop ladder, bounded output whose tails errors
+show). Only flags that Terraform 1.0 already has are used (checked against 1.0.3 and
+1.11.4).
 
 The flow (research notes A4)::
 
@@ -51,8 +52,17 @@ Stopping terraform (cancel() or a time limit)
       remains (harmless for the local backend).
 
     So the runner sends SIGINT to the group, waits ``grace_seconds`` (default 60), then
-    SIGTERM, waits ``term_grace_seconds`` (default 30), and only then SIGKILL. Each step is
-    logged; the error records which signals it took (``signals_sent``).
+    SIGTERM, waits ``term_grace_seconds`` (default 30), and only then SIGKILL
+    (:class:`iac_writer.process.StopPolicy`). Each step is logged; the error records
+    which signals it took (``signals_sent``), and a stop that needed more than SIGINT is
+    logged as a warning that the state may not have been saved. Ctrl-C while a command
+    runs is passed on the same way (Terraform runs in its own session and does not see
+    the terminal's SIGINT), then re-raised as ``KeyboardInterrupt``.
+
+Output
+    Of each stream the last ``OUTPUT_KEEP_BYTES`` (1 MiB) are kept for tails and errors;
+    ``show -json`` and ``version -json`` are read whole up to ``JSON_MAX_BYTES`` (512 MiB),
+    a larger plan is an error rather than unbounded memory.
 
 State locks
     ``plan`` and ``apply`` pass ``-lock-timeout``: Terraform itself waits that long for a
@@ -63,21 +73,17 @@ State locks
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
 import shutil
-import signal
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from forescale.errors import (
     StalePlan,
@@ -88,6 +94,14 @@ from forescale.errors import (
     TerraformTimeout,
 )
 from iac_writer.guard import GuardResult
+from iac_writer.process import (
+    DEFAULT_KEEP_BYTES,
+    TAIL_LINES,
+    CancelFlag,
+    ProcessResult,
+    StopPolicy,
+    run_process,
+)
 from iac_writer.scratch import Scratch
 
 __all__ = [
@@ -102,8 +116,10 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-TAIL_LINES: Final = 40
-"""How many trailing lines of stdout/stderr results and errors keep."""
+OUTPUT_KEEP_BYTES: Final = DEFAULT_KEEP_BYTES
+"""Bytes of each stream kept for tails and errors (``TAIL_LINES`` lines are shown)."""
+JSON_MAX_BYTES: Final = 512 * 1024 * 1024
+"""The largest ``show -json`` / ``version -json`` output read (bytes)."""
 
 PlanGuard = Callable[[Mapping[str, Any]], GuardResult]
 """Called with the ``show -json`` dict of a plan; apply proceeds only if ``.ok``."""
@@ -115,9 +131,7 @@ _LOCK_FIELD_RE: Final = re.compile(
     r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*?)\s*$", re.MULTILINE
 )
 _ERROR_LINE_RE: Final = re.compile(r"^[│\s]*Error: (.+?)\s*$", re.MULTILINE)
-_POLL_SECONDS: Final = 0.05
 _KILL_WAIT_SECONDS: Final = 10.0
-_READER_JOIN_SECONDS: Final = 5.0
 
 
 # --------------------------------------------------------------------------- records
@@ -206,15 +220,6 @@ class ApplyResult:
     duration_seconds: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Completed:
-    cmd: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    duration_seconds: float
-
-
 # --------------------------------------------------------------------------- runner
 
 
@@ -288,11 +293,12 @@ class TerraformRunner:
         self._timeouts = timeouts
         self._plugin_dirs = tuple(Path(p) for p in plugin_dirs)
         self._backend_config = tuple(backend_config)
-        self._grace = grace_seconds
-        self._term_grace = term_grace_seconds
-        # A plain bool, not an Event: cancel() must be safe inside a signal handler, which
-        # may interrupt the main thread while it holds an Event's internal lock.
-        self._cancel_requested = False
+        self._stop_policy = StopPolicy(
+            interrupt_grace_seconds=grace_seconds,
+            term_grace_seconds=term_grace_seconds,
+            kill_wait_seconds=_KILL_WAIT_SECONDS,
+        )
+        self._cancel = CancelFlag()  # safe to set from a signal handler
         self._busy = threading.RLock()
 
     # ------------------------------------------------------------------ properties
@@ -317,23 +323,25 @@ class TerraformRunner:
     @property
     def cancelled(self) -> bool:
         """True after :meth:`cancel` until :meth:`reset_cancel`."""
-        return self._cancel_requested
+        return self._cancel.is_set
 
     # ------------------------------------------------------------------ commands
 
     def version(self) -> tuple[int, int, int]:
         """The binary's version from ``version -json`` (available since Terraform 0.13)."""
-        done = self._run(["version", "-json"], timeout=self._timeouts.version)
+        done = self._run(
+            ["version", "-json"], timeout=self._timeouts.version, keep_stdout=JSON_MAX_BYTES
+        )
         if done.returncode != 0:
             raise self._error(done, "version")
         try:
-            text = str(json.loads(done.stdout)["terraform_version"])
+            text = str(json.loads(_whole(done))["terraform_version"])
         except (ValueError, KeyError, TypeError) as exc:
             raise TerraformError(
                 f"{self._binary_name} version -json printed something unexpected",
                 cmd=done.cmd,
                 returncode=done.returncode,
-                stdout_tail=_tail(done.stdout),
+                stdout_tail=done.stdout.tail(),
             ) from exc
         match = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
         if match is None:
@@ -358,9 +366,9 @@ class TerraformRunner:
             raise self._error(done, "init")
         return CommandResult(
             cmd=done.cmd,
-            returncode=done.returncode,
-            output_tail=_tail(done.stdout),
-            stderr_tail=_tail(done.stderr),
+            returncode=0,
+            output_tail=done.stdout.tail(),
+            stderr_tail=done.stderr.tail(),
             duration_seconds=done.duration_seconds,
         )
 
@@ -388,7 +396,9 @@ class TerraformRunner:
                 if done.returncode not in (0, 2):
                     raise self._error(done, "plan")
                 shown = self._run(
-                    ["show", "-json", "-no-color", str(plan_file)], timeout=self._timeouts.show
+                    ["show", "-json", "-no-color", str(plan_file)],
+                    timeout=self._timeouts.show,
+                    keep_stdout=JSON_MAX_BYTES,
                 )
             if shown.returncode != 0:
                 raise self._error(shown, "show")
@@ -402,7 +412,7 @@ class TerraformRunner:
             has_changes=done.returncode == 2,
             plan_json=plan_json,
             cmd=done.cmd,
-            output_tail=_tail(done.stdout),
+            output_tail=done.stdout.tail(),
             duration_seconds=done.duration_seconds,
         )
 
@@ -435,11 +445,11 @@ class TerraformRunner:
         :class:`~forescale.errors.TerraformCancelled`. Later commands are refused until
         :meth:`reset_cancel`. Safe from another thread or a signal handler.
         """
-        self._cancel_requested = True
+        self._cancel.set()
 
     def reset_cancel(self) -> None:
         """Allow commands again after :meth:`cancel`."""
-        self._cancel_requested = False
+        self._cancel.clear()
 
     # ------------------------------------------------------------------ internals
 
@@ -467,17 +477,19 @@ class TerraformRunner:
             replanned=replanned,
             guard=verdict,
             cmd=done.cmd,
-            returncode=done.returncode,
-            output_tail=_tail(done.stdout),
-            stderr_tail=_tail(done.stderr),
+            returncode=0,
+            output_tail=done.stdout.tail(),
+            stderr_tail=done.stderr.tail(),
             duration_seconds=done.duration_seconds,
         )
 
-    def _run(self, args: Sequence[str], *, timeout: float) -> _Completed:
-        """Run one command to completion, stopping it on timeout or cancel."""
+    def _run(
+        self, args: Sequence[str], *, timeout: float, keep_stdout: int = OUTPUT_KEEP_BYTES
+    ) -> ProcessResult:
+        """Run one command to its end; raise if it was stopped (timeout, cancel)."""
         cmd = (str(self._binary), *args)
         what = f"{self._binary_name} {args[0]}"
-        if self._cancel_requested:
+        if self._cancel.is_set:
             raise TerraformCancelled(
                 f"{what} not started: the runner was cancelled",
                 signals_sent=(),
@@ -485,125 +497,64 @@ class TerraformRunner:
                 returncode=None,
             )
         _log.info("running %s in %s", " ".join(cmd), self._working_dir)
-        started = time.monotonic()
         try:
-            proc = subprocess.Popen(  # noqa: S603 (argument list, no shell)
+            done = run_process(
                 cmd,
                 cwd=self._working_dir,
                 env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # own process group: signals reach every child
+                timeout=timeout,
+                cancel=self._cancel,
+                stop=self._stop_policy,
+                keep_stdout=keep_stdout,
+                keep_stderr=OUTPUT_KEEP_BYTES,
+                label=what,
             )
         except OSError as exc:
             raise TerraformError(
                 f"could not start {what} in {self._working_dir}: {exc}", cmd=cmd, returncode=None
             ) from exc
-        assert proc.stdout is not None and proc.stderr is not None
-        out: list[bytes] = []
-        err: list[bytes] = []
-        readers = [
-            threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-            threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
-
-        deadline = started + timeout
-        stop_reason: str | None = None
-        try:
-            while proc.poll() is None:
-                if self._cancel_requested:
-                    stop_reason = "cancelled"
-                elif time.monotonic() >= deadline:
-                    stop_reason = "timeout"
-                if stop_reason is not None:
-                    break
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=_POLL_SECONDS)
-        except BaseException:
-            # Ctrl-C in a terminal (KeyboardInterrupt) or any other exit from this thread:
-            # the child is in its own session, so the terminal's SIGINT never reached it.
-            # Stop it the same graceful way instead of leaving an orphan holding the lock.
-            self._stop(proc, what)
-            raise
-        signals_sent = self._stop(proc, what) if stop_reason is not None else ()
-        for reader in readers:
-            # A grandchild that kept the pipe open must not hang us; take what was read.
-            reader.join(timeout=_READER_JOIN_SECONDS)
-        elapsed = time.monotonic() - started
-        stdout = b"".join(out).decode("utf-8", "replace")
-        stderr = b"".join(err).decode("utf-8", "replace")
-        returncode = proc.returncode
-        _log.info("%s exited %s after %.1f s", what, returncode, elapsed)
-
-        if stop_reason == "timeout":
+        _log.info("%s exited %s after %.1f s", what, done.returncode, done.duration_seconds)
+        signals = " then ".join(done.signals_sent) or "no signal (it had just exited)"
+        if len(done.signals_sent) > 1:
+            _log.warning(
+                "%s did not stop on SIGINT and needed %s: Terraform may have exited without "
+                "saving its state (module docstring of iac_writer.terraform)",
+                what,
+                signals,
+            )
+        if done.stopped_by == "timeout":
             raise TerraformTimeout(
-                f"{what} ran longer than {timeout:g} s and was stopped with "
-                f"{' then '.join(signals_sent) or 'no signal (it had just exited)'}"
-                f"{_first_error(stderr, prefix=': ')}",
+                f"{what} ran longer than {timeout:g} s and was stopped with {signals}"
+                f"{_first_error(done.stderr.text(), prefix=': ')}",
                 timeout_seconds=timeout,
-                signals_sent=signals_sent,
+                signals_sent=done.signals_sent,
                 cmd=cmd,
-                returncode=returncode,
-                stderr=_tail(stderr),
-                stdout_tail=_tail(stdout),
+                returncode=done.returncode,
+                stderr=done.stderr.tail(),
+                stdout_tail=done.stdout.tail(),
             )
-        if stop_reason == "cancelled":
+        if done.stopped_by == "cancelled":
             raise TerraformCancelled(
-                f"{what} was cancelled and stopped with "
-                f"{' then '.join(signals_sent) or 'no signal (it had just exited)'} "
-                f"(exit {returncode})",
-                signals_sent=signals_sent,
+                f"{what} was cancelled and stopped with {signals} (exit {done.returncode})",
+                signals_sent=done.signals_sent,
                 cmd=cmd,
-                returncode=returncode,
-                stderr=_tail(stderr),
-                stdout_tail=_tail(stdout),
+                returncode=done.returncode,
+                stderr=done.stderr.tail(),
+                stdout_tail=done.stdout.tail(),
             )
-        assert returncode is not None
-        return _Completed(
-            cmd=cmd, returncode=returncode, stdout=stdout, stderr=stderr, duration_seconds=elapsed
-        )
+        assert done.returncode is not None  # a child that exited by itself was reaped
+        return done
 
-    def _stop(self, proc: subprocess.Popen[bytes], what: str) -> tuple[str, ...]:
-        """SIGINT the process group, then SIGTERM, then SIGKILL, each after a wait."""
-        sent: list[str] = []
-        steps = (
-            (signal.SIGINT, self._grace),
-            (signal.SIGTERM, self._term_grace),
-            (signal.SIGKILL, _KILL_WAIT_SECONDS),
-        )
-        for sig, wait in steps:
-            if proc.poll() is not None:
-                break
-            if sig is not signal.SIGINT:
-                _log.warning(
-                    "%s did not stop within %g s of %s; sending %s to its process group "
-                    "(Terraform may exit without saving state)",
-                    what,
-                    steps[len(sent) - 1][1],
-                    sent[-1],
-                    sig.name,
-                )
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:  # the whole group is already gone
-                break
-            sent.append(sig.name)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=wait)
-        return tuple(sent)
-
-    def _error(self, done: _Completed, sub: str) -> TerraformError:
+    def _error(self, done: ProcessResult, sub: str) -> TerraformError:
         what = f"{self._binary_name} {sub}"
+        stderr = done.stderr.text()
         common: dict[str, Any] = {
             "cmd": done.cmd,
             "returncode": done.returncode,
-            "stderr": _tail(done.stderr),
-            "stdout_tail": _tail(done.stdout),
+            "stderr": done.stderr.tail(),
+            "stdout_tail": done.stdout.tail(),
         }
-        text = done.stderr + "\n" + done.stdout
+        text = stderr + "\n" + done.stdout.text()
         if _LOCK_MARKER in text:
             info = dict(_LOCK_FIELD_RE.findall(text.split("Lock Info:", 1)[-1]))
             holder = info.get("Who") or "an unknown holder"
@@ -636,7 +587,7 @@ class TerraformRunner:
                 **common,
             )
         return TerraformError(
-            f"{what} failed (exit {done.returncode}){_first_error(done.stderr, prefix=': ')}",
+            f"{what} failed (exit {done.returncode}){_first_error(stderr, prefix=': ')}",
             **common,
         )
 
@@ -663,15 +614,15 @@ def _not_applied(verdict: GuardResult, *, replanned: bool) -> ApplyResult:
     )
 
 
-def _parse_plan_json(shown: _Completed) -> dict[str, Any]:
+def _parse_plan_json(shown: ProcessResult) -> dict[str, Any]:
     try:
-        parsed = json.loads(shown.stdout)
+        parsed = json.loads(_whole(shown))
     except ValueError as exc:
         raise TerraformError(
             f"show -json printed invalid JSON ({exc})",
             cmd=shown.cmd,
             returncode=shown.returncode,
-            stderr=_tail(shown.stderr),
+            stderr=shown.stderr.tail(),
         ) from exc
     if not isinstance(parsed, dict):
         raise TerraformError(
@@ -710,16 +661,17 @@ def _go_duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-def _drain(stream: IO[bytes], sink: list[bytes]) -> None:
-    fd = stream.fileno()
-    with contextlib.suppress(OSError):
-        while chunk := os.read(fd, 65536):
-            sink.append(chunk)
-    stream.close()
-
-
-def _tail(text: str, lines: int = TAIL_LINES) -> str:
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+def _whole(done: ProcessResult) -> str:
+    """All of stdout, for JSON; refuses output cut to stay within ``JSON_MAX_BYTES``."""
+    if done.stdout.truncated:
+        raise TerraformError(
+            f"{Path(done.cmd[0]).name} {done.cmd[1]} printed {done.stdout.total_bytes} "
+            f"bytes, more than the {JSON_MAX_BYTES} forescale reads",
+            cmd=done.cmd,
+            returncode=done.returncode,
+            stderr=done.stderr.tail(),
+        )
+    return done.stdout.text()
 
 
 def _first_error(stderr: str, *, prefix: str) -> str:

@@ -28,6 +28,7 @@ from forescale.errors import (
     TerraformNotFound,
     TerraformTimeout,
 )
+from iac_writer import process
 from iac_writer.guard import GuardResult, check_plan
 from iac_writer.scratch import LOCK_NAME
 from iac_writer.terraform import ApplyResult, CommandTimeouts, PlanResult, TerraformRunner
@@ -504,20 +505,34 @@ def test_cancel_interrupts_apply_with_sigint_and_releases_the_lock(
 
 
 @external
-def test_timeout_stops_terraform_and_keeps_the_tail(null_workspace: Workspace) -> None:
+def test_timeout_stops_terraform_and_keeps_the_tail(
+    null_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The apply's time limit passes while the provisioner sleeps: SIGINT alone stops it.
+
+    Terraform needs a varying time to reach the provisioner (seconds, on a loaded machine),
+    so a short real limit could fire before it. Instead the runner's clock (the one the
+    limit is measured on, nothing else) jumps an hour ahead once the provisioner has
+    written its marker: the limit passes exactly while the provisioner runs, and never
+    before.
+    """
     ws = null_workspace
     ws.bootstrap(capacity=2)
-    ws.write_vars(web_capacity=6, provision_seconds=30)
-    runner = ws.runner(lock_timeout_seconds=1, timeouts=CommandTimeouts(plan=60, show=30, apply=3))
-    started = time.monotonic()
-    with runner.plan() as plan, pytest.raises(TerraformTimeout) as info:
-        runner.apply(plan, guard=guard_for(ws))
-    assert time.monotonic() - started < 20
+    ws.write_vars(web_capacity=6, provision_seconds=300)
+    marker = ws.dir / "provisioning-6"
+    runner = ws.runner(lock_timeout_seconds=1, timeouts=CommandTimeouts(plan=60, show=30, apply=60))
+    with monkeypatch.context() as clock:
+        clock.setattr(
+            process, "_clock", lambda: time.monotonic() + (3600.0 if marker.exists() else 0.0)
+        )
+        with runner.plan() as plan, pytest.raises(TerraformTimeout) as info:
+            runner.apply(plan, guard=guard_for(ws))
+    assert marker.exists()
     err = info.value
     assert err.signals_sent == ("SIGINT",)
-    assert err.timeout_seconds == 3
-    assert str(err).startswith(f"{Path(ws.binary).name} apply ran longer than 3 s")
-    assert "sleep 30" in err.stdout_tail
+    assert err.timeout_seconds == 60
+    assert str(err).startswith(f"{Path(ws.binary).name} apply ran longer than 60 s")
+    assert "sleep 300" in err.stdout_tail
     assert "Interrupt received" in err.stdout_tail
     assert err.stdout_tail.count("\n") < 40
     assert not ws.lock_file.exists()

@@ -45,6 +45,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from forescale.records import ForecastRun  # noqa: E402
 from forescale.store import Store  # noqa: E402
 
 
@@ -95,21 +96,18 @@ def setup(root: Path, services: int, port: int) -> Path:
                 "weekly": 0.05,
             }
         )
-        store.save_forecast(
-            f"svc{i:03d}",
-            frame,
-            components=("daily", "weekly"),
-            created_at=now,
-            as_of=now,
-            history_end=now,
-            model="prophet",
-            resolution=dt.timedelta(minutes=5),
-            meta={
-                "components": ["daily", "weekly"],
-                "notes": [],
-                "interval_width": 0.9,
-                "event_effects": [],
-            },
+        store.save_forecast_run(
+            ForecastRun(
+                service=f"svc{i:03d}",
+                created_at=now,
+                as_of=now,
+                history_end=now,
+                model="prophet",
+                resolution=dt.timedelta(minutes=5),
+                interval_width=0.9,
+                components=("daily", "weekly"),
+                frame=frame,
+            )
         )
     store.close()
     return config

@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config.settings import load_settings  # noqa: E402
 from forescale import pipeline  # noqa: E402
-from forescale.apply import apply_due  # noqa: E402
 from forescale.store import Store  # noqa: E402
-from tests.fakes import seasonal_naive  # noqa: E402
+from forescale.usecases.apply import apply_due  # noqa: E402
+from forescale.usecases.context import App  # noqa: E402
+from tests.fakes import FAST  # noqa: E402
 
 MAIN_TF = """
 variable "web_min_size" { type = number }
@@ -97,7 +98,7 @@ def main() -> None:
         with store.engine.begin() as conn:  # a fresh history each run: demand stepped up
             conn.exec_driver_sql("DELETE FROM samples")
         pipeline.collect(settings, store)
-        [outcome] = apply_due(settings, store, now=NOW, forecaster=seasonal_naive)
+        [outcome] = apply_due(App(settings=settings, store=store, candidates=FAST), now=NOW)
         store.close()
         totals.append(time.perf_counter() - start)
         assert outcome.status == "applied", outcome.message

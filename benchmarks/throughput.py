@@ -7,7 +7,7 @@ Each service is a 2-week, 5-minute demand history (4,032 points) cut from the re
 series in ../shared/datasets (the four NAB CloudWatch series of the accuracy benchmark and
 the three tweet-volume series, sliding 2-week windows, scaled by a per-service factor so
 no two services are the same), and a refit is exactly the daemon's: Prophet, seasonal
-naive and their ensemble (:func:`forescale.pipeline.run_fit_job`) with the default
+naive and their ensemble (:func:`forescale.usecases.refit.run_fit_job`) with the default
 settings, 24 h horizon. "serial" fits ``--serial`` services in this process (imports
 excluded), "process" the whole set in the ``fit: {executor: process}`` pool, "dask" in a
 ``distributed.LocalCluster`` (2 workers x 1 thread, 127.0.0.1) started here. Wall time
@@ -29,9 +29,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from forecaster.candidates import PRODUCT  # noqa: E402
 from forecaster.types import ForecastSettings  # noqa: E402
 from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
-from forescale.pipeline import FitJob, run_fit_job  # noqa: E402
+from forescale.usecases.refit import FitJob, run_fit_job  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "nab"
 WEEKS2 = 14 * 288
@@ -80,6 +81,7 @@ def jobs(count: int) -> list[FitJob]:
                 now=now,
                 min_history=dt.timedelta(hours=24),
                 models=("ensemble", "prophet", "seasonal_naive"),
+                candidates=PRODUCT,
             )
         )
     return out

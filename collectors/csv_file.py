@@ -1,9 +1,45 @@
-"""Demand history from a CSV file (``timestamp,value`` by default)."""
+"""Demand history from a CSV file (``timestamp,value`` by default).
+
+The contract, in the order it is checked (row N is the N-th data row, 1-based, after the
+header; messages add the line when it differs from N + 1):
+
+1. **The file** is a regular file (a FIFO, device or directory is refused without being
+   opened for reading, so nothing blocks) of at most :data:`MAX_BYTES`, in UTF-8 (a BOM is
+   allowed; UTF-16 and invalid bytes are errors naming the line). A file without a
+   non-blank line is empty: an error.
+2. **The header** is the first non-blank line; names are compared after trimming spaces;
+   the timestamp and value columns must each appear exactly once. Blank lines are not rows.
+3. **A row** holds no NUL byte and no more fields than the header (an unquoted comma in a
+   value, e.g. a thousands separator, would shift the columns), and reaches both columns.
+4. **Timestamps** are ISO 8601 (``2024-03-01T12:00:00Z``, ``2024-03-01 12:00``,
+   ``20240301T120000+0100``, ...) or another common format with a full date and a
+   four-digit year (``03/01/2024 12:00``); relative words (``now``), partial dates and
+   unknown zone names are refused; years 1970-2199. A timestamp with a UTC offset is
+   converted to UTC (offsets may differ from row to row); one without is wall-clock time
+   in ``timezone`` (a repeated fall-back hour takes the first, DST, reading; a skipped
+   spring-forward time moves forward). Offsets and naive times in one file are an error.
+5. **Values** are decimal numbers >= 0, multiplied by ``scale``; an empty cell is a gap.
+   NaN/inf, a number too large to represent, one that overflows once scaled, and text
+   are errors.
+6. **Errors** name the first bad row and count the others; nothing of a file with a bad
+   row is used.
+7. **Every row is accounted for** (:class:`collectors.series.RowAccount`): a sample of its
+   own, a gap, averaged into the grid slot of an earlier row (same instant or same slot),
+   or outside the requested ``[start, end]``. The step is told from the whole file.
+8. A file whose rows in range are all gaps is an error: nothing could be stored.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
+import io
 import math
+import os
+import re
+import stat
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,17 +47,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collectors.series import regularize
-from forescale.errors import CollectorError, DataError, NonFiniteValue
+from collectors.series import (
+    LISTED_ROWS,
+    MAX_SLOTS,
+    Fetched,
+    NotStoredReason,
+    RowAccount,
+    RowGroup,
+    grid_slots,
+    infer_step,
+    regularize,
+)
+from config.durations import format_duration
+from forescale.errors import CollectorError, ConfigError, DataError, NonFiniteValue
+
+MAX_BYTES = 64 * 1024 * 1024  # ~2 million rows; beyond, aggregate or keep less history
+MIN_YEAR, MAX_YEAR = 1970, 2199  # spans under 292 years: a nanosecond timedelta holds them
+MAX_STAMP_CHARS = 64  # longer timestamp text is not tried: no format is that long
+_NUMBER_CHARS = frozenset("0123456789+-.eE")
+_NON_FINITE = frozenset(
+    {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+)
+_FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+# Two different defaults: a format that leaves out part of the date takes it from the
+# default, so the two readings differ and the timestamp is refused as incomplete.
+_DEFAULTS = (dt.datetime(2001, 1, 1), dt.datetime(2002, 2, 2))  # noqa: DTZ001 - naive on purpose
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CsvFileSource:
-    """Reads a CSV of samples. Naive timestamps are wall-clock time in ``timezone``.
+    """Reads a CSV of samples (the contract is in the module docstring).
 
-    Empty value cells are gaps; ``NaN``/``inf`` values are rejected with their row.
-    Values are multiplied by ``scale`` (e.g. to turn passengers per 30 min into
-    requests/s for a demo).
+    Naive timestamps are wall-clock time in ``timezone``; values are multiplied by
+    ``scale`` (e.g. to turn passengers per 30 min into requests/s for a demo).
     """
 
     path: Path
@@ -47,26 +105,31 @@ class CsvFileSource:
     def fetch(
         self, start: dt.datetime | None = None, end: dt.datetime | None = None
     ) -> pd.DataFrame:
-        try:
-            with self.path.open(encoding="utf-8-sig", newline="") as handle:
-                raw = pd.read_csv(handle, dtype=str, keep_default_na=False)
-        except FileNotFoundError:
-            raise CollectorError(f"{self.path}: CSV file not found") from None
-        except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise CollectorError(f"{self.path}: cannot read CSV: {exc}") from None
-        series = parse_samples(
-            raw,
+        return self.fetch_accounted(start, end).series
+
+    def fetch_accounted(
+        self, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> Fetched:
+        """The samples in ``[start, end]`` as a regular UTC series, and what became of
+        every data row of the file."""
+        source = str(self.path)
+        zone = _zone(self.timezone, source)
+        text = _decode(read_bytes(self.path), source)
+        rows = _split_rows(
+            text,
             timestamp_column=self.timestamp_column,
             value_column=self.value_column,
-            timezone=self.timezone,
-            source=str(self.path),
+            source=source,
         )
-        series = series.assign(y=series["y"] * self.scale)
-        if start is not None:
-            series = series[series["ds"] >= pd.Timestamp(start)]
-        if end is not None:
-            series = series[series["ds"] <= pd.Timestamp(end)]
-        return regularize(series.reset_index(drop=True))
+        parsed = _parse_rows(rows, scale=self.scale, zone=zone, source=source)
+        return _account(
+            parsed,
+            start=start,
+            end=end,
+            source=source,
+            name=self.path.name,
+            column=self.value_column,
+        )
 
 
 def describe(source: Any) -> str:
@@ -74,67 +137,435 @@ def describe(source: Any) -> str:
     return f"csv {Path(source.path).name} ({source.value_column})"
 
 
-def parse_samples(
-    raw: pd.DataFrame,
-    *,
-    timestamp_column: str,
-    value_column: str,
-    timezone: str,
-    source: str,
-) -> pd.DataFrame:
-    """Turn string columns into ``ds`` (UTC) and ``y``; row numbers in errors are data rows
-    counted from 1 after the header (so row N is line N + 1 of the file)."""
-    for column in (timestamp_column, value_column):
-        if column not in raw.columns:
-            raise DataError(
-                f"{source}: no column {column!r} (columns: {', '.join(map(str, raw.columns))})"
+# -- 1. the file ------------------------------------------------------------------------------
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_BYTES` (CollectorError otherwise).
+
+    Opened non-blocking and checked with ``fstat`` before reading, so a FIFO without a
+    writer or a device such as ``/dev/zero`` is refused instead of blocking or never ending.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise CollectorError(f"{path}: CSV file not found") from None
+    except OSError as exc:
+        raise CollectorError(f"{path}: cannot read CSV: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CollectorError(
+                f"{path}: not a regular file ({_kind(info.st_mode)}); point the source at a "
+                "CSV file"
             )
-    if raw.empty:
-        raise DataError(f"{source}: no data rows")
-    ts_text = raw[timestamp_column].str.strip()
-    ds = pd.to_datetime(ts_text, errors="coerce", utc=False, format="mixed")
-    bad = ds.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-        raise DataError(f"{source}: row {row}: cannot parse timestamp {ts_text.iloc[row - 1]!r}")
-    if getattr(ds.dtype, "tz", None) is None:
+        if info.st_size > MAX_BYTES:
+            raise CollectorError(_too_large(path, info.st_size))
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_BYTES:
+            raise CollectorError(_too_large(path, size))
+        return b"".join(chunks)
+    except OSError as exc:
+        raise CollectorError(f"{path}: cannot read CSV: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _too_large(path: Path, size: int) -> str:
+    return (
+        f"{path}: {size:,} bytes is larger than the {MAX_BYTES:,} bytes forescale reads from "
+        "a CSV source; aggregate the data to a coarser step or keep less history in the file"
+    )
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def _decode(data: bytes, source: str) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(
+            f"{source}: the file is UTF-16 or UTF-32 (it starts with a byte order mark for "
+            "it); save it as UTF-8"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{source}: line {line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file "
+            "as UTF-8"
+        ) from None
+    if text.strip() == "":
+        what = "0 bytes" if not data else "only blank lines"
+        raise DataError(
+            f"{source}: the file is empty ({what}); add a header line (timestamp,value) and "
+            "one row per sample"
+        )
+    return text
+
+
+# -- 2, 3. header and rows --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Row:
+    number: int  # data row, 1-based
+    line: int  # first line of the row in the file, 1-based
+    stamp: str  # stripped
+    value: str  # stripped
+    problem: str | None  # NUL byte, field count: the row is bad whatever it holds
+
+
+def _split_rows(text: str, *, timestamp_column: str, value_column: str, source: str) -> list[_Row]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    nul = "\x00" in text  # checked once: rows are looked at one by one only if it is
+    rows: list[_Row] = []
+    header: list[str] | None = None
+    ts_at = value_at = 0
+    previous_line = 0
+    try:
+        for record in reader:
+            line, previous_line = previous_line + 1, reader.line_num
+            if not record or (len(record) == 1 and record[0].strip() == ""):
+                continue  # a blank line is not a row
+            if header is None:
+                header = [name.strip() for name in record]
+                ts_at, value_at = (
+                    _column(header, name, line, source) for name in (timestamp_column, value_column)
+                )
+                continue
+            rows.append(
+                _Row(
+                    number=len(rows) + 1,
+                    line=line,
+                    stamp=record[ts_at].strip() if ts_at < len(record) else "",
+                    value=record[value_at].strip() if value_at < len(record) else "",
+                    problem=None
+                    if not nul and len(record) == len(header)
+                    else _shape_problem(record, len(header), ts_at, value_at, header),
+                )
+            )
+    except csv.Error as exc:
+        raise DataError(f"{source}: line {reader.line_num}: {exc}; fix the quoting") from None
+    if not rows:
+        raise DataError(
+            f"{source}: no data rows after the header; add rows of "
+            f"{timestamp_column},{value_column}"
+        )
+    return rows
+
+
+def _column(header: list[str], name: str, line: int, source: str) -> int:
+    if any("\x00" in field for field in header):
+        raise DataError(
+            f"{source}: line {line} (the header): NUL byte; this does not look like a text CSV file"
+        )
+    found = [i for i, field in enumerate(header) if field == name]
+    if not found:
+        shown = ", ".join(_show(field, 30) for field in header[:10])
+        more = f" and {len(header) - 10} more" if len(header) > 10 else ""
+        raise DataError(
+            f"{source}: no column {name!r} (columns: {shown}{more}); name the column in the "
+            "header or set timestamp_column/value_column"
+        )
+    if len(found) > 1:
+        raise DataError(f"{source}: column {name!r} appears twice in the header; rename one")
+    return found[0]
+
+
+def _shape_problem(
+    record: list[str], width: int, ts_at: int, value_at: int, header: list[str]
+) -> str | None:
+    if any("\x00" in field for field in record):
+        return "NUL byte in the row; remove it (is this a text file?)"
+    if len(record) > width:
+        return (
+            f"{len(record)} fields but the header has {width}; quote a value that holds a "
+            "comma, or remove the comma (a thousands separator?)"
+        )
+    for at in (ts_at, value_at):
+        if at >= len(record):
+            many = "s" if len(record) != 1 else ""
+            return (
+                f"{len(record)} field{many}, so no {header[at]!r} field (column {at + 1} of "
+                "the header); complete the row or delete it"
+            )
+    return None
+
+
+# -- 4, 5, 6. timestamps and values --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    rows: list[_Row]
+    ns: np.ndarray[Any, np.dtype[np.int64]]  # UTC instants, ns since the epoch
+    values: np.ndarray[Any, np.dtype[np.float64]]  # scaled; NaN for an empty cell
+
+
+@dataclass(frozen=True, slots=True)
+class _Issue:
+    row: _Row
+    text: str
+    non_finite: bool = False
+
+
+def _parse_rows(rows: list[_Row], *, scale: float, zone: zoneinfo.ZoneInfo, source: str) -> _Parsed:
+    issues: list[_Issue] = []
+    stamps: list[dt.datetime] = []
+    values = np.full(len(rows), np.nan)
+    first_kind: tuple[_Row, bool] | None = None  # the first parsed row: has an offset?
+    for i, row in enumerate(rows):
+        if row.problem is not None:
+            issues.append(_Issue(row, row.problem))
+            continue
+        when = parse_timestamp(row.stamp)
+        if when is None:
+            issues.append(_Issue(row, _stamp_problem(row.stamp)))
+            continue
+        if not MIN_YEAR <= when.year <= MAX_YEAR:
+            issues.append(
+                _Issue(
+                    row,
+                    f"timestamp {_show(row.stamp)} is out of range (years {MIN_YEAR}-{MAX_YEAR})",
+                )
+            )
+            continue
+        aware = when.utcoffset() is not None
+        if first_kind is None:
+            first_kind = (row, aware)
+        elif aware != first_kind[1]:
+            issues.append(_Issue(row, _mix_problem(row, aware, first_kind[0], zone)))
+            continue
+        stamps.append(when)
+        if row.value == "":
+            continue
+        number, problem, non_finite = _number(row.value, scale)
+        if problem is not None:
+            issues.append(_Issue(row, problem, non_finite))
+            continue
+        values[i] = number
+    if issues:
+        raise _error(issues, source)
+    return _Parsed(rows=rows, ns=_instants(stamps, zone), values=values)
+
+
+def parse_timestamp(text: str) -> dt.datetime | None:
+    """A timestamp as written (naive, or aware with its offset), or None if it is not one.
+
+    ISO 8601 first; then other formats with a full date and a four-digit year (dateutil),
+    refusing what would be read from a default (a missing day or year) and zone names it
+    does not know (those would be read as naive or as the machine's own zone)."""
+    if not text or len(text) > MAX_STAMP_CHARS:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        pass
+    if not _FOUR_DIGIT_YEAR.search(text):
+        return None
+    from dateutil import parser  # type: ignore[import-untyped]
+
+    readings = []
+    for default in _DEFAULTS:
+        try:
+            readings.append(parser.parse(text, default=default, tzinfos=_known_offset))
+        except (ValueError, OverflowError, TypeError, IndexError):  # dateutil's many ways to say no
+            return None
+    first, second = readings
+    return first if isinstance(first, dt.datetime) and first == second else None
+
+
+def _known_offset(name: str | None, offset: int | None) -> dt.tzinfo | None:
+    """dateutil's ``tzinfos``: a numeric offset (or UTC/GMT/Z) is kept, a zone name without
+    one is refused (raising makes the parse fail), no zone is naive."""
+    if offset is not None:
+        return dt.timezone(dt.timedelta(seconds=offset))
+    if name:
+        raise ValueError(f"unknown time zone name {name!r}")
+    return None
+
+
+def _stamp_problem(text: str) -> str:
+    if text == "":
+        return "empty timestamp; every row needs one"
+    return f"cannot parse timestamp {_show(text)}; write ISO 8601, e.g. 2024-03-01T12:00:00Z"
+
+
+def _mix_problem(row: _Row, aware: bool, first: _Row, zone: zoneinfo.ZoneInfo) -> str:
+    has, other = ("has a", "none") if aware else ("has no", "one")
+    return (
+        f"timestamp {_show(row.stamp)} {has} UTC offset but row {first.number} has {other}; "
+        f"give every timestamp an offset, or none (naive times are read in {zone.key})"
+    )
+
+
+def _number(text: str, scale: float) -> tuple[float, str | None, bool]:
+    """(value x scale, problem, the problem is a non-finite value)."""
+    if text.lower() in _NON_FINITE:
+        return math.nan, f"value {_show(text)} is not finite; leave the cell empty for a gap", True
+    if not set(text) <= _NUMBER_CHARS:
+        return math.nan, f"value {_show(text)} is not a number", False
+    try:
+        number = float(text)
+    except ValueError:
+        return math.nan, f"value {_show(text)} is not a number", False
+    if math.isinf(number):
+        return math.nan, f"value {_show(text)} is too large (it overflows to infinity)", True
+    if number < 0:
+        return (
+            math.nan,
+            f"demand {number} is negative; demand is a count or rate, never below 0",
+            False,
+        )
+    scaled = number * scale + 0.0  # + 0.0: -0 is stored as 0
+    if math.isinf(scaled):
+        return (
+            math.nan,
+            f"value {_show(text)} x scale {scale:g} overflows to infinity; lower the source's "
+            "scale or fix the value",
+            True,
+        )
+    return scaled, None, False
+
+
+def _instants(
+    stamps: list[dt.datetime], zone: zoneinfo.ZoneInfo
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """UTC nanoseconds of the parsed timestamps (all naive or all aware)."""
+    if not stamps:
+        return np.array([], dtype=np.int64)
+    if stamps[0].utcoffset() is not None:
+        utc = [when.astimezone(dt.UTC).replace(tzinfo=None) for when in stamps]
+        index = pd.DatetimeIndex(utc).tz_localize("UTC")
+    else:
         # A repeated fall-back hour cannot be told apart in naive wall-clock data: take the
         # first (DST) reading; the second hour becomes a gap, which is what it is.
-        ambiguous = np.ones(len(ds), dtype=bool)
-        ds = ds.dt.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
-    ds = ds.dt.tz_convert("UTC")
-
-    text = raw[value_column].str.strip()
-    values = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(dtype=float)
-    unparsable = np.isnan(values) & (text != "").to_numpy()
-    for found in np.flatnonzero(unparsable):
-        index = int(found)
-        token = text.iloc[index]
-        try:
-            number = float(token)
-        except ValueError:
-            raise DataError(f"{source}: row {index + 1}: value {token!r} is not a number") from None
-        if not math.isfinite(number):
-            raise NonFiniteValue(
-                f"{source}: row {index + 1}: value {token!r} is not finite; "
-                "leave the cell empty for a gap",
-                row=index + 1,
-            )
-    infinite = np.isinf(values)
-    if infinite.any():
-        index = int(np.flatnonzero(infinite)[0])
-        raise NonFiniteValue(
-            f"{source}: row {index + 1}: value {text.iloc[index]!r} is not finite; "
-            "leave the cell empty for a gap",
-            row=index + 1,
+        index = pd.DatetimeIndex(stamps).tz_localize(
+            zone, ambiguous=np.ones(len(stamps), dtype=bool), nonexistent="shift_forward"
         )
-    negative = values < 0
-    if negative.any():
-        index = int(np.flatnonzero(negative)[0])
-        raise DataError(f"{source}: row {index + 1}: demand {values[index]} is negative")
+    naive_utc = index.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+    return naive_utc.astype(np.int64)
+
+
+def _error(issues: list[_Issue], source: str) -> DataError:
+    first = issues[0]
+    more = len(issues) - 1
+    tail = f" ({more} more bad row{'s' if more > 1 else ''})" if more else ""
+    message = f"{source}: {_at(first.row)}: {first.text}{tail}"
+    if first.non_finite:
+        return NonFiniteValue(message, row=first.row.number)
+    return DataError(message)
+
+
+def _at(row: _Row) -> str:
     return (
-        pd.DataFrame({"ds": ds.to_numpy(), "y": values})
-        .assign(ds=lambda f: pd.to_datetime(f["ds"], utc=True))
-        .sort_values("ds", kind="stable")
-        .reset_index(drop=True)
+        f"row {row.number}" if row.line == row.number + 1 else f"row {row.number} (line {row.line})"
     )
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a one-line message: control characters escaped, long text cut."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _zone(name: str, source: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{source}: timezone {name!r} is not an IANA time zone (e.g. America/New_York)"
+        ) from None
+
+
+# -- 7, 8. the account ----------------------------------------------------------------------
+def _account(
+    parsed: _Parsed,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    source: str,
+    name: str,
+    column: str,
+) -> Fetched:
+    ns, values, rows = parsed.ns, parsed.values, parsed.rows
+    step = _step(ns, rows, source)
+    step_ns = int(pd.Timedelta(step).value)
+    inside = np.ones(len(ns), dtype=bool)
+    if start is not None:
+        inside &= ns >= pd.Timestamp(start).value
+    if end is not None:
+        inside &= ns <= pd.Timestamp(end).value
+    valued = np.flatnonzero(inside & np.isfinite(values))
+    # In row order: the first row of a slot is its sample, later ones are averaged into it.
+    repeated_instant = pd.Series(ns[valued]).duplicated().to_numpy()
+    repeated_slot = pd.Series(np.floor_divide(ns[valued], step_ns)).duplicated().to_numpy()
+    same_instant = np.zeros(len(ns), dtype=bool)
+    same_instant[valued[repeated_instant]] = True
+    same_slot = np.zeros(len(ns), dtype=bool)
+    same_slot[valued[repeated_slot & ~repeated_instant]] = True
+    groups: list[tuple[NotStoredReason, np.ndarray[Any, np.dtype[np.bool_]]]] = [
+        ("empty value", inside & ~np.isfinite(values)),
+        ("duplicate timestamp", same_instant),
+        ("same slot", same_slot),
+    ]
+    samples = int(len(valued) - same_instant.sum() - same_slot.sum())
+    account = RowAccount(
+        source=name,
+        rows=len(rows),
+        samples=samples,
+        outside=int((~inside).sum()),
+        not_stored=tuple(
+            RowGroup(
+                reason=reason,
+                count=int(mask.sum()),
+                rows=tuple(rows[int(i)].number for i in np.flatnonzero(mask)[:LISTED_ROWS]),
+            )
+            for reason, mask in groups
+            if mask.any()
+        ),
+        step=step,
+    )
+    if samples == 0 and inside.any():
+        after = "" if start is None else f" from {pd.Timestamp(start):%Y-%m-%d %H:%M}Z on"
+        raise DataError(
+            f"{source}: none of the {int(inside.sum())} data rows{after} has a value (the "
+            f"{column!r} cells are empty); fill them in (an empty cell is a gap)"
+        )
+    frame = pd.DataFrame({"ds": pd.to_datetime(ns[inside], utc=True), "y": values[inside]})
+    return Fetched(series=regularize(frame, step), account=account)
+
+
+def _step(ns: np.ndarray[Any, np.dtype[np.int64]], rows: list[_Row], source: str) -> dt.timedelta:
+    """The file's sampling step, from all its rows; the grid it makes must stay bounded."""
+    stamps = pd.Series(pd.to_datetime(ns, utc=True))
+    if stamps.nunique() < 2:
+        raise DataError(
+            f"{source}: only one distinct timestamp ({stamps.iloc[0]:%Y-%m-%d %H:%M:%S}Z) in "
+            f"{len(rows)} row(s); forescale needs at least two to tell the sampling step"
+        )
+    try:
+        step = infer_step(stamps)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from None
+    low, high = int(np.argmin(ns)), int(np.argmax(ns))
+    slots = grid_slots(stamps.iloc[low], stamps.iloc[high], step)
+    if slots > MAX_SLOTS:
+        raise DataError(
+            f"{source}: rows {rows[low].number} and {rows[high].number} are "
+            f"{format_duration((stamps.iloc[high] - stamps.iloc[low]).to_pytimedelta())} apart "
+            f"({stamps.iloc[low]:%Y-%m-%d %H:%M}Z to {stamps.iloc[high]:%Y-%m-%d %H:%M}Z); at "
+            f"the {format_duration(step)} sampling step that is {slots:,} slots, more than "
+            f"{MAX_SLOTS:,}: check those timestamps, or aggregate the data to a coarser step"
+        )
+    return step

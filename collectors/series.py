@@ -2,28 +2,144 @@
 
 A demand series is a DataFrame with columns ``ds`` (tz-aware UTC, regular step, sorted)
 and ``y`` (float). Missing samples are NaN rows: gaps stay gaps, never zeros.
+
+A source that reads rows (a CSV file) also says what became of every row it read
+(:class:`RowAccount`): a sample of its own, a gap, averaged into the slot of another row,
+or outside the requested range. Nothing a user wrote disappears without being counted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from config.durations import format_duration
 from forescale.errors import DataError, InsufficientHistory
 
 DEFAULT_MIN_HISTORY = dt.timedelta(hours=24)
+# The most grid slots one series may span: 5 million is ~9.5 years at 1 minute, 47 years
+# at 5 minutes. Beyond it a wrong timestamp (a year 2199 among 2024 rows) would make the
+# grid, and the memory and time to build it, explode instead of being an error.
+MAX_SLOTS = 5_000_000
+LISTED_ROWS = 5  # row numbers named per reason in a warning; the rest are counted
+
+NotStoredReason = Literal["empty value", "duplicate timestamp", "same slot"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RowGroup:
+    """Data rows that are not a sample of their own, for one reason.
+
+    ``reason``: ``empty value`` (a gap), ``duplicate timestamp`` (the same instant as an
+    earlier row: averaged with it) or ``same slot`` (another instant in the grid slot of an
+    earlier row: averaged with it). ``rows``: the first :data:`LISTED_ROWS` data-row numbers
+    (1-based, header excluded); ``count``: all of them.
+    """
+
+    reason: NotStoredReason
+    count: int
+    rows: tuple[int, ...]
+
+    def describe(self, step: dt.timedelta) -> str:
+        """``2 empty values (gaps; rows 2, 7)``."""
+        many = self.count != 1
+        listed = ", ".join(map(str, self.rows))
+        if self.count > len(self.rows):
+            listed += f" and {self.count - len(self.rows)} more"
+        where = f"{'rows' if many else 'row'} {listed}"
+        if self.reason == "empty value":
+            gaps = "gaps" if many else "a gap"
+            return f"{self.count} empty value{'s' if many else ''} ({gaps}; {where})"
+        if self.reason == "duplicate timestamp":
+            return (
+                f"{self.count} duplicate timestamp{'s' if many else ''} "
+                f"(averaged with an earlier row; {where})"
+            )
+        return (
+            f"{self.count} in the {format_duration(step)} slot of another row (averaged; {where})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RowAccount:
+    """What became of every data row a source read.
+
+    ``rows == samples + outside + sum(g.count for g in not_stored)``. ``samples``: rows
+    that are a sample of their own (the observed slots of the series handed out, one stored
+    sample each); ``outside``: rows before ``start`` or after ``end`` of the fetch (not part
+    of it: an incremental collect has stored them before); ``not_stored``: rows in range
+    that are no sample of their own, by reason. ``step`` is the series' grid step.
+    """
+
+    source: str  # the file name, for messages
+    rows: int
+    samples: int
+    outside: int
+    not_stored: tuple[RowGroup, ...]
+    step: dt.timedelta
+
+    @property
+    def not_stored_count(self) -> int:
+        return sum(group.count for group in self.not_stored)
+
+    def summary(self) -> str | None:
+        """One line for a warning, or None when every row in range is a sample."""
+        if not self.not_stored:
+            return None
+        parts = ", ".join(group.describe(self.step) for group in self.not_stored)
+        return (
+            f"{self.not_stored_count} of {self.rows} rows of {self.source} not stored as "
+            f"samples of their own: {parts}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fetched:
+    """A fetch's regular series and, from sources that read rows, the account of them."""
+
+    series: pd.DataFrame
+    account: RowAccount | None = None
+
+
+@runtime_checkable
+class AccountedSource(Protocol):
+    """A source that says what became of each row it read (see :class:`RowAccount`)."""
+
+    def fetch_accounted(self, start: dt.datetime | None, end: dt.datetime | None) -> Fetched: ...
+
+
+def fetch_accounted(source: Any, start: dt.datetime | None, end: dt.datetime | None) -> Fetched:
+    """``source.fetch(start, end)`` with its row account when the source keeps one."""
+    if isinstance(source, AccountedSource):
+        return source.fetch_accounted(start, end)
+    return Fetched(series=source.fetch(start, end))
 
 
 def infer_step(ds: pd.Series) -> dt.timedelta:
-    """The sampling step: the most common difference between consecutive timestamps."""
-    diffs = ds.sort_values().diff().dropna()
+    """The sampling step: the most common difference between consecutive timestamps, in
+    whole seconds (millisecond jitter does not change it; a step under a second is an
+    error: the store keeps whole seconds)."""
+    ordered = pd.Series(pd.to_datetime(ds)).sort_values()
+    diffs = ordered.diff().dropna().dt.round("1s")
     diffs = diffs[diffs > pd.Timedelta(0)]
     if diffs.empty:
+        if ordered.nunique() >= 2:
+            raise DataError(
+                "timestamps are less than a second apart: forescale needs a sampling step "
+                "of a second or more (aggregate the data)"
+            )
         raise DataError("cannot infer the sampling step from fewer than two distinct timestamps")
     step = diffs.mode().iloc[0]
     return pd.Timedelta(step).to_pytimedelta()
+
+
+def grid_slots(first: pd.Timestamp, last: pd.Timestamp, step: dt.timedelta) -> int:
+    """How many slots of ``step`` a regular grid from ``first`` to ``last`` holds."""
+    return int((last - first) // pd.Timedelta(step)) + 1
 
 
 def regularize(frame: pd.DataFrame, step: dt.timedelta | None = None) -> pd.DataFrame:
@@ -31,7 +147,8 @@ def regularize(frame: pd.DataFrame, step: dt.timedelta | None = None) -> pd.Data
 
     Timestamps are snapped down to the grid (anchored at the Unix epoch, so two runs over
     overlapping ranges agree); several samples in one slot are averaged; slots with no
-    sample become NaN. Input ``ds`` must be tz-aware.
+    sample become NaN. Input ``ds`` must be tz-aware. A grid of more than
+    :data:`MAX_SLOTS` slots is a DataError (a wrong timestamp, or a step too fine).
     """
     if frame.empty:
         return pd.DataFrame({"ds": pd.Series([], dtype="datetime64[ns, UTC]"), "y": []})
@@ -41,6 +158,13 @@ def regularize(frame: pd.DataFrame, step: dt.timedelta | None = None) -> pd.Data
     ds = ds.dt.tz_convert("UTC")
     step = step or infer_step(ds)
     freq = pd.Timedelta(step)
+    slots = grid_slots(ds.min(), ds.max(), step)
+    if slots > MAX_SLOTS:
+        raise DataError(
+            f"samples from {ds.min():%Y-%m-%d %H:%M}Z to {ds.max():%Y-%m-%d %H:%M}Z at a "
+            f"{format_duration(step)} step make {slots:,} slots, more than {MAX_SLOTS:,}: "
+            "check for a wrong timestamp, or aggregate to a coarser step"
+        )
     slot = ds.dt.floor(freq)  # type: ignore[arg-type]  # pandas accepts a Timedelta
     values = pd.Series(frame["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(slot))
     grouped = values.groupby(level=0).mean()

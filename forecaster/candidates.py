@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,10 @@ from forescale.errors import ForecastError, ForescaleError
 __all__ = [
     "DEFAULT_MODELS",
     "PROPHET",
+    "PRODUCT",
+    "CandidateSet",
+    "CompactForecast",
+    "ModelFitter",
     "Fitted",
     "choose",
     "compact",
@@ -56,6 +60,100 @@ class Fitted:
     errors: dict[str, str]
 
 
+class ModelFitter(Protocol):
+    """Fits one model: the signature of :func:`forecaster.model.fit_forecast`."""
+
+    def __call__(
+        self,
+        history: pd.DataFrame,
+        *,
+        events: Sequence[Event],
+        settings: ForecastSettings,
+        now: dt.datetime,
+        min_history: dt.timedelta,
+    ) -> Forecast: ...
+
+
+def _prophet(
+    history: pd.DataFrame,
+    *,
+    events: Sequence[Event],
+    settings: ForecastSettings,
+    now: dt.datetime,
+    min_history: dt.timedelta,
+) -> Forecast:
+    from forecaster.model import fit_forecast
+    from forecaster.runtime import configure_fitting
+
+    configure_fitting()  # the one set-up point for Prophet's libraries (idempotent)
+    return fit_forecast(history, events=events, settings=settings, now=now, min_history=min_history)
+
+
+def _seasonal_naive(
+    history: pd.DataFrame,
+    *,
+    events: Sequence[Event],
+    settings: ForecastSettings,
+    now: dt.datetime,
+    min_history: dt.timedelta,
+) -> Forecast:
+    return seasonal_naive_forecast(
+        history, settings=settings, now=now, events=events, min_history=min_history
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CandidateSet:
+    """The base models fitted side by side at every refit, by name; the ensemble is the
+    mean of Prophet and seasonal naive when both are in the set and fitted.
+
+    The product's set is :data:`PRODUCT`. Tests inject a set whose fitters are cheap
+    stand-ins and so run the product's own path (choice by record, storage, planning).
+    Picklable when the fitters are module-level functions (worker processes get it)."""
+
+    fitters: Mapping[str, ModelFitter]
+
+    def fit(
+        self,
+        history: pd.DataFrame,
+        *,
+        events: Sequence[Event] = (),
+        settings: ForecastSettings,
+        now: dt.datetime,
+        min_history: dt.timedelta = dt.timedelta(hours=24),
+        models: Sequence[str] = DEFAULT_MODELS,
+    ) -> Fitted:
+        """Fit the ``models`` this set has on ``history`` as of ``now``; a model that
+        fails is left out with its error, one the set lacks is skipped."""
+        out: dict[str, Forecast] = {}
+        errors: dict[str, str] = {}
+        wanted = set(models)
+        base = {PROPHET, SEASONAL_NAIVE} if ENSEMBLE in wanted else set()
+        for name, fitter in self.fitters.items():
+            if name not in wanted | base:
+                continue
+            try:
+                out[name] = fitter(
+                    history, events=events, settings=settings, now=now, min_history=min_history
+                )
+            except ForescaleError as exc:
+                errors[name] = f"{type(exc).__name__}: {exc}"
+        if ENSEMBLE in wanted and {PROPHET, SEASONAL_NAIVE} <= set(self.fitters):
+            if PROPHET in out and SEASONAL_NAIVE in out:
+                try:
+                    out[ENSEMBLE] = ensemble_forecast([out[PROPHET], out[SEASONAL_NAIVE]])
+                except ForescaleError as exc:
+                    errors[ENSEMBLE] = f"{type(exc).__name__}: {exc}"
+            else:
+                errors[ENSEMBLE] = "needs both prophet and seasonal_naive"
+        ordered = {m: out[m] for m in models if m in out}
+        return Fitted(forecasts=ordered, errors=errors)
+
+
+PRODUCT = CandidateSet(fitters={PROPHET: _prophet, SEASONAL_NAIVE: _seasonal_naive})
+"""Prophet and seasonal naive (and their ensemble): what every refit fits."""
+
+
 def fit_candidates(
     history: pd.DataFrame,
     *,
@@ -65,39 +163,15 @@ def fit_candidates(
     min_history: dt.timedelta = dt.timedelta(hours=24),
     models: Sequence[str] = DEFAULT_MODELS,
 ) -> Fitted:
-    """Fit the ``models`` (names from :data:`DEFAULT_MODELS`) on ``history`` as of ``now``."""
-    from forecaster.model import fit_forecast
-    from forecaster.runtime import configure_fitting
-
-    out: dict[str, Forecast] = {}
-    errors: dict[str, str] = {}
-    wanted = set(models)
-    base = {PROPHET, SEASONAL_NAIVE} if ENSEMBLE in wanted else set()
-    if PROPHET in wanted or PROPHET in base:
-        configure_fitting()  # the one set-up point for Prophet's libraries (idempotent)
-        try:
-            out[PROPHET] = fit_forecast(
-                history, events=events, settings=settings, now=now, min_history=min_history
-            )
-        except ForescaleError as exc:
-            errors[PROPHET] = f"{type(exc).__name__}: {exc}"
-    if SEASONAL_NAIVE in wanted or SEASONAL_NAIVE in base:
-        try:
-            out[SEASONAL_NAIVE] = seasonal_naive_forecast(
-                history, settings=settings, now=now, events=events, min_history=min_history
-            )
-        except ForescaleError as exc:
-            errors[SEASONAL_NAIVE] = f"{type(exc).__name__}: {exc}"
-    if ENSEMBLE in wanted:
-        if PROPHET in out and SEASONAL_NAIVE in out:
-            try:
-                out[ENSEMBLE] = ensemble_forecast([out[PROPHET], out[SEASONAL_NAIVE]])
-            except ForescaleError as exc:
-                errors[ENSEMBLE] = f"{type(exc).__name__}: {exc}"
-        else:
-            errors[ENSEMBLE] = "needs both prophet and seasonal_naive"
-    ordered = {m: out[m] for m in models if m in out}
-    return Fitted(forecasts=ordered, errors=errors)
+    """Fit the product's ``models`` (:data:`PRODUCT`) on ``history`` as of ``now``."""
+    return PRODUCT.fit(
+        history,
+        events=events,
+        settings=settings,
+        now=now,
+        min_history=min_history,
+        models=models,
+    )
 
 
 def choose(
@@ -128,20 +202,54 @@ def choose(
     return forecast.noted(f"model: {choice.reason}"), choice
 
 
-def compact(fitted: Fitted, *, span: dt.timedelta = RECORD_SPAN) -> dict[str, Any]:
-    """Each candidate's first ``span`` of point and upper edge, JSON-ready (6 significant
-    digits), for the live record."""
-    out: dict[str, Any] = {}
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompactForecast:
+    """A candidate's first ``RECORD_SPAN`` as stored for the live record: point and upper
+    edge per ``step`` from ``start`` (UTC), 6 significant digits, None where not finite."""
+
+    start: dt.datetime
+    step: dt.timedelta
+    yhat: tuple[float | None, ...]
+    upper: tuple[float | None, ...]
+
+    def expand(self, model: str, as_of: dt.datetime) -> Forecast:
+        """The stored span as a forecast (NaN where nothing was stored)."""
+        n = len(self.yhat)
+        frame = pd.DataFrame(
+            {
+                "ds": pd.date_range(
+                    pd.Timestamp(self.start), periods=n, freq=pd.Timedelta(self.step)
+                ),
+                "yhat": np.array([np.nan if v is None else v for v in self.yhat], dtype=float),
+                "yhat_upper": np.array(
+                    [np.nan if v is None else v for v in self.upper], dtype=float
+                ),
+            }
+        )
+        return Forecast(
+            frame=frame,
+            components=(),
+            resolution=self.step,
+            interval_width=0.0,
+            fitted_at=as_of,
+            history_end=as_of,
+            model=model,
+        )
+
+
+def compact(fitted: Fitted, *, span: dt.timedelta = RECORD_SPAN) -> dict[str, CompactForecast]:
+    """Each candidate's first ``span`` of point and upper edge, for the live record."""
+    out: dict[str, CompactForecast] = {}
     for name, fc in fitted.forecasts.items():
         frame = fc.frame
         start = pd.Timestamp(frame["ds"].iloc[0])
         frame = frame[frame["ds"] < start + pd.Timedelta(span)]
-        out[name] = {
-            "start": int(start.timestamp()),
-            "step_s": int(fc.resolution.total_seconds()),
-            "yhat": [_num(v) for v in frame["yhat"].to_numpy(dtype=float)],
-            "upper": [_num(v) for v in frame["yhat_upper"].to_numpy(dtype=float)],
-        }
+        out[name] = CompactForecast(
+            start=start.to_pydatetime(),
+            step=fc.resolution,
+            yhat=tuple(_num(v) for v in frame["yhat"].to_numpy(dtype=float)),
+            upper=tuple(_num(v) for v in frame["yhat_upper"].to_numpy(dtype=float)),
+        )
     return out
 
 
@@ -149,32 +257,8 @@ def _num(v: float) -> float | None:
     return float(f"{v:.6g}") if math.isfinite(v) else None
 
 
-def _expand(entry: dict[str, Any], model: str, as_of: dt.datetime) -> Forecast:
-    step = dt.timedelta(seconds=int(entry["step_s"]))
-    start = pd.Timestamp(int(entry["start"]), unit="s", tz="UTC")
-    n = len(entry["yhat"])
-    frame = pd.DataFrame(
-        {
-            "ds": pd.date_range(start, periods=n, freq=pd.Timedelta(step)),
-            "yhat": np.array([np.nan if v is None else v for v in entry["yhat"]], dtype=float),
-            "yhat_upper": np.array(
-                [np.nan if v is None else v for v in entry["upper"]], dtype=float
-            ),
-        }
-    )
-    return Forecast(
-        frame=frame,
-        components=(),
-        resolution=step,
-        interval_width=0.0,
-        fitted_at=as_of,
-        history_end=as_of,
-        model=model,
-    )
-
-
 def live_record(
-    runs: Sequence[tuple[dt.datetime, dict[str, Any]]],
+    runs: Sequence[tuple[dt.datetime, Mapping[str, CompactForecast]]],
     actual: pd.DataFrame,
     *,
     now: dt.datetime,
@@ -189,7 +273,7 @@ def live_record(
         start = max(as_of, now - window)
         if until <= start or not candidates:
             continue
-        forecasts = {m: _expand(e, m, as_of) for m, e in candidates.items()}
+        forecasts = {m: c.expand(m, as_of) for m, c in candidates.items()}
         parts.append(record_rows(actual, forecasts, start=start, end=until))
     if not parts:
         return pd.DataFrame(columns=["ds", "actual"])

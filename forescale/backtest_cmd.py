@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import click
 import pandas as pd
 
 from collectors.csv_file import CsvFileSource
@@ -89,13 +91,23 @@ def _config(
 
 def _prepare_csv(args: BacktestArgs) -> Prepared:
     assert args.csv_path is not None
+    try:
+        zoneinfo.ZoneInfo(args.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"--timezone {args.timezone!r}: not an IANA time zone (e.g. America/New_York)"
+        ) from None
     source = CsvFileSource(
         path=args.csv_path,
         timestamp_column=args.timestamp_column,
         value_column=args.value_column,
         timezone=args.timezone,
     )
-    series = source.fetch()
+    fetched = source.fetch_accounted(None, None)
+    series = fetched.series
+    note = fetched.account.summary() if fetched.account is not None else None
+    if note is not None:  # rows that are gaps or averaged: said once, on stderr
+        click.echo(f"forescale: warning: {note}", err=True)
     settings = ForecastSettings(
         horizon=args.horizon,
         interval_width=args.interval_width,
@@ -114,7 +126,7 @@ def _prepare_csv(args: BacktestArgs) -> Prepared:
         raise ConfigError("--capacity-per-unit must be > 0")
     if args.min_units > args.max_units:
         raise ConfigError("--min-units is above --max-units")
-    from forescale.pipeline import read_events
+    from forescale.usecases.context import read_events
 
     events = read_events(args.events_path, args.timezone) if args.events_path else ()
     return Prepared(
@@ -129,8 +141,8 @@ def _prepare_csv(args: BacktestArgs) -> Prepared:
 
 def _prepare_service(args: BacktestArgs) -> Prepared:
     from config.settings import load_settings
-    from forescale import pipeline
     from forescale.store import Store
+    from forescale.usecases.context import EventsCache, capacity_policy, forecast_settings
 
     assert args.service is not None
     settings = load_settings(args.config)
@@ -146,13 +158,11 @@ def _prepare_service(args: BacktestArgs) -> Prepared:
         raise DataError(
             f"service {args.service!r} has no stored history; run `forescale collect` first"
         )
-    fsettings = pipeline.forecast_settings(settings, service)
+    fsettings = forecast_settings(settings, service)
     fsettings = replace(fsettings, horizon=args.horizon)
-    policy = pipeline.capacity_policy(service)
+    policy = capacity_policy(service)
     # as the daemon reads it: naive times in the display timezone
-    events = pipeline.EventsCache(timezone=settings.display_timezone).get(
-        settings.events_path(service)
-    )
+    events = EventsCache(timezone=settings.display_timezone).get(settings.events_path(service))
     return Prepared(
         name=args.service,
         source=_describe(service),

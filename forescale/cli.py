@@ -109,6 +109,8 @@ def plan(
     from forescale.report.plan_view import build_plan_view
     from forescale.report.render import render_plan
     from forescale.store import Store
+    from forescale.usecases.context import App
+    from forescale.usecases.plan import plan_all
 
     settings = load_settings(config)
     as_of = parse_now(now)
@@ -116,7 +118,7 @@ def plan(
     try:
         if collect_first:
             _collect_warn(pipeline.collect(settings, store, services=services))
-        report = pipeline.plan(settings, store, now=as_of, services=services)
+        report = plan_all(App(settings=settings, store=store), now=as_of, services=services)
     finally:
         store.close()
     if output is not None:
@@ -160,7 +162,9 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
     names = pipeline.selected(settings, services)
     store = Store.open(settings.store_url)
     try:
-        with Progress(console=Console(stderr=True), transient=True) as bar:
+        console = Console(stderr=True)
+        # not on a terminal the bar would only leave a blank line in the log
+        with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task("collecting", total=len(names))
             results = pipeline.collect(
                 settings,
@@ -171,15 +175,25 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
             )
     finally:
         store.close()
+    days = pipeline.COVERAGE_WINDOW.days
     for result in results:
         if result.error:
-            click.echo(f"{result.service}: FAILED (stored history kept): {result.error}")
-        else:
-            cov = "" if result.coverage is None else f", coverage {result.coverage:.1%} (7 days)"
-            click.echo(f"{result.service}: {result.written} samples stored{cov}")
-    failed = [r.service for r in results if r.error]
-    if failed:
-        raise ForescaleError(f"collect failed for {', '.join(failed)}")
+            kept = "stored history kept" if result.last_sample else "nothing stored"
+            click.echo(f"{result.service}: FAILED ({kept}): {result.error}")
+            continue
+        # the newest sample next to the coverage: 0 % of the last 7 days reads as "old data"
+        newest = (
+            "" if result.last_sample is None else f", newest {result.last_sample:%Y-%m-%d %H:%M}Z"
+        )
+        cov = "" if result.coverage is None else f", coverage {result.coverage:.1%} ({days} days)"
+        click.echo(f"{result.service}: {result.written} samples stored{newest}{cov}")
+        if result.warning:
+            click.echo(f"forescale: warning: {result.service}: {result.warning}", err=True)
+    failed = [r for r in results if r.error]
+    if failed:  # one line: the service, the file or row, what to do
+        raise ForescaleError(
+            "collect failed for " + "; ".join(f"{r.service}: {r.error}" for r in failed)
+        )
 
 
 @cli.command()
@@ -197,26 +211,36 @@ def status(config: Path | None, services: tuple[str, ...], now: str | None) -> N
     store = Store.open(settings.store_url)
     try:
         for name in pipeline.selected(settings, services):
-            coverage, newest = pipeline.store_coverage(store, name)
-            run = store.last_collect(name)
-            forecast = store.latest_forecast_run(name)
-            changes = store.list_changes(name, limit=1)
-            age = "no data" if newest is None else _age(as_of - newest)
-            click.echo(f"{name}:")
-            click.echo(
-                f"  history   newest sample {newest:%Y-%m-%d %H:%M}Z ({age} old), coverage "
-                f"{coverage:.1%} over the last 7 days"
-                if newest is not None and coverage is not None
-                else f"  history   {age}"
+            # coverage up to --now: data that stopped shows as missing, not as 100 %
+            coverage, newest = pipeline.store_coverage(
+                store, name, now=as_of, grace=settings.stale_after
             )
+            run = store.last_collect(name)
+            forecast = store.latest_run_stamp(name)
+            changes = store.list_changes(name, limit=1)
+            click.echo(f"{name}:")
+            if newest is None:
+                click.echo("  history   no data")
+            else:
+                age = (
+                    f"{_age(newest - as_of)} after --now"
+                    if newest > as_of
+                    else f"{_age(as_of - newest)} old"
+                )
+                window = f"over the last {pipeline.COVERAGE_WINDOW.days} days"
+                cov = (
+                    f"coverage {coverage:.1%} {window}"
+                    if coverage is not None
+                    else f"coverage unknown {window} (too few samples to tell the step)"
+                )
+                click.echo(f"  history   newest sample {newest:%Y-%m-%d %H:%M}Z ({age}), {cov}")
             if run is not None:
                 outcome = f"error: {run['error']}" if run["error"] else f"{run['written']} samples"
                 click.echo(f"  collect   {run['at']:%Y-%m-%d %H:%M}Z {outcome}")
             if forecast is not None:
-                info = forecast
                 click.echo(
-                    f"  forecast  run #{info['id']} ({info['model']}) as of "
-                    f"{dt.datetime.fromtimestamp(info['as_of'], dt.UTC):%Y-%m-%d %H:%M}Z"
+                    f"  forecast  run #{forecast.id} ({forecast.model}) as of "
+                    f"{forecast.as_of:%Y-%m-%d %H:%M}Z"
                 )
             if changes:
                 c = changes[0]
@@ -242,8 +266,10 @@ def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) ->
     """Apply the step due now, if any (per service mode: plan, apply or commit)."""
     from config.settings import load_settings
     from forescale import pipeline
-    from forescale.apply import NOT_APPLIED, apply_due
+    from forescale.records import NOT_APPLIED
     from forescale.store import Store
+    from forescale.usecases.apply import apply_due
+    from forescale.usecases.context import App
 
     _interrupt_on_sigterm()
     settings = load_settings(config)
@@ -251,7 +277,8 @@ def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) ->
     store = Store.open(settings.store_url)
     try:
         _collect_warn(pipeline.collect(settings, store, services=services))
-        outcomes = apply_due(settings, store, now=as_of, services=services, trigger=_who())
+        app = App(settings=settings, store=store)
+        outcomes = apply_due(app, now=as_of, services=services, trigger=_who())
     finally:
         store.close()
     failed = []
@@ -316,14 +343,18 @@ def history(config: Path | None, services: tuple[str, ...], limit: int) -> None:
 
 def _collect_warn(results: list[Any]) -> None:
     """A source outage is not fatal for plan/apply: they use the stored history, which is
-    then stale, so nothing scales in."""
+    then stale, so nothing scales in. Without stored history there is nothing to fall back
+    on: that service's plan fails with an error that quotes the collect error, so it is
+    not said twice here. Rows read but not stored as samples are counted in one line."""
     for result in results:
-        if result.error:
+        if result.error and result.last_sample is not None:
             click.echo(
-                f"forescale: warning: {result.service}: collect failed, using stored history: "
-                f"{result.error}",
+                f"forescale: warning: {result.service}: collect failed, using stored history "
+                f"(newest sample {result.last_sample:%Y-%m-%d %H:%M}Z): {result.error}",
                 err=True,
             )
+        elif result.warning:
+            click.echo(f"forescale: warning: {result.service}: {result.warning}", err=True)
 
 
 def _who() -> str:
@@ -342,7 +373,7 @@ def _who() -> str:
 def check_config(config: Path | None) -> None:
     """Validate the settings file and the events calendar(s)."""
     from config.settings import load_settings
-    from forescale.pipeline import EventsCache
+    from forescale.usecases.context import EventsCache
 
     settings = load_settings(config)
     events = EventsCache(timezone=settings.display_timezone)
@@ -481,25 +512,17 @@ def _start_api(
     (default ``api.bind``:``api.port``); a port that is taken is retried in the
     background (``ApiServer``). ``role()`` is what ``/readyz`` reports. Returns the
     server and a stopper."""
-    from forescale import pipeline
     from forescale.api import ServerStatus
     from forescale.service import ApiServer, Refresher, build_app, keep_metrics_fresh
     from forescale.store import Store
+    from forescale.usecases.context import App
+    from forescale.usecases.refit import refit as refit_service
 
     store = Store.open(settings.store_url)
-    forecaster = pipeline.default_forecaster()
+    app = App(settings=settings, store=store)
 
     def refit(name: str) -> int | None:
-        report = pipeline.plan_service(
-            settings,
-            store,
-            name,
-            now=dt.datetime.now(dt.UTC),
-            events=pipeline.EventsCache(timezone=settings.display_timezone),
-            forecaster=forecaster,
-            record_plan=False,
-        )
-        return report.forecast_run_id
+        return refit_service(app, name, now=dt.datetime.now(dt.UTC)).id
 
     refresher = Refresher(refit, store)
     host = settings.api.bind if bind is None else bind

@@ -6,15 +6,17 @@ Jobs (plain functions taking their dependencies, so tests call them directly):
   a refit when the settings file or an events file changed (mtime check) or the newest
   stored forecast is older than ``stale_after`` (or missing).
 - :func:`refit_job` every ``refit_every`` (default 6 h): fit and store a forecast per service
-  via :func:`pipeline.plan_service` (``record_plan=False``). A service whose fit fails keeps
-  its last good forecast in the store (nothing is written for it) and the error is logged.
-- :func:`apply_job` every ``apply_every`` (default 5 min): :func:`forescale.apply.apply_due`
-  with ``trigger="daemon"``; in ``dry-run`` mode it only reports.
+  (:func:`forescale.usecases.refit.refit_all`; never touches Terraform). A service whose fit
+  fails keeps its last good forecast in the store and the error is logged.
+- :func:`apply_job` every ``apply_every`` (default 5 min):
+  :func:`forescale.usecases.apply.apply_due` with ``trigger="daemon"``, planning from the
+  stored forecast; in ``dry-run`` mode it only reports.
 
 Safety: the daemon never scales down on stale data. It adds no rule of its own for that:
-every plan goes through :func:`pipeline.plan_service`, whose planner holds (never lowers)
-capacity when the newest sample is older than ``settings.stale_after`` — so a metrics outage
-that makes collect fail leaves the stored history stale, and apply can only raise or hold.
+every plan goes through :func:`forescale.usecases.plan.plan_with_run`, whose planner holds
+(never lowers) capacity when the newest sample is older than ``settings.stale_after`` — so
+a metrics outage that makes collect fail leaves the stored history stale, and apply can
+only raise or hold.
 
 Scheduling: APScheduler 3.x ``BackgroundScheduler`` with ``timezone=UTC`` (no DST
 surprises), each job ``max_instances=1``, ``coalesce=True`` and a ``misfire_grace_time``.
@@ -52,12 +54,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from config.settings import Settings, load_settings
-from forecaster.candidates import Fitted
+from forecaster.candidates import PRODUCT, CandidateSet
 from forescale import pipeline
-from forescale.apply import NOT_APPLIED, ApplyOutcome, RunnerFactory, apply_due, default_runner
 from forescale.errors import ConfigError, ForescaleError
 from forescale.metrics import Metrics
+from forescale.records import NOT_APPLIED
 from forescale.store import Store, _redact, sqlite_file
+from forescale.usecases.apply import ApplyOutcome, apply_due
+from forescale.usecases.context import App, RunnerFactory, default_runner
+from forescale.usecases.refit import refit_all
 
 log = logging.getLogger("forescale.daemon")
 
@@ -245,132 +250,25 @@ def collect_job(
 
 
 def refit_job(
-    settings: Settings,
-    store: Store,
+    app: App,
     *,
     clock: Clock = utc_now,
-    forecaster: pipeline.Forecaster | None = None,
     services: Sequence[str] | None = None,
 ) -> dict[str, str | None]:
-    """Fit and store a forecast per service; returns ``{service: error or None}``.
-
-    A failure keeps the service's last good forecast (``plan_service`` stores a forecast
-    only after the fit succeeded) and is logged; the other services still refit.
-    """
-    now = clock().astimezone(dt.UTC)
-    fit = forecaster or pipeline.default_forecaster()
-    events = pipeline.EventsCache(timezone=settings.display_timezone)
-    outcome: dict[str, str | None] = {}
-    names = pipeline.selected(settings, services)
-    prefitted: dict[str, Fitted] = {}
-    if isinstance(fit, pipeline.ProductForecaster) and len(names) > 1:
-        prefitted = _fit_in_pool(settings, store, names, now=now, events=events, outcome=outcome)
-    for name in names:
-        if outcome.get(name):
-            continue
-        try:
-            report = pipeline.plan_service(
-                settings,
-                store,
-                name,
-                now=now,
-                events=events,
-                forecaster=fit,
-                record_plan=False,
-                prefitted=prefitted.get(name),
-            )
-        except ForescaleError as exc:
-            outcome[name] = str(exc)
-            log.error(
-                "refit failed for %s (last good forecast kept): %s",
-                name,
-                exc,
-                extra={"service": name},
-            )
-        else:
-            outcome[name] = None
-            log.info(
-                "refitted %s: forecast run #%s (%s)",
-                name,
-                report.forecast_run_id,
-                report.forecast.model,
-                extra={"service": name, "forecast_run_id": report.forecast_run_id},
-            )
-    return outcome
-
-
-def _fit_in_pool(
-    settings: Settings,
-    store: Store,
-    names: Sequence[str],
-    *,
-    now: dt.datetime,
-    events: pipeline.EventsCache,
-    outcome: dict[str, str | None],
-) -> dict[str, Fitted]:
-    """Fit the candidates of ``names`` in the configured executor (``fit:`` settings),
-    logging progress; a service whose history cannot be read or whose worker failed gets
-    its error in ``outcome`` (its last good forecast is kept)."""
-    from forescale.executor import ExecutorSettings, FitExecutor
-
-    jobs: list[pipeline.FitJob] = []
-    for name in names:
-        try:
-            jobs.append(pipeline.fit_job_for(settings, store, name, now=now, events=events))
-        except ForescaleError as exc:
-            outcome[name] = str(exc)
-            log.error("refit failed for %s (last good forecast kept): %s", name, exc)
-    cfg = settings.fit
-    fitted: dict[str, Fitted] = {}
-    started = time.monotonic()
-    with FitExecutor(
-        ExecutorSettings(
-            kind=cfg.executor,
-            workers=cfg.workers,
-            scheduler_address=cfg.scheduler_address,
-            preload=("prophet",),
-        )
-    ) as pool:
-        for done, result in enumerate(pool.map_unordered(pipeline.run_fit_job, jobs), 1):
-            job = jobs[result.index]
-            if result.error is not None:
-                outcome[job.name] = f"fit failed: {result.error}"
-                log.error(
-                    "refit failed for %s (last good forecast kept): %s", job.name, result.error
-                )
-            elif result.value is not None:
-                fitted[job.name] = result.value
-            if done % max(1, len(jobs) // 10) == 0 or done == len(jobs):
-                log.info(
-                    "refit progress: %d/%d services fitted in %.1f s",
-                    done,
-                    len(jobs),
-                    time.monotonic() - started,
-                    extra={"done": done, "total": len(jobs)},
-                )
-    return fitted
+    """Fit and store a forecast per service; returns ``{service: error or None}``. A
+    failure keeps the service's last good forecast and is logged; the others still refit."""
+    return refit_all(app, now=clock().astimezone(dt.UTC), services=services)
 
 
 def apply_job(
-    settings: Settings,
-    store: Store,
+    app: App,
     *,
     clock: Clock = utc_now,
-    forecaster: pipeline.Forecaster | None = None,
-    runner_factory: RunnerFactory = default_runner,
     reuse_forecast_for: dt.timedelta | None = None,
 ) -> list[ApplyOutcome]:
     """Apply (or plan / commit / dry-run report) the step due now for every service,
     planning from the stored forecast while it is younger than ``reuse_forecast_for``."""
-    outcomes = apply_due(
-        settings,
-        store,
-        now=clock(),
-        forecaster=forecaster,
-        runner_factory=runner_factory,
-        trigger="daemon",
-        reuse_forecast_for=reuse_forecast_for,
-    )
+    outcomes = apply_due(app, now=clock(), trigger="daemon", reuse_forecast_for=reuse_forecast_for)
     for o in outcomes:
         level = logging.ERROR if o.status in NOT_APPLIED else logging.INFO
         log.log(
@@ -426,7 +324,7 @@ class Daemon:
         *,
         store_factory: StoreFactory = Store.open,
         clock: Clock = utc_now,
-        forecaster: pipeline.Forecaster | None = None,
+        candidates: CandidateSet = PRODUCT,
         runner_factory: RunnerFactory = default_runner,
         lock: LeaderLock | None = None,
         on_job: JobHook | None = None,
@@ -437,26 +335,26 @@ class Daemon:
         self.config = config or DaemonConfig()
         self.store_factory = store_factory
         self.clock = clock
-        self.forecaster = forecaster
+        self.candidates = candidates
         self.runner_factory = runner_factory
         self.lock = lock or leader_lock_for(settings.store_url, self.config.lock_path)
         self.on_job = on_job
         self.reload = reload
         self.metrics = metrics
-        self.store: Store | None = None
+        self.app: App | None = None
         self.watch = ChangeWatch()
         self._job_lock = threading.Lock()  # run_once and the scheduler never overlap
 
     # jobs as the scheduler sees them: timed, logged, never raising
-    def _run(self, job: str, body: Callable[[Store], object]) -> bool:
-        store = self.store
-        if store is None:
+    def _run(self, job: str, body: Callable[[App], object]) -> bool:
+        app = self.app
+        if app is None:
             raise RuntimeError("the daemon's store is not open")
         started = time.monotonic()
         ok = False
         with self._job_lock:
             try:
-                body(store)
+                body(app)
                 ok = True
             except ForescaleError as exc:
                 log.error("%s job failed: %s", job, exc, extra={"job": job})
@@ -473,7 +371,7 @@ class Daemon:
 
     def collect(self, *, auto_refit: bool = True) -> bool:
         """Collect; then refit if a watched file changed or a forecast is stale."""
-        return self._run("collect", lambda store: self._collect(store, auto_refit=auto_refit))
+        return self._run("collect", lambda app: self._collect(app, auto_refit=auto_refit))
 
     def refit(self) -> bool:
         return self._run("refit", self._refit)
@@ -481,14 +379,14 @@ class Daemon:
     def apply(self) -> bool:
         return self._run("apply", self._apply)
 
-    def _collect(self, store: Store, *, auto_refit: bool) -> None:
-        results = collect_job(self.settings, store, clock=self.clock)
+    def _collect(self, app: App, *, auto_refit: bool) -> None:
+        results = collect_job(self.settings, app.store, clock=self.clock)
         if self.metrics is not None:
             for r in results:
                 if r.error:
                     source = self.settings.services[r.service].source.type
                     self.metrics.count_collector_error(source)
-        early = self._judge_live(store)
+        early = self._judge_live(app.store)
         if not auto_refit:
             return
         changed = self.watch.changed(self.settings)
@@ -496,17 +394,11 @@ class Daemon:
             log.info("refit: %s changed", ", ".join(p.name for p in changed))
             self._maybe_reload(changed)
         names = sorted(self.settings.services)
-        stale = [name for name in names if self._forecast_stale(store, name) or name in early]
+        stale = [name for name in names if self._forecast_stale(app.store, name) or name in early]
         if changed or stale:
             if stale and not changed:
                 log.info("refit: stale or missed forecast for %s", ", ".join(stale))
-            refit_job(
-                self.settings,
-                store,
-                clock=self.clock,
-                forecaster=self.forecaster,
-                services=None if changed else stale,
-            )
+            refit_job(self.app or app, clock=self.clock, services=None if changed else stale)
 
     def _judge_live(self, store: Store) -> set[str]:
         """Live accuracy of each service's forecast in force (metric
@@ -551,30 +443,24 @@ class Daemon:
             log.warning("store_url changed: restart the daemon to use it (old settings kept)")
             return
         self.settings = fresh
+        if self.app is not None:
+            self.app = self.app.with_settings(fresh)
         log.info("settings reloaded from %s", path.name)
 
     def _forecast_stale(self, store: Store, name: str) -> bool:
-        latest = store.latest_forecast_run(name)
+        latest = store.latest_run_stamp(name)
         if latest is None:
             return True
-        created = dt.datetime.fromtimestamp(latest["created_at"], dt.UTC)
-        return self.clock() - created > self.config.stale_after
+        return self.clock() - latest.created_at > self.config.stale_after
 
-    def _refit(self, store: Store) -> None:
-        outcome = refit_job(self.settings, store, clock=self.clock, forecaster=self.forecaster)
+    def _refit(self, app: App) -> None:
+        outcome = refit_job(app, clock=self.clock)
         failed = [name for name, error in outcome.items() if error]
         if failed:
             raise ForescaleError(f"refit failed for {', '.join(failed)}")
 
-    def _apply(self, store: Store) -> None:
-        outcomes = apply_job(
-            self.settings,
-            store,
-            clock=self.clock,
-            forecaster=self.forecaster,
-            runner_factory=self.runner_factory,
-            reuse_forecast_for=self.config.refit_every,
-        )
+    def _apply(self, app: App) -> None:
+        outcomes = apply_job(app, clock=self.clock, reuse_forecast_for=self.config.refit_every)
         if self.metrics is not None:
             for o in outcomes:
                 if o.status not in ("nothing-due", "dry-run"):
@@ -645,15 +531,25 @@ class Daemon:
         return False
 
     def open_store(self) -> Store:
-        self.store = self.store_factory(self.settings.store_url)
+        store = self.store_factory(self.settings.store_url)
+        self.app = App(
+            settings=self.settings,
+            store=store,
+            candidates=self.candidates,
+            runner_factory=self.runner_factory,
+        )
         self.watch.changed(self.settings)  # baseline mtimes
-        return self.store
+        return store
+
+    @property
+    def store(self) -> Store | None:
+        return None if self.app is None else self.app.store
 
     def close(self) -> None:
-        store, self.store = self.store, None
+        app, self.app = self.app, None
         try:
-            if store is not None:
-                store.close()
+            if app is not None:
+                app.store.close()
         finally:
             self.lock.release()
 

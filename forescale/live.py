@@ -20,7 +20,6 @@ import numpy as np
 
 from config.settings import ServiceSettings
 from forecaster.accuracy import record_rows
-from forecaster.types import Forecast
 from forescale.store import Store
 
 __all__ = ["LiveAccuracy", "MIN_STEPS", "live_accuracy"]
@@ -45,23 +44,14 @@ def live_accuracy(
 ) -> LiveAccuracy | None:
     """Judge the newest forecast of ``name`` on what was collected since it was made
     (within ``live_window`` before ``now``); None when there is nothing to judge yet."""
-    latest = store.latest_forecast(name)
-    if latest is None:
+    run = store.latest_forecast(name)
+    if run is None:
         return None
-    info, frame = latest
-    as_of = dt.datetime.fromtimestamp(info["as_of"], dt.UTC)
-    start = max(as_of, now - service.forecast.live_window)
+    start = max(run.as_of, now - service.forecast.live_window)
     if start >= now:
         return None
     actual = store.load_samples(name, start, now)
-    forecast = Forecast(
-        frame=frame,
-        components=(),
-        resolution=dt.timedelta(seconds=int(info["resolution_s"])),
-        interval_width=0.0,
-        fitted_at=as_of,
-        history_end=as_of,
-    )
+    forecast = run.to_forecast()
     rows = record_rows(actual, {"f": forecast}, start=start, end=now)
     a = rows["actual"].to_numpy(dtype=float)
     yhat = rows["f:yhat"].to_numpy(dtype=float)
@@ -87,7 +77,7 @@ def live_accuracy(
             )
     return LiveAccuracy(
         service=name,
-        run_id=int(info["id"]),
+        run_id=int(run.id or 0),
         since=start,
         steps=steps,
         error_ratio=error,

@@ -156,30 +156,27 @@ class Metrics:
                 continue
             if row is not None:
                 self.set_forecast_demand(
-                    name,
-                    yhat=float(row["yhat"]),
-                    lower=float(row["yhat_lower"]),
-                    upper=float(row["yhat_upper"]),
+                    name, yhat=row.yhat, lower=row.yhat_lower, upper=row.yhat_upper
                 )
 
     def _units_of(self, service: ServiceSettings) -> int:
         """The IaC's current units, re-read only when its files changed (size or mtime):
         a hundred services sharing one variable file parse it once, not a hundred times."""
-        from forescale.pipeline import current_units_of  # pipeline imports heavy parts
+        from forescale.usecases.context import service_target  # imports heavy parts
+        from forescale.usecases.plan import units_of
 
-        iac = service.iac
-        paths = [iac.var_file_path] + ([iac.auto_tfvars_path] if iac.write == "auto_tfvars" else [])
+        target = service_target(service)
         stamps = []
-        for path in paths:
+        for path in target.sources:
             try:
                 st = path.stat()
                 stamps.append((str(path), st.st_ino, st.st_mtime_ns, st.st_size))
             except FileNotFoundError:
                 stamps.append((str(path), -1, -1, -1))
-        key = (tuple(stamps), iac.address, iac.write)
+        key = (tuple(stamps), target.address)
         cached = self._units_cache.get(key)
         if cached is None:
-            cached = current_units_of(service)
+            cached = units_of(target.read())
             if len(self._units_cache) > 10_000:
                 self._units_cache.clear()
             self._units_cache[key] = cached

@@ -38,7 +38,8 @@ from forescale.api import (
 )
 from forescale.errors import ForescaleError
 from forescale.metrics import Metrics
-from forescale.store import RefreshRun, Store
+from forescale.records import RefreshRun
+from forescale.store import Store
 
 log = logging.getLogger("forescale.service")
 # Refreshing the store-derived gauges re-reads every service's forecast and variable file

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from forecaster.candidates import CompactForecast
+from forescale.codec import decode_meta, encode_meta
 from forescale.errors import StoreError
+from forescale.records import (
+    UNFINISHED,
+    ChangeRecord,
+    ForecastPoint,
+    ForecastRun,
+    RefreshRun,
+    RunStamp,
+)
 
 log = logging.getLogger("forescale.store")
 metadata = sa.MetaData()
@@ -122,30 +131,6 @@ refresh_runs = sa.Table(
 )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RefreshRun:
-    """One refresh run: a refit of ``service`` asked for through the API.
-
-    ``status`` goes ``queued`` -> ``running`` -> ``succeeded`` | ``failed``; times are UTC
-    (whole seconds); ``forecast_run_id`` is the forecast the refit stored (succeeded only),
-    ``error`` what went wrong (failed only).
-    """
-
-    id: int
-    service: str
-    requested_at: dt.datetime
-    status: str
-    started_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
-    error: str | None = None
-    forecast_run_id: int | None = None
-
-
-# A run the next `apply` must resume: it stopped mid-way (intent, written, undoing: the
-# process died) or its file is written but not applied (failed, interrupted: retry).
-UNFINISHED = ("intent", "written", "undoing", "failed", "interrupted")
-
-
 def sqlite_file(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL (None for other databases or :memory:);
     lock files live next to it."""
@@ -163,39 +148,6 @@ def _epoch(when: dt.datetime) -> int:
 
 def _from_epoch(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ChangeRecord:
-    """One planned/applied change: the audit record of a plan, apply or commit run."""
-
-    service: str
-    due_at: dt.datetime
-    var_file: str
-    address: str
-    from_units: int
-    to_units: int
-    direction: str
-    reason: str
-    mode: str
-    status: str
-    diff: str
-    forecast_run_id: int | None = None
-    trigger: str = "cli"
-    plan_summary: str = ""
-    guard_reasons: tuple[str, ...] = ()
-    exit_code: int | None = None
-    output_tail: str = ""
-    commit_sha: str | None = None
-    finished_at: dt.datetime | None = None
-    created_at: dt.datetime | None = None
-    id: int | None = None
-    retry_of: int | None = None  # the attempt this one continues
-    file_sha_before: str | None = None  # what the file held before forescale wrote ...
-    literal_before: str | None = None  # ... (None: the variable was absent)
-    file_sha_after: str | None = None  # ... and what forescale wrote
-    literal_after: str | None = None
-    message: str = ""  # the outcome as the operator saw it
 
 
 class Store:
@@ -337,61 +289,63 @@ class Store:
         return info
 
     # -- forecasts -------------------------------------------------------------------
-    def save_forecast(
-        self,
-        service: str,
-        frame: pd.DataFrame,
-        *,
-        components: Sequence[str],
-        created_at: dt.datetime,
-        as_of: dt.datetime,
-        history_end: dt.datetime,
-        model: str,
-        resolution: dt.timedelta,
-        meta: dict[str, Any],
-    ) -> int:
-        """Store one forecast run and its points; returns the run id."""
+    def save_forecast_run(self, run: ForecastRun) -> int:
+        """Store one forecast run and its points (``run.frame``); returns the run id."""
+        if run.frame is None:
+            raise StoreError("a forecast run is stored with its points")
+        frame = run.frame
+        components = [c for c in run.components if c in frame.columns]
+        meta = encode_meta(
+            components=run.components,
+            notes=run.notes,
+            interval_width=run.interval_width,
+            event_effects=run.event_effects,
+            choice=run.choice,
+            live=run.live,
+            candidates=run.candidates,
+            candidate_errors=run.candidate_errors,
+        )
         with self._begin() as conn:
-            run_id = conn.execute(
+            inserted = conn.execute(
                 forecast_runs.insert().values(
-                    service=service,
-                    created_at=_epoch(created_at),
-                    as_of=_epoch(as_of),
-                    history_end=_epoch(history_end),
-                    model=model,
-                    resolution_s=int(resolution.total_seconds()),
-                    meta=json.dumps(meta, sort_keys=True, allow_nan=False, default=str),
+                    service=run.service,
+                    created_at=_epoch(run.created_at),
+                    as_of=_epoch(run.as_of),
+                    history_end=_epoch(run.history_end),
+                    model=run.model,
+                    resolution_s=int(run.resolution.total_seconds()),
+                    meta=meta,
                 )
             ).inserted_primary_key
-            if run_id is None:
+            if inserted is None:
                 raise StoreError("the database returned no id for the new forecast run")
-            run_id = run_id[0]
+            run_id = int(inserted[0])
             seconds = (frame["ds"].astype("int64") // 10**9).to_numpy()
-            comp = frame[list(components)].to_numpy(dtype=float) if components else None
-            points = []
-            for i, ts in enumerate(seconds):
-                point_components = (
-                    {c: round(float(comp[i, j]), 6) for j, c in enumerate(components)}
-                    if comp is not None
-                    else {}
-                )
-                points.append(
-                    {
-                        "run_id": run_id,
-                        "ts": int(ts),
-                        "yhat": float(frame["yhat"].iloc[i]),
-                        "yhat_lower": float(frame["yhat_lower"].iloc[i]),
-                        "yhat_upper": float(frame["yhat_upper"].iloc[i]),
-                        "components": json.dumps(point_components, sort_keys=True),
-                    }
-                )
+            comp = frame[components].to_numpy(dtype=float) if components else None
+            values = frame[["yhat", "yhat_lower", "yhat_upper"]].to_numpy(dtype=float)
+            points = [
+                {
+                    "run_id": run_id,
+                    "ts": int(ts),
+                    "yhat": float(values[i, 0]),
+                    "yhat_lower": float(values[i, 1]),
+                    "yhat_upper": float(values[i, 2]),
+                    "components": json.dumps(
+                        {c: round(float(comp[i, j]), 6) for j, c in enumerate(components)}
+                        if comp is not None
+                        else {},
+                        sort_keys=True,
+                    ),
+                }
+                for i, ts in enumerate(seconds)
+            ]
             if points:
                 conn.execute(forecast_points.insert(), points)
-        return int(run_id)
+        return run_id
 
     def candidate_runs(
         self, service: str, since: dt.datetime
-    ) -> list[tuple[dt.datetime, dict[str, Any]]]:
+    ) -> list[tuple[dt.datetime, Mapping[str, CompactForecast]]]:
         """(as_of, the candidates' compact forecasts) of each run made since ``since``:
         the live record's raw material (runs without candidates are skipped)."""
         query = (
@@ -404,22 +358,56 @@ class Store:
             rows = conn.execute(query).all()
         out = []
         for as_of, meta in rows:
-            candidates = json.loads(meta).get("candidates")
+            candidates = decode_meta(meta)["candidates"]
             if candidates:
                 out.append((_from_epoch(int(as_of)), candidates))
         return out
 
-    def forecast_meta(self, run_id: int) -> dict[str, Any] | None:
-        """The meta JSON of forecast run ``run_id`` (None when there is no such run)."""
-        with self._begin() as conn:
-            meta = conn.execute(
-                sa.select(forecast_runs.c.meta).where(forecast_runs.c.id == run_id)
-            ).scalar()
-        return None if meta is None else dict(json.loads(meta))
+    def forecast_run(self, run_id: int, *, points: bool = True) -> ForecastRun | None:
+        """Forecast run ``run_id`` (with its points unless ``points=False``), or None."""
+        return self._run(forecast_runs.c.id == run_id, points=points)
 
-    def latest_forecast_point(self, service: str, at: dt.datetime) -> dict[str, Any] | None:
-        """The newest run's forecast row whose step holds ``at`` (``yhat``, ``yhat_lower``,
-        ``yhat_upper``), or None: one row read instead of the whole run."""
+    def latest_forecast(self, service: str, *, points: bool = True) -> ForecastRun | None:
+        """The newest forecast run of ``service`` (with its points unless ``points=False``)."""
+        newest = (
+            sa.select(sa.func.max(forecast_runs.c.id))
+            .where(forecast_runs.c.service == service)
+            .scalar_subquery()
+        )
+        return self._run(forecast_runs.c.id == newest, points=points)
+
+    def _run(self, where: Any, *, points: bool) -> ForecastRun | None:
+        with self._begin() as conn:
+            row = conn.execute(sa.select(forecast_runs).where(where)).mappings().first()
+            if row is None:
+                return None
+            records = (
+                [
+                    dict(r)
+                    for r in conn.execute(
+                        sa.select(forecast_points)
+                        .where(forecast_points.c.run_id == row["id"])
+                        .order_by(forecast_points.c.ts)
+                    ).mappings()
+                ]
+                if points
+                else None
+            )
+        return ForecastRun(
+            id=int(row["id"]),
+            service=str(row["service"]),
+            created_at=_from_epoch(row["created_at"]),
+            as_of=_from_epoch(row["as_of"]),
+            history_end=_from_epoch(row["history_end"]),
+            model=str(row["model"]),
+            resolution=dt.timedelta(seconds=int(row["resolution_s"])),
+            frame=None if records is None else _points_frame(records),
+            **decode_meta(row["meta"]),
+        )
+
+    def latest_forecast_point(self, service: str, at: dt.datetime) -> ForecastPoint | None:
+        """The newest run's forecast step that holds ``at``, or None: one row read instead
+        of the whole run."""
         newest = (
             sa.select(sa.func.max(forecast_runs.c.id))
             .where(forecast_runs.c.service == service)
@@ -442,7 +430,12 @@ class Store:
             )
         if row is None or resolution is None or row["ts"] + int(resolution) <= _epoch(at):
             return None
-        return dict(row)
+        return ForecastPoint(
+            ts=_from_epoch(row["ts"]),
+            yhat=float(row["yhat"]),
+            yhat_lower=float(row["yhat_lower"]),
+            yhat_upper=float(row["yhat_upper"]),
+        )
 
     def latest_forecast_id(self, service: str) -> int | None:
         """The id of the newest forecast run of ``service`` (one indexed query)."""
@@ -452,9 +445,9 @@ class Store:
             ).scalar()
         return None if value is None else int(value)
 
-    def latest_forecast_run(self, service: str) -> dict[str, Any] | None:
-        """The newest forecast run row of ``service`` without its points or its (large)
-        meta: for listings that need only its id and times."""
+    def latest_run_stamp(self, service: str) -> RunStamp | None:
+        """The newest forecast run of ``service`` without its points or its (large) meta:
+        for listings that need only its id and times."""
         columns = [c for c in forecast_runs.c if c.name != "meta"]
         with self._begin() as conn:
             run = (
@@ -467,43 +460,17 @@ class Store:
                 .mappings()
                 .first()
             )
-        return None if run is None else dict(run)
-
-    def latest_forecast(self, service: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
-        """The newest forecast run of ``service`` (run row, points) or None."""
-        with self._begin() as conn:
-            run = (
-                conn.execute(
-                    sa.select(forecast_runs)
-                    .where(forecast_runs.c.service == service)
-                    .order_by(forecast_runs.c.id.desc())
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
-            if run is None:
-                return None
-            rows = conn.execute(
-                sa.select(forecast_points)
-                .where(forecast_points.c.run_id == run["id"])
-                .order_by(forecast_points.c.ts)
-            ).mappings()
-            records = [dict(r) for r in rows]
-        frame = pd.DataFrame(
-            {
-                "ds": pd.to_datetime([r["ts"] for r in records], unit="s", utc=True),
-                "yhat": [r["yhat"] for r in records],
-                "yhat_lower": [r["yhat_lower"] for r in records],
-                "yhat_upper": [r["yhat_upper"] for r in records],
-            }
+        if run is None:
+            return None
+        return RunStamp(
+            id=int(run["id"]),
+            service=str(run["service"]),
+            created_at=_from_epoch(run["created_at"]),
+            as_of=_from_epoch(run["as_of"]),
+            history_end=_from_epoch(run["history_end"]),
+            model=str(run["model"]),
+            resolution=dt.timedelta(seconds=int(run["resolution_s"])),
         )
-        comps = [json.loads(r["components"]) for r in records]
-        for name in sorted({k for c in comps for k in c}):
-            frame[name] = [c.get(name, 0.0) for c in comps]
-        info = dict(run)
-        info["meta"] = json.loads(info["meta"])
-        return info, frame
 
     # -- changes ---------------------------------------------------------------------
     def record_change(self, record: ChangeRecord, *, created_at: dt.datetime) -> int:
@@ -704,6 +671,21 @@ class Store:
             )
             for r in rows
         ]
+
+
+def _points_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "ds": pd.to_datetime([r["ts"] for r in records], unit="s", utc=True),
+            "yhat": [r["yhat"] for r in records],
+            "yhat_lower": [r["yhat_lower"] for r in records],
+            "yhat_upper": [r["yhat_upper"] for r in records],
+        }
+    )
+    comps = [json.loads(r["components"]) for r in records]
+    for name in sorted({k for c in comps for k in c}):
+        frame[name] = [c.get(name, 0.0) for c in comps]
+    return frame
 
 
 def migrate(engine: sa.Engine) -> None:

@@ -137,6 +137,11 @@ class Target(Protocol):
     @property
     def address(self) -> str: ...
 
+    @property
+    def sources(self) -> tuple[Path, ...]:
+        """Every file the current value is read from (to notice a change cheaply)."""
+        ...
+
     def read(self) -> Snapshot: ...
 
     def propose(self, units: int, before: Snapshot | None = None) -> Edit: ...
@@ -162,6 +167,10 @@ class _FileTarget:
     @property
     def address(self) -> str:
         return self._address
+
+    @property
+    def sources(self) -> tuple[Path, ...]:
+        return (self._path,)
 
     # format-specific
     def _snapshot(self, data: bytes | None) -> Snapshot:
@@ -261,6 +270,10 @@ class AutoVarsTarget(_FileTarget):
     def __init__(self, path: Path, address: str, fallback: TfvarsTarget) -> None:
         super().__init__(path, address)
         self._fallback = fallback
+
+    @property
+    def sources(self) -> tuple[Path, ...]:
+        return (self._path, self._fallback.path)
 
     def _snapshot(self, data: bytes | None) -> Snapshot:
         raw = None if data is None else parse_auto(data, self._path).get(self._address)

@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 
 from collectors.series import infer_step
+from forecaster.accuracy import Choice
+from forecaster.candidates import CandidateSet
 from forecaster.types import Event, Forecast, ForecastSettings
+from forescale.records import ForecastRun
 
 
 def seasonal_naive(
@@ -46,4 +49,37 @@ def seasonal_naive(
         fitted_at=now,
         history_end=end.to_pydatetime(),
         model="seasonal_naive_1d",
+    )
+
+
+FAST = CandidateSet(fitters={"prophet": seasonal_naive})
+"""A candidate set whose only model is :func:`seasonal_naive` standing in for Prophet: the
+product's path (choice by record, storage, planning) without Prophet's cost."""
+
+
+def forecast_run(
+    service: str,
+    frame: pd.DataFrame,
+    *,
+    at: dt.datetime,
+    resolution: dt.timedelta,
+    model: str = "fake",
+    components: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
+    choice: Choice | None = None,
+    history_end: dt.datetime | None = None,
+) -> ForecastRun:
+    """A hand-made forecast run made at ``at`` (to store with ``Store.save_forecast_run``)."""
+    return ForecastRun(
+        service=service,
+        created_at=at,
+        as_of=at,
+        history_end=at if history_end is None else history_end,
+        model=model,
+        resolution=resolution,
+        interval_width=0.9,
+        components=components,
+        notes=notes,
+        choice=choice,
+        frame=frame,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from forescale.store import RefreshRun
+from forescale.records import RefreshRun
 
 REFRESH_PREFIX = "refresh-"  # refresh run ids: refresh-<n>; change records: <n>
 # Hosts served by default: loopback names (service.build_app adds the bind address).

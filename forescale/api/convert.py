@@ -12,7 +12,7 @@ import pandas as pd
 
 from forescale.api.contract import refresh_id
 from forescale.api.schemas import RefreshRunOut, RunOut
-from forescale.store import ChangeRecord, RefreshRun
+from forescale.records import ChangeRecord, RefreshRun
 
 
 def finite(value: Any) -> float | None:

@@ -7,7 +7,6 @@ naive fake from ``tests/fakes.py``; two slow tests fit the real thing.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from forecaster.backtest import BacktestConfig, run_backtest
 from forecaster.candidates import (
     DEFAULT_MODELS,
     PROPHET,
+    CompactForecast,
     Fitted,
     choose,
     compact,
@@ -27,6 +27,7 @@ from forecaster.candidates import (
 )
 from forecaster.challengers import ENSEMBLE, SEASONAL_NAIVE
 from forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
+from forescale.codec import decode_meta, encode_meta
 from forescale.errors import ForecastError
 from tests import fakes
 
@@ -219,29 +220,26 @@ def test_compact_keeps_the_first_span_rounded_to_six_digits() -> None:
     )
     stored = compact(fitted, span=2 * HOUR)
 
-    entry = json.loads(json.dumps(stored))["m"]  # JSON-ready
-    assert entry["start"] == int(now.timestamp())
-    assert entry["step_s"] == 300
-    assert len(entry["yhat"]) == len(entry["upper"]) == 24
-    assert entry["yhat"] == [float(f"{v:.6g}") for v in yhat[:24]]
-    assert entry["upper"][3] is None
+    entry = stored["m"]
+    assert entry.start == now
+    assert entry.step == FIVE_MIN
+    assert len(entry.yhat) == len(entry.upper) == 24
+    assert list(entry.yhat) == [float(f"{v:.6g}") for v in yhat[:24]]
+    assert entry.upper[3] is None
     np.testing.assert_allclose(
-        np.array([np.nan if v is None else v for v in entry["upper"]], dtype=float),
+        np.array([np.nan if v is None else v for v in entry.upper], dtype=float),
         upper[:24],
         rtol=5e-6,
     )
     assert set(stored) == {"m"}
 
 
-def stored_run(start: dt.datetime, values: dict[str, float], hours: int = 24) -> dict[str, Any]:
+def stored_run(
+    start: dt.datetime, values: dict[str, float], hours: int = 24
+) -> dict[str, CompactForecast]:
     n = hours * 12
     return {
-        name: {
-            "start": int(start.timestamp()),
-            "step_s": 300,
-            "yhat": [v] * n,
-            "upper": [v * 1.5] * n,
-        }
+        name: CompactForecast(start=start, step=FIVE_MIN, yhat=(v,) * n, upper=(v * 1.5,) * n)
         for name, v in values.items()
     }
 
@@ -291,7 +289,18 @@ def test_the_live_record_of_compacted_runs_matches_the_forecasts(
     for as_of in (first, second):
         history = series[series["ds"] < pd.Timestamp(as_of)]
         fitted = fit_candidates(history, settings=SETTINGS, now=as_of)
-        runs.append((as_of, json.loads(json.dumps(compact(fitted)))))
+        # stored and read back as the store does (one codec owns the JSON)
+        meta = encode_meta(
+            components=(),
+            notes=(),
+            interval_width=0.9,
+            event_effects=(),
+            choice=None,
+            live=None,
+            candidates=compact(fitted),
+            candidate_errors={},
+        )
+        runs.append((as_of, decode_meta(meta)["candidates"]))
         direct.append(record_rows(series, fitted.forecasts, start=as_of, end=as_of + DAY))
     now = START + 16 * DAY
     record = live_record(runs, series, now=now, window=2 * DAY)

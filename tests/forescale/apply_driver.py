@@ -9,10 +9,11 @@ import os
 import signal
 import sys
 
-from forescale import cli, pipeline
-from tests.fakes import seasonal_naive
+from forecaster import candidates
+from forescale import cli
+from tests.fakes import FAST
 
-pipeline.default_forecaster = lambda: seasonal_naive  # type: ignore[assignment,return-value]
+candidates.PRODUCT = FAST  # the App's default candidate set is looked up when it is built
 
 if os.environ.get("FORESCALE_TEST_DIE_IN") == "undo":
     from iac_writer import target

@@ -23,10 +23,13 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from config.settings import Settings, load_settings
 from forescale.api import ApiConfig, RefreshQueue, ServerStatus, Submitted, _jsonable, create_app
+from forescale.codec import choice_from_json
 from forescale.errors import DataError
 from forescale.metrics import Metrics
+from forescale.records import ChangeRecord
 from forescale.service import Refresher
-from forescale.store import ChangeRecord, Store
+from forescale.store import Store
+from tests.fakes import forecast_run
 
 with warnings.catch_warnings():
     # starlette asks for the `httpx2` fork; plain httpx is what is installed and works.
@@ -113,16 +116,16 @@ def _fill(store: Store) -> dict[str, int]:
         }
     )
     frame.loc[3, "weekly"] = math.nan  # a component the store holds as NaN -> null
-    run_id = store.save_forecast(
-        "web",
-        frame,
-        components=("weekly",),
-        created_at=NOW,
-        as_of=NOW,
-        history_end=NOW,
-        model="fake",
-        resolution=dt.timedelta(minutes=15),
-        meta={"notes": ["a note"], "choice": CHOICE},
+    run_id = store.save_forecast_run(
+        forecast_run(
+            "web",
+            frame,
+            at=NOW,
+            resolution=dt.timedelta(minutes=15),
+            components=("weekly",),
+            notes=("a note",),
+            choice=choice_from_json(CHOICE),
+        )
     )
     store.record_collect("web", at=NOW, written=25, coverage=1.0, last_sample=NOW, error=None)
     ids = {"forecast": run_id}
@@ -410,17 +413,7 @@ def test_schedule_409_when_iac_unreadable(client: TestClient, env: Any) -> None:
             "yhat_upper": [1.0] * 4,
         }
     )
-    store.save_forecast(
-        "api",
-        frame,
-        components=(),
-        created_at=NOW,
-        as_of=NOW,
-        history_end=NOW,
-        model="fake",
-        resolution=dt.timedelta(minutes=15),
-        meta={},
-    )
+    store.save_forecast_run(forecast_run("api", frame, at=NOW, resolution=dt.timedelta(minutes=15)))
     response = client.get("/v1/services/api/schedule")
     assert response.status_code == 409
     assert _error_type(response) == "IacError"

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
+from forecaster.candidates import CandidateSet
 from forescale import pipeline
-from forescale.apply import apply_due, default_runner
 from forescale.store import Store
-from tests.fakes import seasonal_naive
+from forescale.usecases.apply import apply_due
+from forescale.usecases.context import App, default_runner
+from forescale.usecases.plan import plan_all
+from tests.fakes import FAST, seasonal_naive
 from tests.forescale.tf_project import (
     HOOK_TF,
     MAIN_TF,
@@ -36,7 +39,9 @@ def run_apply(root: Path, *, now: dt.datetime = NOW, **kwargs: object) -> list:
     store = Store.open(settings.store_url)
     try:
         pipeline.collect(settings, store)
-        return apply_due(settings, store, now=now, forecaster=seasonal_naive, **kwargs)  # type: ignore[arg-type]
+        runner = kwargs.pop("runner_factory", default_runner)
+        app = App(settings=settings, store=store, candidates=FAST, runner_factory=runner)  # type: ignore[arg-type]
+        return apply_due(app, now=now, **kwargs)  # type: ignore[arg-type]
     finally:
         store.close()
 
@@ -240,27 +245,17 @@ def test_apply_reuses_a_fresh_stored_forecast_instead_of_refitting(tmp_path: Pat
         return seasonal_naive(*args, **kwargs)  # type: ignore[arg-type]
 
     store = Store.open(settings.store_url)
+    app = App(
+        settings=settings, store=store, candidates=CandidateSet(fitters={"prophet": counting})
+    )  # type: ignore[dict-item]
     try:
         pipeline.collect(settings, store)
-        pipeline.plan(settings, store, now=NOW - dt.timedelta(minutes=10), forecaster=counting)
+        plan_all(app, now=NOW - dt.timedelta(minutes=10))
         assert len(calls) == 1  # the refit
-        [outcome] = apply_due(
-            settings,
-            store,
-            now=NOW,
-            forecaster=counting,
-            reuse_forecast_for=dt.timedelta(hours=6),
-        )
+        [outcome] = apply_due(app, now=NOW, reuse_forecast_for=dt.timedelta(hours=6))
         assert len(calls) == 1  # no second fit: the stored forecast was used
         assert outcome.status == "applied" and outcome.to_units == 11
-        [_, later] = [NOW, NOW + dt.timedelta(hours=7)]
-        apply_due(
-            settings,
-            store,
-            now=later,
-            forecaster=counting,
-            reuse_forecast_for=dt.timedelta(hours=6),
-        )
+        apply_due(app, now=NOW + dt.timedelta(hours=7), reuse_forecast_for=dt.timedelta(hours=6))
         assert len(calls) == 2  # too old: fitted again
     finally:
         store.close()

@@ -126,3 +126,36 @@ def test_backtest_a_configured_service_from_its_stored_history(
     assert report["capacity_per_unit_source"] == "given" and report["capacity_per_unit"] == 100.0
     [fold] = report["folds"]
     assert fold["cutoff"] == "2015-01-31T05:00:00Z" and fold["error"] is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"timestamp,value\n", b"\xef\xbb\xbftimestamp,value\r\n\r\n"],
+    ids=["0 bytes", "header only", "BOM, header, blank line"],
+)
+def test_an_empty_csv_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(content)
+    assert main(["backtest", "--csv", str(empty), "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("forescale: error: ") and captured.err.count("\n") == 1
+    assert "empty.csv" in captured.err and "add" in captured.err
+    assert captured.out == ""
+    assert empty.read_bytes() == content
+
+
+def test_mixed_offsets_and_a_bad_timezone_in_a_backtest_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "timestamp,value\n2024-01-01T00:00:00+01:00,1\n2024-01-01 00:30:00,2\n"  # offset, naive
+    )
+    assert main(["backtest", "--csv", str(mixed), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mixed.csv: row 2: timestamp '2024-01-01 00:30:00'" in err
+    assert main(["backtest", "--csv", str(mixed), "--timezone", "Mars/Olympus"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--timezone 'Mars/Olympus'" in err

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from config.settings import Settings, load_settings
+from forecaster.candidates import CandidateSet
 from forecaster.types import Forecast
 from forescale.daemon import (
     ChangeWatch,
@@ -35,8 +36,9 @@ from forescale.daemon import (
 )
 from forescale.errors import ConfigError, ForecastError
 from forescale.store import Store
+from forescale.usecases.context import App
 from tests.conftest import ROOT, tree_hashes
-from tests.fakes import seasonal_naive
+from tests.fakes import FAST as CANDIDATES
 from tests.forescale.test_store_postgres import PgCluster, pg_cluster  # noqa: F401 - fixture
 
 NOW = dt.datetime(2014, 11, 26, 23, 0, tzinfo=dt.UTC)  # 18:00 in New York
@@ -57,8 +59,11 @@ def jobs() -> list[tuple[str, bool]]:
     return []
 
 
+FAILING = CandidateSet(fitters={"prophet": failing_forecaster})
+
+
 def make(settings: Settings, jobs: list[tuple[str, bool]], **kwargs: Any) -> Daemon:
-    kwargs.setdefault("forecaster", seasonal_naive)
+    kwargs.setdefault("candidates", CANDIDATES)
     return Daemon(
         settings,
         kwargs.pop("config", FAST),
@@ -71,8 +76,8 @@ def make(settings: Settings, jobs: list[tuple[str, bool]], **kwargs: Any) -> Dae
 def forecast_ids(settings: Settings) -> int | None:
     store = Store.open(settings.store_url)
     try:
-        latest = store.latest_forecast("web")
-        return None if latest is None else int(latest[0]["id"])
+        latest = store.latest_run_stamp("web")
+        return None if latest is None else latest.id
     finally:
         store.close()
 
@@ -91,8 +96,8 @@ def test_once_collects_refits_and_applies_then_releases(
         assert run is not None and run["error"] is None and run["written"] == 10320
         assert run["at"] == NOW  # the injected clock
         latest = store.latest_forecast("web")
-        assert latest is not None and latest[0]["model"] == "seasonal_naive_1d"
-        assert latest[0]["as_of"] == int(NOW.timestamp())
+        assert latest is not None and latest.model == "seasonal_naive_1d"
+        assert latest.as_of == NOW
         assert store.list_changes("web") == []  # refit records no plan; dry-run applies none
     finally:
         store.close()
@@ -195,16 +200,17 @@ def test_failed_refit_keeps_the_last_good_forecast(
     good = forecast_ids(settings)
     assert good is not None
     jobs.clear()
-    assert not make(settings, jobs, forecaster=failing_forecaster).run_once()
+    assert not make(settings, jobs, candidates=FAILING).run_once()
     assert ("refit", False) in jobs
     assert forecast_ids(settings) == good  # nothing replaced it
 
     store = Store.open(settings.store_url)
     try:
-        outcome = refit_job(settings, store, clock=lambda: NOW, forecaster=failing_forecaster)
+        app = App(settings=settings, store=store, candidates=FAILING)
+        outcome = refit_job(app, clock=lambda: NOW)
     finally:
         store.close()
-    assert outcome == {"web": "model fit failed (test)"}
+    assert "model fit failed (test)" in (outcome["web"] or "")
     assert forecast_ids(settings) == good
 
 

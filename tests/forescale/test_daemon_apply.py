@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from config.settings import load_settings
 from forescale.daemon import Daemon, DaemonConfig
 from forescale.metrics import Metrics
-from tests.fakes import seasonal_naive
+from tests.fakes import FAST
 from tests.forescale.tf_project import (
     NOW,
     isolated_terraform,  # noqa: F401 - an autouse fixture
@@ -43,7 +43,7 @@ def test_one_broken_service_is_logged_and_counted_and_the_others_applied(
         settings,
         DaemonConfig(lock_path=tmp_path / "leader.lock"),
         clock=lambda: NOW,
-        forecaster=seasonal_naive,
+        candidates=FAST,
         metrics=metrics,
     )
     daemon.open_store()

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from config.settings import Settings, load_settings
 from forescale.metrics import Metrics
 from forescale.store import Store
+from tests.fakes import forecast_run
 
 NOW = dt.datetime(2024, 3, 1, 12, 7, tzinfo=dt.UTC)
 
@@ -108,23 +109,20 @@ def test_refresh_from_store(settings: Settings, registry: CollectorRegistry) -> 
         ds = pd.date_range(NOW - dt.timedelta(hours=1), periods=11, freq="5min")  # 11:07 .. 11:57
         store.upsert_samples("web", pd.DataFrame({"ds": ds, "y": [30.0] * len(ds)}))
         future = pd.date_range("2024-03-01T11:45Z", periods=4, freq="15min")
-        store.save_forecast(
-            "web",
-            pd.DataFrame(
-                {
-                    "ds": future,
-                    "yhat": [10.0, 20.0, 30.0, 40.0],
-                    "yhat_lower": [5.0, 15.0, 25.0, 35.0],
-                    "yhat_upper": [15.0, 25.0, 35.0, 45.0],
-                }
-            ),
-            components=(),
-            created_at=NOW,
-            as_of=NOW,
-            history_end=NOW,
-            model="fake",
-            resolution=dt.timedelta(minutes=15),
-            meta={},
+        store.save_forecast_run(
+            forecast_run(
+                "web",
+                pd.DataFrame(
+                    {
+                        "ds": future,
+                        "yhat": [10.0, 20.0, 30.0, 40.0],
+                        "yhat_lower": [5.0, 15.0, 25.0, 35.0],
+                        "yhat_upper": [15.0, 25.0, 35.0, 45.0],
+                    }
+                ),
+                at=NOW,
+                resolution=dt.timedelta(minutes=15),
+            )
         )
         m = Metrics(registry)
         m.refresh_from_store(settings, store, NOW)
@@ -161,16 +159,16 @@ def test_refresh_from_store_survives_an_unreachable_store(
 def test_current_units_are_parsed_again_only_when_the_file_changes(
     settings: Settings, registry: CollectorRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from forescale import pipeline
+    from iac_writer.target import TfvarsTarget
 
     calls: list[str] = []
-    real = pipeline.current_units_of
+    real = TfvarsTarget.read
 
-    def counting(service: Any) -> int:
-        calls.append(service.iac.address)
-        return real(service)
+    def counting(self: TfvarsTarget) -> Any:
+        calls.append(self.address)
+        return real(self)
 
-    monkeypatch.setattr(pipeline, "current_units_of", counting)
+    monkeypatch.setattr(TfvarsTarget, "read", counting)
     store = Store.open(settings.store_url)
     try:
         m = Metrics(registry)

@@ -11,8 +11,10 @@ import pytest
 from config.settings import load_settings
 from forescale import pipeline
 from forescale.store import Store
+from forescale.usecases.context import App
+from forescale.usecases.plan import plan_all
 from tests.conftest import tree_hashes
-from tests.fakes import seasonal_naive
+from tests.fakes import FAST
 
 NOW = dt.datetime(2014, 11, 26, 23, 0, tzinfo=dt.UTC)  # 18:00 in New York
 
@@ -27,15 +29,16 @@ def store(demo_dir: Path) -> Store:
 def test_plan_uses_only_data_before_now_and_writes_nothing(demo_dir: Path, store: Store) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
     before = tree_hashes(demo_dir)
-    [first] = pipeline.collect(settings, store)
+    [first] = pipeline.collect(settings, store, clock=lambda: NOW)
     assert first.written == 10320 and first.error is None  # every observed 30-min sample
-    assert first.coverage is not None and first.coverage > 0.99
+    assert first.coverage is not None and first.coverage > 0.99  # the 7 days before NOW
+    assert first.account is not None and first.warning is None  # every row is a sample
     [second] = pipeline.collect(settings, store)
     assert second.written > 0  # incremental re-read of the overlap ...
     assert len(store.load_samples("web")) == 10320  # ... idempotent
     assert store.last_collect("web")["written"] == second.written  # type: ignore[index]
 
-    report = pipeline.plan(settings, store, now=NOW, forecaster=seasonal_naive)
+    report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     assert tree_hashes(demo_dir) == before  # dry-run: no file changed
     assert not report.failures
     [web] = report.services
@@ -49,7 +52,7 @@ def test_plan_uses_only_data_before_now_and_writes_nothing(demo_dir: Path, store
     assert sum(line.startswith("+") for line in body) == 1
     assert f"min_size = {web.next_step.units}" in web.change.diff
     runs = store.latest_forecast("web")
-    assert runs is not None and runs[0]["model"] == "seasonal_naive_1d"
+    assert runs is not None and runs.model == "seasonal_naive_1d"
     [change] = store.list_changes("web")
     assert change.status == "planned" and change.to_units == web.next_step.units
 
@@ -61,7 +64,7 @@ def test_stale_metrics_never_scale_in(demo_dir: Path, store: Store) -> None:
     late = NOW + dt.timedelta(hours=2)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM samples WHERE ts > ?", (int(NOW.timestamp()) - 1800,))
-    report = pipeline.plan(settings, store, now=late, forecaster=seasonal_naive)
+    report = plan_all(App(settings=settings, store=store, candidates=FAST), now=late)
     [web] = report.services
     assert not web.data_fresh and web.observed_demand is None
     assert all(step.direction == "raise" for step in web.plan.steps)
@@ -82,7 +85,7 @@ def test_a_failing_service_is_reported_and_the_others_still_planned(
     (demo_dir / "forescale.yaml").write_text(text)
     settings = load_settings(demo_dir / "forescale.yaml")
     pipeline.collect(settings, store, services=["web"])
-    report = pipeline.plan(settings, store, now=NOW, forecaster=seasonal_naive)
+    report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     assert [s.name for s in report.services] == ["web"]
     [failure] = report.failures
     assert failure.name == "broken" and "stored sample" in failure.error
@@ -99,5 +102,5 @@ def test_a_source_outage_keeps_stored_history_and_is_recorded(demo_dir: Path, st
     run = store.last_collect("web")
     assert run is not None and run["error"] == result.error
     # Planning still works on the stored (now old) history.
-    report = pipeline.plan(settings, store, now=NOW, forecaster=seasonal_naive)
+    report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     assert [s.name for s in report.services] == ["web"]

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from forescale.errors import StoreError
-from forescale.store import ChangeRecord, Store
+from forescale.records import ChangeRecord
+from forescale.store import Store
+from tests.fakes import forecast_run
 
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 
@@ -52,20 +54,27 @@ def test_forecast_and_change_records(store: Store) -> None:
             "weekly": [0.1, -0.2],
         }
     )
-    run = store.save_forecast(
-        "web",
-        frame,
-        components=("weekly",),
-        created_at=T0,
-        as_of=T0,
-        history_end=T0,
-        model="prophet",
-        resolution=dt.timedelta(hours=1),
-        meta={"notes": []},
+    run = store.save_forecast_run(
+        forecast_run(
+            "web",
+            frame,
+            at=T0,
+            resolution=dt.timedelta(hours=1),
+            model="prophet",
+            components=("weekly",),
+            notes=("a note",),
+        )
     )
-    info, back = store.latest_forecast("web")  # type: ignore[misc]
-    assert info["id"] == run and info["model"] == "prophet"
+    info = store.latest_forecast("web")
+    assert info is not None and info.id == run and info.model == "prophet"
+    assert info.notes == ("a note",) and info.components == ("weekly",)
+    back = info.frame
+    assert back is not None
     assert back["weekly"].tolist() == [0.1, -0.2] and back["yhat_upper"].tolist() == [1.5, 2.5]
+    light = store.latest_forecast("web", points=False)
+    assert light is not None and light.frame is None and light.notes == ("a note",)
+    stamp = store.latest_run_stamp("web")
+    assert stamp is not None and (stamp.id, stamp.as_of) == (run, T0)
     change_id = store.record_change(
         ChangeRecord(
             service="web",

@@ -31,7 +31,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from forescale.store import ChangeRecord, Store
+from forescale.records import ChangeRecord
+from forescale.store import Store
+from tests.fakes import forecast_run
 
 pytestmark = pytest.mark.external_service
 
@@ -255,22 +257,36 @@ def test_forecast_round_trip_keeps_components_and_newest_wins(pg_store: Store) -
         }
     )
     assert pg_store.latest_forecast("web") is None
-    kwargs: dict[str, Any] = {
-        "created_at": T0,
-        "as_of": T0,
-        "history_end": T0 - dt.timedelta(minutes=5),
-        "model": "prophet",
-        "resolution": dt.timedelta(hours=1),
-    }
-    first = pg_store.save_forecast(
-        "web", frame, components=("weekly", "daily"), meta={"notes": ["a"]}, **kwargs
+    hour = dt.timedelta(hours=1)
+    first = pg_store.save_forecast_run(
+        forecast_run(
+            "web",
+            frame,
+            at=T0,
+            resolution=hour,
+            model="prophet",
+            components=("weekly", "daily"),
+            notes=("a",),
+            history_end=T0 - dt.timedelta(minutes=5),
+        )
     )
-    second = pg_store.save_forecast(
-        "web", frame.assign(yhat=[7.0, 8.0, 9.0]), components=("weekly",), meta={"n": 2}, **kwargs
+    second = pg_store.save_forecast_run(
+        forecast_run(
+            "web",
+            frame.assign(yhat=[7.0, 8.0, 9.0]),
+            at=T0,
+            resolution=hour,
+            model="prophet",
+            components=("weekly",),
+            notes=("n",),
+        )
     )
     assert second > first
-    info, back = pg_store.latest_forecast("web")  # type: ignore[misc]
-    assert info["id"] == second and info["meta"] == {"n": 2} and info["resolution_s"] == 3600
+    info = pg_store.latest_forecast("web")
+    assert info is not None and info.id == second and info.notes == ("n",)
+    assert info.resolution == hour
+    back = info.frame
+    assert back is not None
     assert back["yhat"].tolist() == [7.0, 8.0, 9.0] and back["weekly"].tolist() == [0.1, -0.2, 0.3]
     assert "daily" not in back.columns
     assert back["ds"].tolist() == list(ds)

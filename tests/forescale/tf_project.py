@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 
 from config.settings import load_settings
-from forescale.store import ChangeRecord, Store
+from forescale.records import ChangeRecord
+from forescale.store import Store
 
 NOW = dt.datetime(2024, 6, 3, 12, 0, tzinfo=dt.UTC)
 TFVARS = (

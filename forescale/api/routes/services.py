@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
@@ -19,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from forescale.api.cache import Rendered
-from forescale.api.convert import finite, from_epoch, iso, run_out, utc
+from forescale.api.convert import finite, iso, run_out, utc
 from forescale.api.deps import ClockDep, ForecastCacheDep, ServiceName, SettingsDep, StoreDep
 from forescale.api.errors import ApiError
 from forescale.api.schemas import (
@@ -36,7 +37,9 @@ from forescale.api.schemas import (
     StepOut,
 )
 from forescale.api.security import require_read
-from forescale.errors import ForescaleError
+from forescale.codec import choice_json
+from forescale.errors import TfvarsError
+from forescale.records import ForecastRun
 from forescale.store import Store
 
 if TYPE_CHECKING:
@@ -47,12 +50,12 @@ router = APIRouter(dependencies=[Depends(require_read)])
 _POINT_COLUMNS = ("ds", "yhat", "yhat_lower", "yhat_upper")
 
 
-def _latest(store: Store, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The newest stored forecast of ``name`` (run row, frame); 404 when there is none."""
-    latest = store.latest_forecast(name)
-    if latest is None:
+def _latest(store: Store, name: str) -> ForecastRun:
+    """The newest stored forecast run of ``name`` with its points; 404 when there is none."""
+    run = store.latest_forecast(name)
+    if run is None or run.frame is None:
         raise ApiError(404, "NotFound", f"no stored forecast for {name!r}; run a plan first")
-    return latest
+    return run
 
 
 # -- /v1/services -----------------------------------------------------------------------
@@ -62,7 +65,7 @@ def _service_out(settings: Settings, store: Store, name: str) -> ServiceOut:
     service = settings.services[name]
     collect = store.last_collect(name)
     coverage, newest = store_coverage(store, name)
-    latest = store.latest_forecast_run(name)
+    latest = store.latest_run_stamp(name)
     changes = store.list_changes(name, limit=1)
     return ServiceOut(
         name=name,
@@ -79,8 +82,8 @@ def _service_out(settings: Settings, store: Store, name: str) -> ServiceOut:
         ),
         coverage=finite(coverage),
         last_sample=newest,
-        last_forecast_run_id=None if latest is None else int(latest["id"]),
-        last_forecast_as_of=None if latest is None else from_epoch(latest["as_of"]),
+        last_forecast_run_id=None if latest is None else latest.id,
+        last_forecast_as_of=None if latest is None else latest.as_of,
         last_change_id=changes[0].id if changes else None,
         last_change_status=changes[0].status if changes else None,
     )
@@ -139,7 +142,9 @@ def _render_forecast(
 ) -> Rendered:
     """The newest stored forecast of ``name`` between ``start`` and ``end`` (inclusive),
     rendered as CSV or JSON."""
-    run, frame = _latest(store, name)
+    run = _latest(store, name)
+    frame = run.frame
+    assert frame is not None  # _latest reads the points
     if start is not None:
         frame = frame[frame["ds"] >= pd.Timestamp(start)]
     if end is not None:
@@ -165,9 +170,8 @@ def _forecast_csv(name: str, frame: pd.DataFrame, components: list[str]) -> Rend
 
 
 def _forecast_json(
-    name: str, run: dict[str, Any], frame: pd.DataFrame, components: list[str]
+    name: str, run: ForecastRun, frame: pd.DataFrame, components: list[str]
 ) -> Rendered:
-    meta = run["meta"] if isinstance(run["meta"], dict) else {}
     points = [
         PointOut(
             ds=utc(r["ds"]),
@@ -180,16 +184,16 @@ def _forecast_json(
     ]
     out = ForecastOut(
         service=name,
-        run_id=int(run["id"]),
-        created_at=from_epoch(run["created_at"]),
-        as_of=from_epoch(run["as_of"]),
-        history_end=from_epoch(run["history_end"]),
-        model=str(run["model"]),
-        resolution_seconds=int(run["resolution_s"]),
+        run_id=int(run.id or 0),
+        created_at=run.created_at,
+        as_of=run.as_of,
+        history_end=run.history_end,
+        model=run.model,
+        resolution_seconds=int(run.resolution.total_seconds()),
         components=components,
-        notes=[str(n) for n in meta.get("notes", [])],
-        choice=ChoiceOut.model_validate(meta["choice"]) if meta.get("choice") else None,
-        live=LiveOut.model_validate(meta["live"]) if meta.get("live") else None,
+        notes=list(run.notes),
+        choice=None if run.choice is None else ChoiceOut.model_validate(choice_json(run.choice)),
+        live=None if run.live is None else LiveOut.model_validate(asdict(run.live)),
         points=points,
     )
     return out.model_dump_json().encode(), "application/json", {}
@@ -231,51 +235,20 @@ def schedule(
 def plan_schedule(
     settings: Settings, store: Store, name: str, now: dt.datetime
 ) -> tuple[int, CapacityPlan]:
-    """The capacity plan of ``name`` at ``now`` (UTC) from its newest stored forecast and
-    the demand observed since, and that forecast's run id. 404: unknown service or no
-    stored forecast; 409: the forecast has no points or the current units are unreadable.
+    """The capacity plan of ``name`` at ``now`` (UTC) from its newest stored forecast, by
+    the same planning use case the daemon acts on, and that forecast's run id. 404:
+    unknown service or no stored forecast; 409: the current units are unreadable or there
+    is no history to plan from."""
+    from forescale.usecases.context import App
+    from forescale.usecases.plan import plan_with_run
 
-    All of the schedule's planning is here, in one function (issue #11: it becomes a call
-    to the shared planning use case)."""
-    from forecaster.capacity import plan_capacity, planner_frame
-    from forecaster.types import Forecast
-    from forescale.pipeline import capacity_policy, current_units_of
-
-    service = settings.service(name)
-    run, frame = _latest(store, name)
-    if frame.empty:
-        raise ApiError(409, "DataError", f"the stored forecast of {name!r} has no points")
+    settings.service(name)
+    run = _latest(store, name)
     try:
-        current = current_units_of(service)
-    except (ForescaleError, OSError) as exc:
+        report = plan_with_run(App(settings=settings, store=store), name, run, now=now)
+    except TfvarsError as exc:
         raise ApiError(409, "IacError", f"cannot read current units: {exc}") from None
-    policy = capacity_policy(service)
-    lookback = policy.stabilization + policy.lead_time
-    resolution = dt.timedelta(seconds=int(run["resolution_s"]))
-    stored = Forecast(
-        frame=frame,
-        components=(),
-        resolution=resolution,
-        interval_width=service.forecast.interval_width,
-        fitted_at=from_epoch(run["as_of"]),
-        history_end=from_epoch(run["history_end"]),
-        model=str(run["model"]),
-    )
-    first = utc(frame["ds"].iloc[0])
-    observed = store.load_samples(name, first - lookback - 2 * resolution, now)
-    newest = store.last_sample_time(name)
-    fresh = newest is not None and now - newest <= settings.stale_after
-    demand = float(observed["y"].iloc[-1]) if fresh and not observed.empty else None
-    plan = plan_capacity(
-        planner_frame(stored, observed, lookback),
-        policy=policy,
-        current_units=current,
-        now=now,
-        observed_demand=demand,
-        data_fresh=fresh,
-        timezone=settings.display_timezone,  # as the report reads the same steps
-    )
-    return int(run["id"]), plan
+    return int(run.id or 0), report.plan
 
 
 # -- /v1/services/{name}/plan -----------------------------------------------------------

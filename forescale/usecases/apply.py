@@ -43,24 +43,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from config.settings import ServiceSettings, Settings
-from forescale import pipeline
-from forescale.errors import (
-    ForescaleError,
-    PlanRefused,
-    TerraformError,
-    TfvarsConflict,
-)
-from forescale.store import UNFINISHED, ChangeRecord, Store, sqlite_file
+from forescale.errors import ForescaleError, PlanRefused, TerraformError, TfvarsConflict
+from forescale.records import NOT_APPLIED, UNFINISHED, ChangeRecord
+from forescale.store import Store, sqlite_file
+from forescale.usecases.context import App, selected, service_target
+from forescale.usecases.plan import plan_service, units_of
 from iac_writer import files, scratch
 from iac_writer.guard import GuardResult, check_plan
 from iac_writer.target import Edit, Target, Undo, UndoResult, Written
-from iac_writer.terraform import CommandTimeouts, TerraformRunner
+
+__all__ = ["NOT_APPLIED", "ApplyOutcome", "apply_due", "guard_for", "service_lock"]
 
 DUE_TOLERANCE = dt.timedelta(minutes=1)
-NOT_APPLIED = frozenset({"failed", "refused", "conflict", "error"})
-"""Outcomes that mean the due change did not happen (``forescale apply`` exits 1)."""
-
-RunnerFactory = Callable[[ServiceSettings, Path], TerraformRunner]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,27 +74,6 @@ class ApplyOutcome:
     diff: str = ""
     plan_summary: str = ""
     reasons: tuple[str, ...] = ()
-
-
-def default_runner(service: ServiceSettings, working_dir: Path) -> TerraformRunner:
-    """A runner configured from the service's ``iac.terraform`` settings."""
-    tf = service.iac.terraform
-    return TerraformRunner(
-        working_dir,
-        binary=tf.binary,
-        var_files=tuple(str(p) for p in tf.var_files),
-        lock_timeout_seconds=tf.lock_timeout.total_seconds(),
-        timeouts=CommandTimeouts(
-            plan=max(tf.plan_timeout.total_seconds(), tf.lock_timeout.total_seconds() + 60),
-            apply=max(tf.apply_timeout.total_seconds(), tf.lock_timeout.total_seconds() + 60),
-        ),
-        plugin_dirs=tuple(str(p) for p in tf.plugin_dirs),
-        backend_config=tuple(tf.backend_config),
-        # forescale's own file goes last: a -var-file overrides *.auto.tfvars*
-        scaler_var_file=(
-            str(service.iac.auto_tfvars_file) if service.iac.write == "auto_tfvars" else None
-        ),
-    )
 
 
 def guard_for(
@@ -141,13 +114,10 @@ def service_lock(settings: Settings, name: str) -> Iterator[None]:
 
 
 def apply_due(
-    settings: Settings,
-    store: Store,
+    app: App,
     *,
     now: dt.datetime,
     services: Sequence[str] | None = None,
-    forecaster: pipeline.Forecaster | None = None,
-    runner_factory: RunnerFactory = default_runner,
     trigger: str = "cli",
     reuse_forecast_for: dt.timedelta | None = None,
 ) -> list[ApplyOutcome]:
@@ -158,26 +128,20 @@ def apply_due(
     that cannot be handled gets an ``error`` outcome; the others still run."""
     now = now.astimezone(dt.UTC)
     scratch.sweep()  # plan files and copies left by a run that was killed
-    fit = forecaster or pipeline.default_forecaster()
-    events = pipeline.EventsCache(timezone=settings.display_timezone)
     outcomes: list[ApplyOutcome] = []
-    for name in pipeline.selected(settings, services):
-        service = settings.service(name)
+    for name in selected(app.settings, services):
+        service = app.service(name)
         run = _Service(
-            settings=settings,
-            store=store,
+            app=app,
             name=name,
             service=service,
-            mode=settings.mode_of(service),
+            mode=app.settings.mode_of(service),
             now=now,
-            fit=fit,
-            events=events,
-            runner_factory=runner_factory,
             trigger=trigger,
             reuse_forecast_for=reuse_forecast_for,
         )
         try:
-            with service_lock(settings, name):
+            with service_lock(app.settings, name):
                 run.go()
         except ForescaleError as exc:
             run.outcomes.append(
@@ -191,15 +155,11 @@ def apply_due(
 class _Service:
     """One service's apply run: resume what is unfinished, then act on the step due."""
 
-    settings: Settings
-    store: Store
+    app: App
     name: str
     service: ServiceSettings
     mode: str
     now: dt.datetime
-    fit: pipeline.Forecaster
-    events: pipeline.EventsCache
-    runner_factory: RunnerFactory
     trigger: str
     reuse_forecast_for: dt.timedelta | None
     outcomes: list[ApplyOutcome] = field(default_factory=list)
@@ -207,7 +167,11 @@ class _Service:
     _open: ChangeRecord | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.target = pipeline.service_target(self.service)
+        self.target = service_target(self.service)
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
 
     # ------------------------------------------------------------------ the run
     def go(self) -> None:
@@ -289,16 +253,7 @@ class _Service:
 
     def fresh(self, *, replans: int) -> None:
         """Plan the step due now and act on it per the service's mode."""
-        report = pipeline.plan_service(
-            self.settings,
-            self.store,
-            self.name,
-            now=self.now,
-            events=self.events,
-            forecaster=self.fit,
-            record_plan=False,
-            reuse_forecast_for=self.reuse_forecast_for,
-        )
+        report = plan_service(self.app, self.name, now=self.now, reuse_for=self.reuse_forecast_for)
         step = report.next_step
         if step is None or step.at > self.now + DUE_TOLERANCE:
             when = "" if step is None else f"; next change at {step.at:%Y-%m-%d %H:%M}Z"
@@ -319,7 +274,7 @@ class _Service:
             )
             return
         edit = self.target.propose(step.units)
-        if pipeline.units_of(edit.before) != step.from_units:
+        if units_of(edit.before) != step.from_units:
             # the file changed between planning and now (someone is editing it)
             if replans > 0:
                 self.fresh(replans=replans - 1)
@@ -369,7 +324,7 @@ class _Service:
         """Plan, guard, check the file, apply the saved plan; record the outcome."""
         with self._attempt(record):
             written = _written(record, self.target)
-            runner = self.runner_factory(self.service, self.service.iac.working_dir)
+            runner = self.app.runner_factory(self.service, self.service.iac.working_dir)
             guard = guard_for(self.service, units=record.to_units)
             try:
                 if self.service.iac.terraform.init:
@@ -489,7 +444,7 @@ class _Service:
             shutil.copytree(working, copy, symlinks=True)
             relative = edit.before.path.resolve().relative_to(working.resolve())
             (copy / relative).write_bytes(edit.new_bytes)
-            runner = self.runner_factory(self.service, copy)
+            runner = self.app.runner_factory(self.service, copy)
             try:
                 if self.service.iac.terraform.init:
                     runner.init()

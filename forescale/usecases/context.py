@@ -1,0 +1,203 @@
+"""What every use case needs, built once: :class:`App`, and the mapping of a service's
+settings to the core's records (forecast settings, capacity policy, IaC target).
+
+The candidate models are injected (:class:`forecaster.candidates.CandidateSet`): the
+product fits :data:`~forecaster.candidates.PRODUCT`; tests give cheap stand-ins and run the
+product's own path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from collectors.series import infer_step, regularize
+from config.settings import ServiceSettings, Settings
+from forecaster import candidates as candidates_module
+from forecaster.candidates import CandidateSet
+from forecaster.events import parse_events
+from forecaster.types import CapacityPolicy, Event, ForecastSettings, StepLimit
+from forescale.errors import DataError
+from forescale.store import Store
+from iac_writer.target import Target, target_for
+from iac_writer.terraform import CommandTimeouts, TerraformRunner
+
+__all__ = [
+    "App",
+    "EventsCache",
+    "RunnerFactory",
+    "capacity_policy",
+    "default_runner",
+    "forecast_settings",
+    "read_events",
+    "selected",
+    "service_target",
+]
+
+RunnerFactory = Callable[[ServiceSettings, Path], TerraformRunner]
+
+
+def default_runner(service: ServiceSettings, working_dir: Path) -> TerraformRunner:
+    """A runner configured from the service's ``iac.terraform`` settings."""
+    tf = service.iac.terraform
+    return TerraformRunner(
+        working_dir,
+        binary=tf.binary,
+        var_files=tuple(str(p) for p in tf.var_files),
+        lock_timeout_seconds=tf.lock_timeout.total_seconds(),
+        timeouts=CommandTimeouts(
+            plan=max(tf.plan_timeout.total_seconds(), tf.lock_timeout.total_seconds() + 60),
+            apply=max(tf.apply_timeout.total_seconds(), tf.lock_timeout.total_seconds() + 60),
+        ),
+        plugin_dirs=tuple(str(p) for p in tf.plugin_dirs),
+        backend_config=tuple(tf.backend_config),
+        # forescale's own file goes last: a -var-file overrides *.auto.tfvars*
+        scaler_var_file=(
+            str(service.iac.auto_tfvars_file) if service.iac.write == "auto_tfvars" else None
+        ),
+    )
+
+
+@dataclass
+class EventsCache:
+    """Each events file parsed once, again only when it changed (size or mtime)."""
+
+    timezone: str
+    loaded: dict[Path, tuple[tuple[int, int], tuple[Event, ...]]] = field(default_factory=dict)
+
+    def get(self, path: Path | None) -> tuple[Event, ...]:
+        if path is None:
+            return ()
+        try:
+            st = path.stat()
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = (-1, -1)  # read_events says what is wrong
+        cached = self.loaded.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, read_events(path, self.timezone))
+            self.loaded[path] = cached
+        return cached[1]
+
+
+def read_events(path: Path, timezone: str) -> tuple[Event, ...]:
+    """Parse an events calendar file (naive times in ``timezone``)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read events file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not UTF-8 (invalid byte at offset {exc.start}); save it as UTF-8"
+        ) from None
+    return parse_events(text, source=str(path), timezone=timezone)
+
+
+@dataclass
+class App:
+    """Settings, the store, the candidate models and the Terraform runner of one process.
+
+    Long-lived (the daemon keeps one; a settings reload makes a new one with
+    :meth:`with_settings`)."""
+
+    settings: Settings
+    store: Store
+    candidates: CandidateSet = field(default_factory=lambda: candidates_module.PRODUCT)
+    runner_factory: RunnerFactory = default_runner
+    events: EventsCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventsCache(timezone=self.settings.display_timezone)
+
+    def with_settings(self, settings: Settings) -> App:
+        return App(
+            settings=settings,
+            store=self.store,
+            candidates=self.candidates,
+            runner_factory=self.runner_factory,
+        )
+
+    def service(self, name: str) -> ServiceSettings:
+        return self.settings.service(name)
+
+    def events_of(self, service: ServiceSettings) -> tuple[Event, ...]:
+        return self.events.get(self.settings.events_path(service))
+
+    def history(self, name: str, *, now: dt.datetime) -> pd.DataFrame:
+        """The history a fit of ``name`` as of ``now`` uses: the stored samples of the
+        fitted window (``forecast.max_history`` and a day) on their own regular grid."""
+        from forescale.pipeline import _history
+
+        fsettings = forecast_settings(self.settings, self.service(name))
+        start = now - fsettings.max_history - dt.timedelta(days=1)
+        return _history(self.store, name, start, now)
+
+
+def selected(settings: Settings, names: Sequence[str] | None) -> list[str]:
+    """The services named (each checked), or all of them, sorted."""
+    if not names:
+        return sorted(settings.services)
+    for name in names:
+        settings.service(name)  # raises a ConfigError naming the known services
+    return list(names)
+
+
+def forecast_settings(settings: Settings, service: ServiceSettings) -> ForecastSettings:
+    """Map a service's config to the forecaster's pure settings record."""
+    fc = service.forecast
+    return ForecastSettings(
+        horizon=fc.horizon,
+        interval_width=fc.interval_width,
+        country_holidays=fc.country_holidays,
+        timezone=settings.forecast_timezone(service),
+        daily_seasonality=fc.seasonalities.daily,
+        weekly_seasonality=fc.seasonalities.weekly,
+        weekend_daily_split=fc.seasonalities.weekend_daily_split,
+        yearly_seasonality=fc.seasonalities.yearly,
+        business_hours=fc.business_hours,
+        resolution=fc.resolution,
+        max_points=fc.max_points,
+        max_history=fc.max_history,
+        log_transform=fc.log_transform,
+        uncertainty_samples=fc.uncertainty_samples,
+    )
+
+
+def capacity_policy(service: ServiceSettings) -> CapacityPolicy:
+    """Map a service's config to the planner's policy record."""
+    return CapacityPolicy(
+        capacity_per_unit=service.capacity_per_unit,
+        min_units=service.min_units,
+        max_units=service.max_units,
+        max_step_up=StepLimit(units=service.max_step_up.units, percent=service.max_step_up.percent),
+        max_step_down=StepLimit(
+            units=service.max_step_down.units, percent=service.max_step_down.percent
+        ),
+        step_period=service.step_period,
+        lead_time=service.lead_time,
+        observed_headroom=service.observed_headroom,
+        scale_in=service.scale_in.policy,
+        stabilization=service.scale_in.stabilization,
+        scale_in_tolerance=service.scale_in.tolerance,
+    )
+
+
+def service_target(service: ServiceSettings) -> Target:
+    """The managed number of ``service`` (in place or in forescale's auto var file): the one
+    place that looks at ``iac.write``."""
+    iac = service.iac
+    return target_for(
+        write=iac.write,
+        var_file=iac.var_file_path,
+        auto_tfvars_file=iac.auto_tfvars_path,
+        address=iac.address,
+    )
+
+
+def regular(samples: pd.DataFrame) -> pd.DataFrame:
+    """Stored samples on their own regular grid (gaps as NaN)."""
+    return regularize(samples, infer_step(samples["ds"]))

@@ -1,0 +1,226 @@
+"""Plan: capacity from a stored forecast run, the history and ``now``.
+
+The only place capacity is planned outside the core: ``forescale plan``, the API's
+schedule, apply and the daemon all call :func:`plan_with_run` (or :func:`plan_service`,
+which first finds or makes the run). So the API never shows a schedule the daemon would not
+act on: same history (the stored samples on their own grid), same freshness rule (the
+newest sample at most ``stale_after`` before ``now``), same current units (what the IaC
+holds), same planner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from collectors.base import describe_source
+from collectors.series import coverage, infer_step
+from forecaster.capacity import plan_capacity, planner_frame
+from forecaster.types import CapacityPlan, CapacityPolicy, Forecast
+from forescale.codec import choice_json
+from forescale.errors import DataError, ForescaleError, PlanError, TfvarsTargetError
+from forescale.records import ChangeRecord, ChangeStatus, ForecastRun
+from forescale.report.plan_view import HistorySummary, PlanReport, ServiceFailure, ServiceReport
+from forescale.usecases.context import App, capacity_policy, selected, service_target
+from forescale.usecases.refit import refit
+from iac_writer.target import Snapshot
+
+__all__ = [
+    "Schedule",
+    "fresh_run",
+    "plan_all",
+    "plan_service",
+    "plan_with_run",
+    "schedule",
+    "units_of",
+]
+
+RECENT_HISTORY = dt.timedelta(days=3)  # how much history the report's plot shows
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Schedule:
+    """The planner's answer and the observations it was given."""
+
+    plan: CapacityPlan
+    observed_demand: float | None  # the newest sample when fresh, else None
+    data_fresh: bool
+    last_seen: dt.datetime
+
+
+def units_of(snapshot: Snapshot) -> int:
+    """A snapshot's value as whole units (refused for 2.5 or -1)."""
+    value = float(snapshot.value)
+    if not math.isfinite(value) or value < 0 or not value.is_integer():
+        raise TfvarsTargetError(
+            f"{snapshot.path}: {snapshot.address} = {snapshot.literal} is not a whole number "
+            "of units"
+        )
+    return int(value)
+
+
+def schedule(
+    forecast: Forecast,
+    history: pd.DataFrame,
+    policy: CapacityPolicy,
+    *,
+    current_units: int,
+    now: dt.datetime,
+    stale_after: dt.timedelta,
+    timezone: str,
+) -> Schedule:
+    """Plan capacity (pure): ``history`` is the regular-grid history up to ``now``; the
+    newest sample is the observed floor when it is at most ``stale_after`` old."""
+    observed = history.dropna(subset=["y"])
+    if observed.empty:
+        raise DataError("no observed demand to plan from")
+    last_seen = pd.Timestamp(observed["ds"].iloc[-1]).to_pydatetime()
+    data_fresh = dt.timedelta(0) <= now - last_seen <= stale_after
+    observed_demand = float(observed["y"].iloc[-1]) if data_fresh else None
+    plan = plan_capacity(
+        planner_frame(forecast, observed, policy.stabilization + policy.lead_time),
+        policy=policy,
+        current_units=current_units,
+        now=now,
+        observed_demand=observed_demand,
+        data_fresh=data_fresh,
+        timezone=timezone,  # reasons read in the report's clock
+    )
+    return Schedule(
+        plan=plan, observed_demand=observed_demand, data_fresh=data_fresh, last_seen=last_seen
+    )
+
+
+def fresh_run(
+    app: App, name: str, *, now: dt.datetime, max_age: dt.timedelta
+) -> ForecastRun | None:
+    """The newest stored run of ``name`` made within ``max_age`` before ``now`` that still
+    reaches past ``now``, or None."""
+    run = app.store.latest_forecast(name)
+    if run is None or not now - max_age <= run.as_of <= now or run.frame is None:
+        return None
+    ends = run.frame["ds"] + pd.Timedelta(run.resolution)
+    return run if int((ends > pd.Timestamp(now)).sum()) >= 2 else None
+
+
+def plan_with_run(
+    app: App,
+    name: str,
+    run: ForecastRun,
+    *,
+    now: dt.datetime,
+    history: pd.DataFrame | None = None,
+    reused: bool = False,
+) -> ServiceReport:
+    """Plan ``name`` from ``run`` as of ``now``; compute (never write) the next change."""
+    service = app.service(name)
+    target = service_target(service)
+    current = units_of(target.read())  # the IaC is the source of truth: read it first
+    history = app.history(name, now=now) if history is None else history
+    forecast = run.to_forecast(since=now)
+    if reused:
+        forecast = forecast.noted(f"forecast run #{run.id} reused (made {run.as_of:%H:%M}Z)")
+    policy = capacity_policy(service)
+    planned = schedule(
+        forecast,
+        history,
+        policy,
+        current_units=current,
+        now=now,
+        stale_after=app.settings.stale_after,
+        timezone=app.settings.display_timezone,
+    )
+    next_step = planned.plan.steps[0] if planned.plan.steps else None
+    observed = history.dropna(subset=["y"])
+    recent = history[history["ds"] >= pd.Timestamp(now - RECENT_HISTORY)]
+    return ServiceReport(
+        name=name,
+        source=describe_source(service.source),
+        history=HistorySummary(
+            start=pd.Timestamp(observed["ds"].iloc[0]).to_pydatetime(),
+            end=planned.last_seen,
+            points=len(observed),
+            coverage=coverage(history),
+            step=infer_step(history["ds"]),
+        ),
+        recent_history=recent.reset_index(drop=True),
+        forecast=forecast,
+        plan=planned.plan,
+        policy=policy,
+        observed_demand=planned.observed_demand,
+        data_fresh=planned.data_fresh,
+        var_file=str(target.path),
+        address=service.iac.address,
+        next_step=next_step,
+        change=target.propose(next_step.units) if next_step is not None else None,
+        forecast_run_id=run.id,
+        model_choice=None if run.choice is None else choice_json(run.choice),
+    )
+
+
+def plan_service(
+    app: App, name: str, *, now: dt.datetime, reuse_for: dt.timedelta | None = None
+) -> ServiceReport:
+    """Plan ``name`` from its newest run when it is at most ``reuse_for`` old, else from a
+    fresh refit."""
+    history = app.history(name, now=now)
+    run = fresh_run(app, name, now=now, max_age=reuse_for) if reuse_for is not None else None
+    if run is not None:
+        return plan_with_run(app, name, run, now=now, history=history, reused=True)
+    run = refit(app, name, now=now, history=history)
+    return plan_with_run(app, name, run, now=now, history=history)
+
+
+def plan_all(
+    app: App, *, now: dt.datetime, services: Sequence[str] | None = None, record: bool = True
+) -> PlanReport:
+    """``forescale plan``: refit and plan every selected service as of ``now``; with
+    ``record``, the next change of each is recorded as ``planned`` (the dry-run audit). A
+    service that cannot be planned is reported as a failure; the others still are."""
+    if now.tzinfo is None:
+        raise PlanError("'now' must be timezone-aware")
+    now = now.astimezone(dt.UTC)
+    reports, failures = [], []
+    for name in selected(app.settings, services):
+        try:
+            report = plan_service(app, name, now=now)
+        except ForescaleError as exc:
+            failures.append(ServiceFailure(name=name, error=str(exc)))
+            continue
+        reports.append(report)
+        if record:
+            _record_planned(app, report, now=now)
+    return PlanReport(
+        as_of=now,
+        mode=app.settings.mode,
+        display_timezone=app.settings.display_timezone,
+        services=tuple(reports),
+        failures=tuple(failures),
+    )
+
+
+def _record_planned(app: App, report: ServiceReport, *, now: dt.datetime) -> None:
+    step, change = report.next_step, report.change
+    if step is None or change is None:
+        return
+    app.store.record_change(
+        ChangeRecord(
+            service=report.name,
+            forecast_run_id=report.forecast_run_id,
+            due_at=step.at,
+            var_file=report.var_file,
+            address=report.address,
+            from_units=step.from_units,
+            to_units=step.units,
+            direction=step.direction,
+            reason=step.reason,
+            mode=app.settings.mode_of(app.service(report.name)),
+            status=ChangeStatus.PLANNED,
+            diff=change.diff,
+        ),
+        created_at=now,
+    )

@@ -27,9 +27,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config.settings import load_settings  # noqa: E402
-from forescale import pipeline  # noqa: E402
 from forescale.store import Store  # noqa: E402
 from forescale.usecases.apply import apply_due  # noqa: E402
+from forescale.usecases.collect import collect_all  # noqa: E402
 from forescale.usecases.context import App  # noqa: E402
 from tests.fakes import FAST  # noqa: E402
 
@@ -97,7 +97,7 @@ def main() -> None:
         store = Store.open(settings.store_url)
         with store.engine.begin() as conn:  # a fresh history each run: demand stepped up
             conn.exec_driver_sql("DELETE FROM samples")
-        pipeline.collect(settings, store)
+        collect_all(settings, store)
         [outcome] = apply_due(App(settings=settings, store=store, candidates=FAST), now=NOW)
         store.close()
         totals.append(time.perf_counter() - start)

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -261,6 +262,7 @@ def run_backtest(
     points: list[pd.DataFrame] = []
     carried: int | None = None
     carried_at: dt.datetime | None = None
+    carried_force: list[tuple[dt.datetime, int]] = []  # the daemon replay's memory
     for seed in sorted(seed_cutoffs):
         fits = _fit(candidates, series, seed)
         if isinstance(fits, dict):
@@ -306,7 +308,7 @@ def run_backtest(
         mask = fold_of == i
         start = carried if carried is not None and carried_at == cutoff else None
         if config.replay == "daemon":
-            units, paid = _daemon_units(
+            units, paid, carried_force = _daemon_units(
                 used,
                 history,
                 policy,
@@ -318,6 +320,7 @@ def run_backtest(
                 np.flatnonzero(mask),
                 config,
                 sim_step,
+                carried_force if start is not None else (),
             )
         else:
             units = paid = _plan_units(used, history, policy, cutoff, observed, start, sim_ds[mask])
@@ -512,12 +515,18 @@ def _daemon_units(
     rows: np.ndarray,
     config: BacktestConfig,
     step: dt.timedelta,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(serving, paid) units at each ``at``: the daemon's apply loop, replayed.
+    before: Sequence[tuple[dt.datetime, int]] = (),
+) -> tuple[np.ndarray, np.ndarray, list[tuple[dt.datetime, int]]]:
+    """(serving, paid) units at each ``at``: the daemon's apply loop, replayed; and the
+    units applied in the last ``step_period`` as (since, units), for the next fold.
 
     At every step the daemon plans with the fold's forecast (fitted before the cutoff) and
-    the demand collected ``collect_delay`` ago as the observed floor, and applies the units
-    due now; a raise serves ``warmup`` later (paid from the apply), a lower is immediate.
+    the demand collected ``collect_delay`` ago as the observed floor, and the units it
+    applied in the last ``step_period`` as the plan's memory (``in_force``, so two changes
+    five minutes apart share one window's step limit), and applies the units due now; a
+    raise serves ``warmup`` later (paid from the apply), a lower is immediate. ``before``
+    is the previous fold's memory (ending with ``current``); without it the starting units
+    count as in force for a whole ``step_period``.
     """
     current = _starting_units(current, observed, policy)
     frame = planner_frame(forecast, history, policy.stabilization + policy.lead_time)
@@ -531,7 +540,16 @@ def _daemon_units(
     paid_v = np.empty(len(at))
     pending: list[tuple[int, int]] = []
     serving = paid = int(current)
+    period = policy.step_period
+    # The plan's memory, only what a window holding now can see: the entry in force at
+    # now - step_period and the later ones (a few per plan, not the whole fold).
+    force: deque[tuple[dt.datetime, int]] = deque(before)
+    if not force or force[-1][1] != paid:
+        force = deque([(at[0].to_pydatetime() - period, paid)] if len(at) else [])
     for i, t in enumerate(at):
+        now = t.to_pydatetime()
+        while len(force) > 1 and force[1][0] <= now - period:
+            force.popleft()
         j = int(rows[i]) - lag
         seen = float(demand[j]) if j >= 0 and math.isfinite(demand[j]) else None
         lo = starts.searchsorted(t - behind)
@@ -542,13 +560,16 @@ def _daemon_units(
                 window,
                 policy=policy,
                 current_units=paid,
-                now=t.to_pydatetime(),
+                now=now,
                 observed_demand=seen,
                 data_fresh=seen is not None,
+                in_force=force,
             )
             want = int(plan.desired["units"].iloc[0])
         except PlanError:
             want = paid
+        if want != paid:
+            force.append((now, want))
         if want > paid:
             pending.append((i + warm, want))
         elif want < paid:
@@ -560,7 +581,7 @@ def _daemon_units(
         serving = min(serving, paid)
         serving_v[i] = serving
         paid_v[i] = paid
-    return serving_v, paid_v
+    return serving_v, paid_v, list(force)
 
 
 def _naive_forecast(

@@ -26,8 +26,26 @@ force just before ``t``: every units value in force inside the window stays with
 ``floor(c * (1 + percent / 100))``: 9 at 25 % may rise to 11, not 12) but always one unit,
 so 2 at 25 % may still go to 1 or 3. Two lowers five minutes apart therefore share one
 limit, from the units before the first. The window holding each change applies, so every
-change is also within the limit of the units it starts from. The planner has no memory:
-before ``now`` it assumes ``current_units`` has been in force for a whole ``step_period``.
+change is also within the limit of the units it starts from.
+
+Memory (``in_force``): the windows that reach back before ``now`` are judged against the
+capacity really in force then, exactly as if the earlier changes had been part of this
+plan; so a plan at 12:05, five minutes after a lower 13→10 at 12:00, may not go below
+what 25 % of 13 allows (10) until the window since 12:00 has passed (12:15).
+``in_force`` is a step function: a sequence of ``(since, units)``, ``since`` strictly
+ascending and tz-aware (converted to UTC), ``since <= now``, units ints >= 0; each entry
+is in force from its ``since`` until the next one's, the last until ``now`` (an entry at
+exactly ``now`` is a change at ``now``), and the last units must equal
+``current_units``, otherwise ``PlanError``. There are no gaps between entries; before
+the first entry its units count as in force, so a history that does not reach back to
+``now - step_period`` is extended with its first units (as ``current_units`` is without
+memory). Only the entry in force at ``now - step_period`` and those after it matter;
+older ones are ignored. Without ``in_force`` (the default, ``()``) the planner assumes
+``current_units`` has been in force for a whole ``step_period`` before ``now``. If the
+history already breaks a limit (a manual change, a changed policy), the plan never moves
+the other way to repair it: it holds until the windows allow the move it wants. Memory
+only bounds the step limits; the stabilisation look-back (rule 6) and the hysteresis are
+unchanged.
 
 How a slot's units are chosen
 -----------------------------
@@ -68,6 +86,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -143,6 +162,7 @@ def plan_capacity(
     observed_demand: float | None,
     data_fresh: bool = True,
     timezone: str = "UTC",
+    in_force: Sequence[tuple[dt.datetime, int]] = (),
 ) -> CapacityPlan:
     """Plan units (replicas/instances) from a demand forecast; see the module docstring.
 
@@ -151,7 +171,10 @@ def plan_capacity(
     holds now; ``now`` is a tz-aware datetime (converted to UTC; naive is refused);
     ``observed_demand`` is the latest observed demand (``None`` when unknown). With
     ``data_fresh=False`` or ``observed_demand=None`` the plan never lowers capacity (except
-    down to ``max_units``); raises still happen.
+    down to ``max_units``); raises still happen. ``in_force`` is the planner's memory: the
+    units in force before ``now`` as ``(since, units)``, ascending, the last units equal to
+    ``current_units``, covering at least ``[now - step_period, now)`` (see "Step limits";
+    default: ``current_units`` has been in force for a whole ``step_period``).
 
     Returns a ``CapacityPlan`` whose ``desired`` frame holds ``ds`` (UTC) and ``units`` (int)
     from the slot containing ``now`` to the last forecast row, and whose ``steps`` are only
@@ -168,6 +191,7 @@ def plan_capacity(
             f"observed_demand must be a finite number, got {observed_demand!r}; "
             "pass None when the demand is unknown"
         )
+    history = _read_in_force(in_force, now_utc, int(current_units), policy.step_period)
     ds0, step, demand = _read_forecast(forecast)
     planner = _Planner(
         ds0=ds0,
@@ -181,6 +205,7 @@ def plan_capacity(
             policy.scale_in == "after_peak" and data_fresh and observed_demand is not None
         ),
         tz=_zone(timezone),
+        history=history,
     )
     notes: list[str] = []
     if not data_fresh or observed_demand is None:
@@ -306,19 +331,64 @@ def _is_utc(tz: object) -> bool:
     return tz is dt.UTC or str(tz) in _UTC_NAMES
 
 
-def _as_utc(now: dt.datetime) -> dt.datetime:
+def _as_utc(now: object, what: str = "now") -> dt.datetime:
+    """``now`` (named ``what`` in errors) as a UTC datetime; naive is refused."""
     if not isinstance(now, dt.datetime):
-        raise PlanError(f"now must be a datetime, got {type(now).__name__}")
+        raise PlanError(f"{what} must be a datetime, got {type(now).__name__}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise PlanError(
-            f"now ({now.isoformat()}) is naive; pass a timezone-aware UTC datetime, "
+            f"{what} ({now.isoformat()}) is naive; pass a timezone-aware UTC datetime, "
             "e.g. datetime.now(datetime.UTC)"
         )
     if isinstance(now, pd.Timestamp):
         if now.nanosecond:
-            raise PlanError("now has sub-microsecond precision; round it to microseconds")
+            raise PlanError(f"{what} has sub-microsecond precision; round it to microseconds")
         now = now.to_pydatetime()
     return now.astimezone(dt.UTC)
+
+
+def _read_in_force(
+    in_force: Sequence[tuple[dt.datetime, int]],
+    now: dt.datetime,
+    current: int,
+    period: dt.timedelta,
+) -> list[tuple[dt.datetime, int]]:
+    """Validate the memory (see "Step limits"); return the entries that can bound a window
+    holding a change at or after ``now``: the one in force at ``now - period`` and every
+    later one, as (since UTC, units)."""
+    if isinstance(in_force, str | bytes) or not isinstance(in_force, Sequence):
+        raise PlanError(
+            f"in_force must be a sequence of (since, units) pairs, got {type(in_force).__name__}"
+        )
+    entries: list[tuple[dt.datetime, int]] = []
+    for i, entry in enumerate(in_force):
+        if isinstance(entry, str | bytes) or not isinstance(entry, Sequence) or len(entry) != 2:
+            raise PlanError(f"in_force[{i}] must be a (since, units) pair, got {entry!r}")
+        since = _as_utc(entry[0], f"in_force[{i}] since")
+        units = entry[1]
+        if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 0:
+            raise PlanError(f"in_force[{i}] units must be an int >= 0, got {units!r}")
+        if entries and since <= entries[-1][0]:
+            raise PlanError(
+                f"in_force[{i}] ({since.isoformat()}) is not after in_force[{i - 1}] "
+                f"({entries[-1][0].isoformat()}); sort by time and drop duplicates"
+            )
+        if since > now:
+            raise PlanError(
+                f"in_force[{i}] ({since.isoformat()}) is after now ({now.isoformat()}); "
+                "pass only the capacity in force up to now"
+            )
+        entries.append((since, int(units)))
+    if entries and entries[-1][1] != current:
+        raise PlanError(
+            f"in_force[{len(entries) - 1}] ends with {entries[-1][1]} units but current_units "
+            f"is {current}; the last entry is the capacity in force now"
+        )
+    cut = now - period
+    first = 0
+    while first + 1 < len(entries) and entries[first + 1][0] <= cut:
+        first += 1
+    return entries[first:]
 
 
 def _read_forecast(forecast: pd.DataFrame) -> tuple[dt.datetime, dt.timedelta, list[float]]:
@@ -518,8 +588,13 @@ class _Planner:
         observed: float | None,
         scale_in_allowed: bool,
         tz: dt.tzinfo = dt.UTC,
+        history: Sequence[tuple[dt.datetime, int]] = (),
     ) -> None:
         self.tz = tz
+        # The capacity in force before now as (since, units); before its first entry that
+        # entry's units (without memory: current_units) count as in force.
+        self.history = list(history)
+        self.base = history[0][1] if history else current
         self.ds0 = ds0
         self.step = step
         self.demand = demand
@@ -677,15 +752,16 @@ class _Planner:
 
     def _in_window(self, levels: list[tuple[dt.datetime, int]], at: dt.datetime) -> list[int]:
         """The units in force at some moment of ``[at - step_period, at)``: each starts a
-        window that holds a change at ``at``. ``levels`` are the planned changes so far as
-        (applied at, units), in time order; before them ``current_units`` is in force."""
+        window that holds a change at ``at``. ``levels`` are the remembered and planned
+        changes so far as (applied at, units), in time order; before them ``self.base`` is
+        in force."""
         cut = at - self.policy.step_period
         seen: list[int] = []
         i = len(levels)
         while i > 0 and levels[i - 1][0] > cut:
             i -= 1
             seen.append(levels[i][1])
-        seen.append(levels[i - 1][1] if i > 0 else self.current)
+        seen.append(levels[i - 1][1] if i > 0 else self.base)
         return seen
 
     def _range(self, seen: list[int]) -> tuple[int | None, int | None]:
@@ -722,15 +798,18 @@ class _Planner:
         lowers: dict[int, _Lower] = {}
         suppressed: list[str] = []
         prev = self.current
-        levels: list[tuple[dt.datetime, int]] = []  # changes so far: (applied at, units)
+        # Changes so far, remembered then planned: (applied at, units).
+        levels: list[tuple[dt.datetime, int]] = list(self.history)
         continuing = False  # a step-limited lower is under way
         suppressing = False
         for k in range(self.g0, self.last + 1):
             needed = ramp[k]
-            # Every window holding a change now allows [lowest, highest]; prev always is.
+            # Every window holding a change now allows [lowest, highest]. prev is inside
+            # unless the remembered history broke a limit: then hold, never move the other
+            # way to repair it.
             highest, lowest = self._range(self._in_window(levels, self.at(k)))
             if needed > prev:
-                new = needed if highest is None else min(needed, highest)
+                new = needed if highest is None else max(prev, min(needed, highest))
                 continuing = suppressing = False
             else:
                 target, bound = prev, prev
@@ -762,7 +841,7 @@ class _Planner:
                 if forced:
                     target = policy.max_units
                 if target < prev:
-                    new = target if lowest is None else max(target, lowest)
+                    new = target if lowest is None else min(prev, max(target, lowest))
                     lowers[k] = _Lower(target=target, bound=bound, forced=forced)
                     continuing = new > target
                 else:

@@ -104,11 +104,11 @@ def plan(
 ) -> None:
     """Dry-run: forecast, plan capacity and print what would change, when and why."""
     from config.settings import load_settings
-    from forescale import pipeline
     from forescale.report.plan_text import print_plan
     from forescale.report.plan_view import build_plan_view
     from forescale.report.render import render_plan
     from forescale.store import Store
+    from forescale.usecases import collect as collecting
     from forescale.usecases.context import App
     from forescale.usecases.plan import plan_all
 
@@ -117,7 +117,7 @@ def plan(
     store = Store.open(settings.store_url)
     try:
         if collect_first:
-            _collect_warn(pipeline.collect(settings, store, services=services))
+            _collect_warn(collecting.collect_all(settings, store, services=services))
         report = plan_all(App(settings=settings, store=store), now=as_of, services=services)
     finally:
         store.close()
@@ -147,8 +147,8 @@ def plan(
 def collect(config: Path | None, services: tuple[str, ...], since: str | None) -> None:
     """Fetch new samples into the store (incremental; idempotent)."""
     from config.settings import load_settings
-    from forescale import pipeline
     from forescale.store import Store
+    from forescale.usecases import collect as collecting
 
     settings = load_settings(config)
     start = None
@@ -159,14 +159,16 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
             raise ConfigError(f"--since: {exc}") from None
     from rich.progress import Progress
 
-    names = pipeline.selected(settings, services)
+    from forescale.usecases.context import selected
+
+    names = selected(settings, services)
     store = Store.open(settings.store_url)
     try:
         console = Console(stderr=True)
         # not on a terminal the bar would only leave a blank line in the log
         with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task("collecting", total=len(names))
-            results = pipeline.collect(
+            results = collecting.collect_all(
                 settings,
                 store,
                 services=names,
@@ -175,7 +177,7 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
             )
     finally:
         store.close()
-    days = pipeline.COVERAGE_WINDOW.days
+    days = collecting.COVERAGE_WINDOW.days
     for result in results:
         if result.error:
             kept = "stored history kept" if result.last_sample else "nothing stored"
@@ -203,16 +205,18 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
 def status(config: Path | None, services: tuple[str, ...], now: str | None) -> None:
     """Per service: stored history, coverage, data age, last collect, last forecast, last change."""
     from config.settings import load_settings
-    from forescale import pipeline
     from forescale.store import Store
+    from forescale.usecases import collect as collecting
 
     settings = load_settings(config)
     as_of = parse_now(now)
     store = Store.open(settings.store_url)
     try:
-        for name in pipeline.selected(settings, services):
+        from forescale.usecases.context import selected
+
+        for name in selected(settings, services):
             # coverage up to --now: data that stopped shows as missing, not as 100 %
-            coverage, newest = pipeline.store_coverage(
+            coverage, newest = collecting.store_coverage(
                 store, name, now=as_of, grace=settings.stale_after
             )
             run = store.last_collect(name)
@@ -227,7 +231,7 @@ def status(config: Path | None, services: tuple[str, ...], now: str | None) -> N
                     if newest > as_of
                     else f"{_age(as_of - newest)} old"
                 )
-                window = f"over the last {pipeline.COVERAGE_WINDOW.days} days"
+                window = f"over the last {collecting.COVERAGE_WINDOW.days} days"
                 cov = (
                     f"coverage {coverage:.1%} {window}"
                     if coverage is not None
@@ -235,8 +239,8 @@ def status(config: Path | None, services: tuple[str, ...], now: str | None) -> N
                 )
                 click.echo(f"  history   newest sample {newest:%Y-%m-%d %H:%M}Z ({age}), {cov}")
             if run is not None:
-                outcome = f"error: {run['error']}" if run["error"] else f"{run['written']} samples"
-                click.echo(f"  collect   {run['at']:%Y-%m-%d %H:%M}Z {outcome}")
+                outcome = f"error: {run.error}" if run.error else f"{run.written} samples"
+                click.echo(f"  collect   {run.at:%Y-%m-%d %H:%M}Z {outcome}")
             if forecast is not None:
                 click.echo(
                     f"  forecast  run #{forecast.id} ({forecast.model}) as of "
@@ -265,9 +269,9 @@ def _age(delta: dt.timedelta) -> str:
 def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) -> None:
     """Apply the step due now, if any (per service mode: plan, apply or commit)."""
     from config.settings import load_settings
-    from forescale import pipeline
     from forescale.records import NOT_APPLIED
     from forescale.store import Store
+    from forescale.usecases import collect as collecting
     from forescale.usecases.apply import apply_due
     from forescale.usecases.context import App
 
@@ -276,7 +280,7 @@ def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) ->
     as_of = parse_now(at)
     store = Store.open(settings.store_url)
     try:
-        _collect_warn(pipeline.collect(settings, store, services=services))
+        _collect_warn(collecting.collect_all(settings, store, services=services))
         app = App(settings=settings, store=store)
         outcomes = apply_due(app, now=as_of, services=services, trigger=_who())
     finally:

@@ -2,9 +2,10 @@
 
 Jobs (plain functions taking their dependencies, so tests call them directly):
 
-- :func:`collect_job` every ``collect_every`` (default 5 min): :func:`pipeline.collect`, then
-  a refit when the settings file or an events file changed (mtime check) or the newest
-  stored forecast is older than ``stale_after`` (or missing).
+- :func:`collect_job` every ``collect_every`` (default 5 min):
+  :func:`forescale.usecases.collect.collect_all`, then a refit when the settings file or an
+  events file changed (mtime check) or the newest stored forecast is older than
+  ``stale_after`` (or missing).
 - :func:`refit_job` every ``refit_every`` (default 6 h): fit and store a forecast per service
   (:func:`forescale.usecases.refit.refit_all`; never touches Terraform). A service whose fit
   fails keeps its last good forecast in the store and the error is logged.
@@ -55,12 +56,12 @@ from typing import Any, Protocol
 
 from config.settings import Settings, load_settings
 from forecaster.candidates import PRODUCT, CandidateSet
-from forescale import pipeline
 from forescale.errors import ConfigError, ForescaleError
 from forescale.metrics import Metrics
 from forescale.records import NOT_APPLIED
 from forescale.store import Store, _redact, sqlite_file
 from forescale.usecases.apply import ApplyOutcome, apply_due
+from forescale.usecases.collect import CollectResult, collect_all
 from forescale.usecases.context import App, RunnerFactory, default_runner
 from forescale.usecases.refit import refit_all
 
@@ -226,12 +227,13 @@ def leader_lock_for(store_url: str, lock_path: Path | None = None) -> LeaderLock
 
 
 # -- jobs ----------------------------------------------------------------------------------
-def collect_job(
-    settings: Settings, store: Store, *, clock: Clock = utc_now
-) -> list[pipeline.CollectResult]:
-    """Collect new samples for every service; a failing source is logged, not raised."""
-    results = pipeline.collect(settings, store, clock=clock)
+def collect_job(settings: Settings, store: Store, *, clock: Clock = utc_now) -> list[CollectResult]:
+    """Collect new samples for every service; a failing source is logged, not raised;
+    rows a source read but did not store are logged as a warning."""
+    results = collect_all(settings, store, clock=clock)
     for r in results:
+        if r.warning:
+            log.warning("collect of %s: %s", r.service, r.warning, extra={"service": r.service})
         if r.error:
             log.warning(
                 "collect failed for %s (stored history kept): %s",

@@ -27,6 +27,7 @@ from forescale.errors import StoreError
 from forescale.records import (
     UNFINISHED,
     ChangeRecord,
+    CollectRun,
     ForecastPoint,
     ForecastRun,
     RefreshRun,
@@ -267,8 +268,8 @@ class Store:
                 )
             )
 
-    def last_collect(self, service: str) -> dict[str, Any] | None:
-        """The newest collect run of ``service`` (times as UTC datetimes) or None."""
+    def last_collect(self, service: str) -> CollectRun | None:
+        """The newest collect run of ``service``, or None."""
         with self._begin() as conn:
             row = (
                 conn.execute(
@@ -282,11 +283,15 @@ class Store:
             )
         if row is None:
             return None
-        info = dict(row)
-        info["at"] = _from_epoch(info["at"])
-        if info["last_sample"] is not None:
-            info["last_sample"] = _from_epoch(info["last_sample"])
-        return info
+        return CollectRun(
+            id=int(row["id"]),
+            service=str(row["service"]),
+            at=_from_epoch(row["at"]),
+            written=int(row["written"]),
+            coverage=row["coverage"],
+            last_sample=None if row["last_sample"] is None else _from_epoch(row["last_sample"]),
+            error=row["error"],
+        )
 
     # -- forecasts -------------------------------------------------------------------
     def save_forecast_run(self, run: ForecastRun) -> int:

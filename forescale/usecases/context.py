@@ -130,11 +130,9 @@ class App:
     def history(self, name: str, *, now: dt.datetime) -> pd.DataFrame:
         """The history a fit of ``name`` as of ``now`` uses: the stored samples of the
         fitted window (``forecast.max_history`` and a day) on their own regular grid."""
-        from forescale.pipeline import _history
-
         fsettings = forecast_settings(self.settings, self.service(name))
         start = now - fsettings.max_history - dt.timedelta(days=1)
-        return _history(self.store, name, start, now)
+        return load_history(self.store, name, start, now)
 
 
 def selected(settings: Settings, names: Sequence[str] | None) -> list[str]:
@@ -198,6 +196,36 @@ def service_target(service: ServiceSettings) -> Target:
     )
 
 
-def regular(samples: pd.DataFrame) -> pd.DataFrame:
-    """Stored samples on their own regular grid (gaps as NaN)."""
-    return regularize(samples, infer_step(samples["ds"]))
+def load_history(store: Store, name: str, start: dt.datetime, now: dt.datetime) -> pd.DataFrame:
+    """The stored samples of ``name`` in ``[start, now]`` on their grid. Fewer than two is
+    a DataError saying what is stored, why it is not enough and what to do (the caller
+    names the service: the message does not)."""
+    stored = store.load_samples(name, start, now)
+    if len(stored) >= 2:
+        return regularize(stored, infer_step(stored["ds"]))
+    from config.durations import format_duration
+
+    newest = store.last_sample_time(name)
+    window = (
+        f"the {format_duration(now - start)} before {now:%Y-%m-%d %H:%M}Z that the forecast "
+        "reads (forecast.max_history + 1 day)"
+    )
+    if newest is None:
+        problem = "no stored samples"
+        todo = "run `forescale collect` first or check the source"
+    elif newest < start:
+        problem = f"the newest stored sample is at {newest:%Y-%m-%d %H:%M}Z, older than {window}"
+        todo = (
+            "collect recent data (`forescale collect`), raise forecast.max_history, or plan "
+            "with --now nearer that sample"
+        )
+    elif newest > now:
+        problem = f"{len(stored)} stored sample(s) in {window}; at least 2 are needed"
+        todo = f"the stored history goes on to {newest:%Y-%m-%d %H:%M}Z: plan with a later --now"
+    else:
+        problem = f"{len(stored)} stored sample(s) in {window}; at least 2 are needed"
+        todo = "collect more history (`forescale collect`)"
+    run = store.last_collect(name)
+    if run is not None and run.error:
+        todo = f"the last collect ({run.at:%Y-%m-%d %H:%M}Z) failed: {run.error}"
+    raise DataError(f"{problem}; {todo}")

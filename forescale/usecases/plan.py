@@ -72,9 +72,12 @@ def schedule(
     now: dt.datetime,
     stale_after: dt.timedelta,
     timezone: str,
+    in_force: Sequence[tuple[dt.datetime, int]] = (),
 ) -> Schedule:
     """Plan capacity (pure): ``history`` is the regular-grid history up to ``now``; the
-    newest sample is the observed floor when it is at most ``stale_after`` old."""
+    newest sample is the observed floor when it is at most ``stale_after`` old;
+    ``in_force`` the capacities applied in the last ``step_period`` (the step limits'
+    memory across runs, see :func:`forecaster.capacity.plan_capacity`)."""
     observed = history.dropna(subset=["y"])
     if observed.empty:
         raise DataError("no observed demand to plan from")
@@ -89,10 +92,36 @@ def schedule(
         observed_demand=observed_demand,
         data_fresh=data_fresh,
         timezone=timezone,  # reasons read in the report's clock
+        in_force=in_force,
     )
     return Schedule(
         plan=plan, observed_demand=observed_demand, data_fresh=data_fresh, last_seen=last_seen
     )
+
+
+def in_force(
+    app: App, name: str, *, now: dt.datetime, period: dt.timedelta, current: int
+) -> list[tuple[dt.datetime, int]]:
+    """The capacities forescale applied to ``name`` in the ``period`` before ``now`` (and
+    the one in force at its start), from the audit trail: the step limits hold across
+    runs, not only inside one plan. Each applied change counts from its run's ``now``.
+    When the IaC holds something else now (a human changed it), that value counts from
+    ``now``."""
+    by_time: dict[dt.datetime, tuple[int, int]] = {}
+    for r in reversed(app.store.list_changes(name, limit=200)):  # oldest first
+        if r.status == ChangeStatus.APPLIED and r.created_at is not None and r.created_at < now:
+            by_time[r.created_at] = (r.from_units, r.to_units)  # the later record wins
+    start = now - period
+    applied = sorted(by_time.items())
+    older = [(t, units) for t, (_, units) in applied if t <= start]
+    recent = [(t, before, units) for t, (before, units) in applied if t > start]
+    trail = older[-1:]
+    if not trail and recent:  # what was in force before the first change in the period
+        trail.append((start, recent[0][1]))
+    trail += [(t, units) for t, _, units in recent]
+    if not trail or trail[-1][1] != current:
+        trail.append((now, current))
+    return trail
 
 
 def fresh_run(
@@ -133,6 +162,7 @@ def plan_with_run(
         now=now,
         stale_after=app.settings.stale_after,
         timezone=app.settings.display_timezone,
+        in_force=in_force(app, name, now=now, period=policy.step_period, current=current),
     )
     next_step = planned.plan.steps[0] if planned.plan.steps else None
     observed = history.dropna(subset=["y"])

@@ -179,8 +179,8 @@ def test_a_bad_row_fails_that_service_only_and_is_named(
         run_info = store.last_collect("web")
     finally:
         store.close()
-    assert run_info is not None and run_info["written"] == 0
-    assert fragment in run_info["error"]
+    assert run_info is not None and run_info.written == 0
+    assert fragment in (run_info.error or "")
 
 
 def test_rows_not_stored_are_counted_in_one_warning_line(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from forecaster.backtest import (
 )
 from forecaster.capacity import plan_capacity, planner_frame, refined, units_for
 from forecaster.challengers import seasonal_naive_forecast
-from forecaster.types import CapacityPolicy, Forecast, ForecastSettings
+from forecaster.types import CapacityPolicy, Forecast, ForecastSettings, StepLimit
 from forescale.errors import ForecastError
 
 UTC = dt.UTC
@@ -514,6 +514,77 @@ def test_daemon_replay_raises_lead_time_before_a_forecast_peak() -> None:
     assert schedule.loc[schedule.index < serves, "units"].iloc[-1] < 5
     assert (schedule.loc[schedule.index >= serves, "units"] >= 5).all()
     assert approach(result, "forescale").under_share == 0.0
+
+
+def _allowed(limit: StepLimit, start: int) -> float:
+    """Units a window starting at ``start`` may move under a percent limit (inf: none)."""
+    if limit.percent is None:
+        return math.inf
+    return max(1, math.floor(start * limit.percent / 100))
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "up", "down"),
+    [
+        (2000.0, 100.0, StepLimit(), StepLimit(percent=25)),
+        (100.0, 2000.0, StepLimit(percent=50), StepLimit()),
+    ],
+    ids=["lower", "raise"],
+)
+def test_daemon_replay_keeps_the_step_limit_in_every_period_across_replans(
+    before: float, after: float, up: StepLimit, down: StepLimit
+) -> None:
+    """The replay plans every 5 minutes; each plan remembers what it applied in the last
+    step_period, so two changes 5 minutes apart share one window's limit."""
+    cutoff = START + 8 * DAY
+    jump = cutoff + 2 * HOUR
+    # step_period 15 min: 3 sim steps
+    policy = replace(DAEMON_POLICY, max_step_up=up, max_step_down=down)
+    result = run_backtest(
+        step_series(jump, before=before, after=after),
+        config([cutoff], policy=policy, models=("m",), replay="daemon"),
+        useless(6 * HOUR),
+    )
+    paid = [int(u) for u in result.schedule["paid_forescale"]]
+    assert (paid[0], paid[-1]) == (units_for(before * 1.2, 100.0), units_for(after * 1.2, 100.0))
+    moves = assert_step_limits_per_period(paid, policy)
+    assert len(moves) >= 2  # it still gets there, one limited move per window
+
+
+def assert_step_limits_per_period(paid: list[int], policy: CapacityPolicy) -> list[int]:
+    """Every window of step_period (3 sim steps) keeps the percent limits of the units in
+    force just before it; returns the steps where the units change."""
+    window = policy.step_period // FIVE_MIN
+    assert window == 3
+    for i in range(1, len(paid)):
+        start = paid[i - 1]  # in force just before the window [ts[i], ts[i] + 15 min)
+        for level in paid[i : i + window]:
+            assert level - start <= _allowed(policy.max_step_up, start), paid[i - 1 : i + window]
+            assert start - level <= _allowed(policy.max_step_down, start), paid[i - 1 : i + window]
+    moves = [i for i in range(1, len(paid)) if paid[i] != paid[i - 1]]
+    assert all(b - a >= window for a, b in zip(moves, moves[1:], strict=False)), moves
+    return moves
+
+
+def test_daemon_replay_carries_its_memory_into_a_contiguous_fold() -> None:
+    # The drop is seen (collect delay 10 min) at the last step of the first fold: 24 -> 18
+    # there, and the second fold's first plans still share that lower's window. (No lead
+    # time: the fold's last rows need no demand after the horizon to lower.)
+    first = START + 8 * DAY
+    second = first + 6 * HOUR
+    zero = dt.timedelta(0)
+    policy = replace(
+        DAEMON_POLICY, max_step_down=StepLimit(percent=25), stabilization=zero, lead_time=zero
+    )
+    result = run_backtest(
+        step_series(second - QUARTER, before=2000.0, after=100.0),
+        config([first, second], policy=policy, models=("m",), replay="daemon"),
+        useless(6 * HOUR),
+    )
+    paid = [int(u) for u in result.schedule["paid_forescale"]]
+    boundary = int(6 * HOUR / FIVE_MIN)
+    assert paid[boundary - 2 : boundary + 4] == [24, 18, 18, 18, 14, 14]
+    assert_step_limits_per_period(paid, policy)
 
 
 # ------------------------------------------------------------------------ cutoff replay

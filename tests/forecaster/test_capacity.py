@@ -742,6 +742,58 @@ INVALID = [
     ("naive-now", _kwargs(now=dt.datetime(2024, 5, 1, 12)), "naive"),  # noqa: DTZ001
     ("observed-nan", _kwargs(observed_demand=math.nan), "pass None"),
     ("forecast-ends-before-now", _kwargs(now=t("16:00")), "forecast ends at"),
+    # in_force: the capacity in force before now (current_units is 3, now is 12:00).
+    (
+        "in-force-last-is-not-current",
+        _kwargs(in_force=[(t("11:00"), 3), (t("11:30"), 4)]),
+        r"in_force\[1\] ends with 4 units but current_units is 3",
+    ),
+    (
+        "in-force-after-now",
+        _kwargs(in_force=[(t("11:00"), 5), (t("12:01"), 3)]),
+        r"in_force\[1\] \(2024-05-01T12:01:00\+00:00\) is after now",
+    ),
+    (
+        "in-force-not-ascending",
+        _kwargs(in_force=[(t("11:30"), 5), (t("11:00"), 3)]),
+        r"in_force\[1\] .* is not after in_force\[0\]",
+    ),
+    (
+        "in-force-duplicate-time",
+        _kwargs(in_force=[(t("11:00"), 5), (t("11:00"), 3)]),
+        r"in_force\[1\] .* is not after in_force\[0\]",
+    ),
+    (
+        "in-force-naive-time",
+        _kwargs(in_force=[(dt.datetime(2024, 5, 1, 11), 3)]),  # noqa: DTZ001
+        r"in_force\[0\] since .* is naive",
+    ),
+    (
+        "in-force-not-a-time",
+        _kwargs(in_force=[("11:00", 3)]),
+        r"in_force\[0\] since must be a datetime",
+    ),
+    (
+        "in-force-negative-units",
+        _kwargs(in_force=[(t("11:00"), -1), (t("11:30"), 3)]),
+        r"in_force\[0\] units must be an int >= 0, got -1",
+    ),
+    (
+        "in-force-float-units",
+        _kwargs(in_force=[(t("11:00"), 3.0)]),
+        r"in_force\[0\] units must be an int >= 0, got 3.0",
+    ),
+    (
+        "in-force-bool-units",
+        _kwargs(in_force=[(t("11:00"), True)]),
+        r"in_force\[0\] units must be an int >= 0, got True",
+    ),
+    (
+        "in-force-one-pair-not-a-list-of-pairs",
+        _kwargs(in_force=(t("11:00"), 3)),
+        r"in_force\[0\] must be a \(since, units\) pair",
+    ),
+    ("in-force-a-string", _kwargs(in_force="11:00"), "in_force must be a sequence"),
 ]
 
 
@@ -1125,3 +1177,214 @@ def test_step_limits_hold_in_every_period(scenario: dict[str, Any]) -> None:
     if all(n <= r for n, r in zip(needs, top, strict=True)):
         assert all(u >= n for u, n in zip(units, needs, strict=True)), (needs, units, top)
         assert not any("step-limited" in n for n in plan.notes), plan.notes
+
+
+# -- memory: the capacity in force before now (in_force) -------------------------------------
+
+DOWN_25 = _policy(max_step_down=StepLimit(percent=25))  # step_period 15 min
+UP_2 = _policy(max_step_up=StepLimit(units=2))
+
+
+def _flat(value: float) -> pd.DataFrame:
+    """Five-minute rows from 11:00 to 13:55 at ``value`` requests/s."""
+    return frame("11:00", (value,) * 36, step=FIVE)
+
+
+def test_a_replan_five_minutes_after_a_lower_shares_the_first_lowers_window() -> None:
+    # 13 -> 8 at 25 % per 15 minutes: 13 -> 10 now, 10 -> 8 once [12:00, 12:15) has passed.
+    first = plan_capacity(
+        _flat(800), policy=DOWN_25, current_units=13, now=t("12:00"), observed_demand=800.0
+    )
+    assert changes(first) == (("12:00", 13, 10), ("12:15", 10, 8))
+
+    # The daemon plans again at 12:05 with 10 in force. Without memory it lowers at once:
+    # 13 -> 8 within five minutes (-38 %), past the 25 % limit of 13.
+    replan: dict[str, Any] = {
+        "forecast": _flat(800),
+        "policy": DOWN_25,
+        "current_units": 10,
+        "now": t("12:05"),
+        "observed_demand": 800.0,
+    }
+    assert changes(plan_capacity(**replan)) == (("12:05", 10, 8),)
+
+    # With memory the window [12:00, 12:15) still holds 10 (25 % of 13 is 3 units): the
+    # lower waits until 12:15, as in the first plan.
+    remembered = plan_capacity(**replan, in_force=[(t("11:00"), 13), (t("12:00"), 10)])
+    assert changes(remembered) == (("12:15", 10, 8),)
+    assert remembered.desired["units"].tolist()[:3] == [10, 10, 8]  # 12:05, 12:10, 12:15
+    assert_steps_match_desired(remembered)
+
+
+def test_a_second_raise_right_after_a_raise_waits_for_the_first_raises_window() -> None:
+    first = plan_capacity(
+        _flat(1000), policy=UP_2, current_units=4, now=t("12:00"), observed_demand=1000.0
+    )
+    assert changes(first) == (("12:00", 4, 6), ("12:15", 6, 8), ("12:30", 8, 10))
+
+    replan: dict[str, Any] = {
+        "forecast": _flat(1000),
+        "policy": UP_2,
+        "current_units": 6,
+        "now": t("12:02"),
+        "observed_demand": 1000.0,
+    }
+    # Without memory: 4 -> 8 within two minutes, twice the 2-unit limit.
+    assert changes(plan_capacity(**replan)) == (("12:02", 6, 8), ("12:20", 8, 10))
+    # With memory: the same schedule as if the 12:00 raise had been part of this plan.
+    remembered = plan_capacity(**replan, in_force=[(t("11:00"), 4), (t("12:00"), 6)])
+    assert changes(remembered) == (("12:15", 6, 8), ("12:30", 8, 10))
+    assert any("step-limited: 10 needed at 12:02Z, 6 reachable" in n for n in remembered.notes)
+    assert_steps_match_desired(remembered)
+
+
+def test_no_memory_or_a_flat_history_plans_as_before() -> None:
+    kwargs: dict[str, Any] = {
+        "forecast": _flat(800),
+        "policy": DOWN_25,
+        "current_units": 13,
+        "now": t("12:05"),
+        "observed_demand": 800.0,
+    }
+    expected = (("12:05", 13, 10), ("12:20", 10, 8))
+    assert changes(plan_capacity(**kwargs)) == expected
+    assert changes(plan_capacity(**kwargs, in_force=())) == expected
+    # 13 in force since 12:04 only: the first entry's units count as in force before it.
+    assert changes(plan_capacity(**kwargs, in_force=[(t("12:04"), 13)])) == expected
+    # A change at exactly now counts as a change at now.
+    assert changes(plan_capacity(**kwargs, in_force=[(t("11:00"), 20), (t("12:05"), 13)])) == (
+        ("12:20", 13, 10),
+        ("12:35", 10, 8),
+    )
+
+
+def test_only_the_history_inside_the_step_period_matters() -> None:
+    kwargs: dict[str, Any] = {
+        "forecast": _flat(800),
+        "policy": DOWN_25,
+        "current_units": 10,
+        "now": t("12:05"),
+        "observed_demand": 800.0,
+    }
+    recent = [(t("11:00"), 13), (t("12:00"), 10)]
+    expected = changes(plan_capacity(**kwargs, in_force=recent))
+    older = [(t("09:00"), 20), (t("10:00"), 2), *recent]
+    assert changes(plan_capacity(**kwargs, in_force=older)) == expected
+    # A history that starts inside the window: its first units count as in force before it.
+    assert changes(plan_capacity(**kwargs, in_force=[(t("11:59"), 13), (t("12:00"), 10)])) == (
+        ("12:15", 10, 8),
+    )
+    # The lower at 11:45 has left every window that holds now: 10 -> 8 at once.
+    assert changes(plan_capacity(**kwargs, in_force=[(t("11:00"), 13), (t("11:50"), 10)])) == (
+        ("12:05", 10, 8),
+    )
+
+
+def test_a_history_that_broke_a_limit_is_held_not_reversed() -> None:
+    # A manual raise 4 -> 10 at 11:55 broke the 2-unit limit. The window since then allows
+    # at most 6, but the plan never lowers to repair it: it holds 10 until the window has
+    # passed, then raises on.
+    raised = plan_capacity(
+        _flat(1200),
+        policy=UP_2,
+        current_units=10,
+        now=t("12:00"),
+        observed_demand=1200.0,
+        in_force=[(t("11:00"), 4), (t("11:55"), 10)],
+    )
+    assert changes(raised) == (("12:10", 10, 12),)
+    assert_steps_match_desired(raised)
+
+    down_2 = _policy(max_step_down=StepLimit(units=2))
+    lowered = plan_capacity(
+        _flat(200),
+        policy=down_2,
+        current_units=4,
+        now=t("12:00"),
+        observed_demand=200.0,
+        in_force=[(t("11:00"), 10), (t("11:55"), 4)],
+    )
+    assert changes(lowered) == (("12:10", 4, 2),)
+
+
+@st.composite
+def _chain_scenario(draw: st.DrawFn) -> dict[str, Any]:
+    """A daemon's run: a policy, a forecast and the plans' times (1-15 minutes apart)."""
+    minute = dt.timedelta(minutes=1)
+    gaps = draw(st.lists(st.integers(1, 15), min_size=1, max_size=12))
+    step = draw(st.sampled_from([FIVE, FIVE, QUARTER]))
+    start = DAY + draw(st.integers(1, 8)) * HOUR
+    first = start - HOUR  # rows before the first plan: the stabilisation look-back
+    count = (2 * HOUR + sum(gaps) * minute) // step + 1
+    min_units = draw(st.integers(0, 4))
+    policy = CapacityPolicy(
+        capacity_per_unit=100.0,
+        min_units=min_units,
+        max_units=draw(st.integers(max(min_units, 1), 40)),
+        max_step_up=draw(_period_limits),
+        max_step_down=draw(_period_limits),
+        step_period=draw(st.sampled_from([5, 7, 10, 15, 20, 45, 60])) * minute,
+        lead_time=draw(st.integers(0, 6)) * FIVE,
+        scale_in=draw(st.sampled_from(["never", "after_peak", "after_peak"])),
+        stabilization=draw(st.integers(0, 6)) * FIVE,
+        scale_in_tolerance=draw(st.sampled_from([0.0, 0.1, 0.3])),
+        observed_headroom=draw(st.sampled_from([0.0, 0.3])),
+    )
+    plans = len(gaps) + 1
+    return {
+        "forecast": pd.DataFrame(
+            {
+                "ds": pd.date_range(first, periods=count, freq=step),
+                "yhat_upper": draw(_demand(count)),
+            }
+        ),
+        "policy": policy,
+        "current_units": draw(st.integers(0, 45)),
+        "times": [start + sum(gaps[:i]) * minute for i in range(plans)],
+        "observed": draw(st.lists(st.none() | st.floats(0, 4000), min_size=plans, max_size=plans)),
+        "fresh": draw(st.lists(st.booleans(), min_size=plans, max_size=plans)),
+    }
+
+
+@settings(max_examples=250, deadline=None, derandomize=True)
+@given(_chain_scenario())
+def test_chained_plans_with_memory_keep_the_limit_in_every_period(
+    scenario: dict[str, Any],
+) -> None:
+    """The daemon's loop: plan, apply the units due now, wait 1-15 minutes, plan again
+    with the capacity applied so far as ``in_force``. The capacity path that results keeps
+    every window's limit, measured from the units at its start."""
+    policy: CapacityPolicy = scenario["policy"]
+    current: int = scenario["current_units"]
+    times: list[dt.datetime] = scenario["times"]
+    # (since, units): the initial units have been in force for a whole period.
+    path: list[tuple[dt.datetime, int]] = [(times[0] - policy.step_period, current)]
+    for now, observed, fresh in zip(times, scenario["observed"], scenario["fresh"], strict=True):
+        plan = plan_capacity(
+            scenario["forecast"],
+            policy=policy,
+            current_units=current,
+            now=now,
+            observed_demand=observed,
+            data_fresh=fresh,
+            in_force=path,
+        )
+        due = int(plan.desired["units"].iloc[0])
+        if due != current:
+            path.append((now, due))
+            current = due
+
+    def before(t0: dt.datetime) -> int:
+        return [u for since, u in path if since < t0][-1]
+
+    for t0 in [times[0], *(since for since, _ in path[1:])]:
+        start = before(t0)
+        inside = [before(t0 + dt.timedelta(microseconds=1))]
+        inside += [u for since, u in path if t0 < since < t0 + policy.step_period]
+        up_allowed = _allowed(policy.max_step_up, start)
+        down_allowed = _allowed(policy.max_step_down, start)
+        for level in inside:
+            if up_allowed is not None:
+                assert level - start <= up_allowed, (t0, start, path)
+            if down_allowed is not None:
+                assert start - level <= down_allowed, (t0, start, path)

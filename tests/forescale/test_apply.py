@@ -8,13 +8,15 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from config.settings import load_settings
 from forecaster.candidates import CandidateSet
-from forescale import pipeline
 from forescale.store import Store
 from forescale.usecases.apply import apply_due
+from forescale.usecases.collect import collect_all
 from forescale.usecases.context import App, default_runner
 from forescale.usecases.plan import plan_all
 from tests.fakes import FAST, seasonal_naive
@@ -38,7 +40,7 @@ def run_apply(root: Path, *, now: dt.datetime = NOW, **kwargs: object) -> list:
     settings = load_settings(root / "forescale.yaml")
     store = Store.open(settings.store_url)
     try:
-        pipeline.collect(settings, store)
+        collect_all(settings, store)
         runner = kwargs.pop("runner_factory", default_runner)
         app = App(settings=settings, store=store, candidates=FAST, runner_factory=runner)  # type: ignore[arg-type]
         return apply_due(app, now=now, **kwargs)  # type: ignore[arg-type]
@@ -249,7 +251,7 @@ def test_apply_reuses_a_fresh_stored_forecast_instead_of_refitting(tmp_path: Pat
         settings=settings, store=store, candidates=CandidateSet(fitters={"prophet": counting})
     )  # type: ignore[dict-item]
     try:
-        pipeline.collect(settings, store)
+        collect_all(settings, store)
         plan_all(app, now=NOW - dt.timedelta(minutes=10))
         assert len(calls) == 1  # the refit
         [outcome] = apply_due(app, now=NOW, reuse_forecast_for=dt.timedelta(hours=6))
@@ -276,3 +278,24 @@ def test_a_failed_plan_mode_run_keeps_its_outcome_when_the_next_run_plans(
     newest, first = records(root)
     assert (first.status, newest.status) == ("failed", "plan-ok")
     assert first.message == failed.message
+
+
+def test_step_limits_hold_across_apply_runs(tmp_path: Path) -> None:
+    """A 25 % lower at 12:00 and another run at 12:05: the second may not lower again until
+    the step period (15 min) since the first has passed."""
+    root = make_project(tmp_path)
+    tfvars = root / "tf" / "terraform.tfvars"
+    tfvars.write_bytes(TFVARS.replace(b"web_min_size = 4 #", b"web_min_size = 20 #"))
+    config = root / "forescale.yaml"
+    config.write_text(config.read_text() + "    max_step_down: 25%\n")
+    ds = pd.date_range(NOW - dt.timedelta(days=3), NOW + dt.timedelta(hours=1), freq="5min")
+    pd.DataFrame(  # fresh data at every run (each plans from the data before its now)
+        {"timestamp": ds.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": np.full(len(ds), 1000.0)}
+    ).to_csv(root / "demand.csv", index=False)
+    [first] = run_apply(root)
+    assert (first.status, first.from_units, first.to_units) == ("applied", 20, 15)
+    [soon] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
+    assert soon.status == "nothing-due", soon.message  # 15 -> 12 would be -40 % in 15 min
+    [later] = run_apply(root, now=NOW + dt.timedelta(minutes=15))
+    assert (later.status, later.from_units, later.to_units) == ("applied", 15, 12), later.message
+    assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 12

@@ -93,8 +93,8 @@ def test_once_collects_refits_and_applies_then_releases(
     store = Store.open(settings.store_url)
     try:
         run = store.last_collect("web")
-        assert run is not None and run["error"] is None and run["written"] == 10320
-        assert run["at"] == NOW  # the injected clock
+        assert run is not None and run.error is None and run.written == 10320
+        assert run.at == NOW  # the injected clock
         latest = store.latest_forecast("web")
         assert latest is not None and latest.model == "seasonal_naive_1d"
         assert latest.as_of == NOW

@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from config.settings import load_settings
-from forescale import pipeline
 from forescale.codec import choice_json
 from forescale.daemon import Daemon, DaemonConfig
 from forescale.live import live_accuracy
 from forescale.metrics import Metrics
 from forescale.store import Store
+from forescale.usecases.collect import collect_all
 from forescale.usecases.context import App
 from forescale.usecases.plan import plan_service
 from tests.fakes import forecast_run
@@ -51,7 +51,7 @@ def test_an_accurate_forecast_is_not_refitted_and_a_missed_one_is(
     demo_dir: Path, store: Store
 ) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     service = settings.service("web")
     made = NOW - dt.timedelta(hours=6)
     _save(store, _forecast_from_actual(store, made, 1.0), made)
@@ -70,7 +70,7 @@ def test_an_accurate_forecast_is_not_refitted_and_a_missed_one_is(
 
 def test_too_few_steps_say_nothing_yet(demo_dir: Path, store: Store) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     made = NOW - dt.timedelta(hours=1)  # two 30-min steps since
     _save(store, _forecast_from_actual(store, made, 0.1), made)
     judged = live_accuracy(store, settings.service("web"), "web", now=NOW)
@@ -82,7 +82,7 @@ def test_the_daemon_exports_the_error_and_refits_a_missed_forecast_early(
     demo_dir: Path, store: Store
 ) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     made = NOW - dt.timedelta(hours=6)
     _save(store, _forecast_from_actual(store, made, 0.5), made)
     registry = CollectorRegistry()
@@ -106,7 +106,7 @@ def test_the_product_forecaster_records_its_choice_and_learns_from_its_record(
     """Two refits with real Prophet: the first has no record (primary, its own band); the
     second judges the candidates on what happened since the first and stores why."""
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     app = App(settings=settings, store=store)  # the product's candidates
     first = plan_service(app, "web", now=NOW - dt.timedelta(days=2))
     assert first.model_choice is not None
@@ -149,7 +149,7 @@ def test_the_daemon_refits_many_services_in_a_process_pool_with_progress(
     )
     settings = load_settings(demo_dir / "forescale.yaml")
     assert sorted(settings.services) == ["shop", "web"] and settings.fit.workers == 2
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     caplog.set_level("INFO", logger="forescale.refit")
     outcome = refit_job(App(settings=settings, store=store), clock=lambda: NOW)
     assert outcome == {"shop": None, "web": None}
@@ -183,7 +183,7 @@ def test_the_api_keeps_answering_while_a_pool_refit_runs(demo_dir: Path, store: 
         text + "\n" + twin + "\nfit: {executor: process, workers: 2}\n"
     )
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from config.settings import load_settings
-from forescale import pipeline
 from forescale.store import Store
+from forescale.usecases.collect import collect_all
 from forescale.usecases.context import App
 from forescale.usecases.plan import plan_all
 from tests.conftest import tree_hashes
@@ -29,14 +29,14 @@ def store(demo_dir: Path) -> Store:
 def test_plan_uses_only_data_before_now_and_writes_nothing(demo_dir: Path, store: Store) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
     before = tree_hashes(demo_dir)
-    [first] = pipeline.collect(settings, store, clock=lambda: NOW)
+    [first] = collect_all(settings, store, clock=lambda: NOW)
     assert first.written == 10320 and first.error is None  # every observed 30-min sample
     assert first.coverage is not None and first.coverage > 0.99  # the 7 days before NOW
     assert first.account is not None and first.warning is None  # every row is a sample
-    [second] = pipeline.collect(settings, store)
+    [second] = collect_all(settings, store)
     assert second.written > 0  # incremental re-read of the overlap ...
     assert len(store.load_samples("web")) == 10320  # ... idempotent
-    assert store.last_collect("web")["written"] == second.written  # type: ignore[index]
+    assert store.last_collect("web").written == second.written  # type: ignore[union-attr]
 
     report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     assert tree_hashes(demo_dir) == before  # dry-run: no file changed
@@ -59,7 +59,7 @@ def test_plan_uses_only_data_before_now_and_writes_nothing(demo_dir: Path, store
 
 def test_stale_metrics_never_scale_in(demo_dir: Path, store: Store) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     # Pretend the source stopped two hours before 'now': the newest sample is stale.
     late = NOW + dt.timedelta(hours=2)
     with store.engine.begin() as conn:
@@ -84,7 +84,7 @@ def test_a_failing_service_is_reported_and_the_others_still_planned(
     )
     (demo_dir / "forescale.yaml").write_text(text)
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store, services=["web"])
+    collect_all(settings, store, services=["web"])
     report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     assert [s.name for s in report.services] == ["web"]
     [failure] = report.failures
@@ -93,14 +93,14 @@ def test_a_failing_service_is_reported_and_the_others_still_planned(
 
 def test_a_source_outage_keeps_stored_history_and_is_recorded(demo_dir: Path, store: Store) -> None:
     settings = load_settings(demo_dir / "forescale.yaml")
-    pipeline.collect(settings, store)
+    collect_all(settings, store)
     before = store.load_samples("web")
     (demo_dir / "demand.csv").unlink()  # the source goes away
-    [result] = pipeline.collect(settings, store)
+    [result] = collect_all(settings, store)
     assert result.error is not None and "not found" in result.error and result.written == 0
     pd.testing.assert_frame_equal(store.load_samples("web"), before)
     run = store.last_collect("web")
-    assert run is not None and run["error"] == result.error
+    assert run is not None and run.error == result.error
     # Planning still works on the stored (now old) history.
     report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     assert [s.name for s in report.services] == ["web"]

@@ -338,8 +338,8 @@ def test_record_collect_and_last_collect(pg_store: Store) -> None:
     )
     last = pg_store.last_collect("web")
     assert last is not None
-    assert last["at"] == T0 + dt.timedelta(minutes=5) and last["error"] == "timeout"
-    assert last["last_sample"] is None and last["written"] == 0
+    assert last.at == T0 + dt.timedelta(minutes=5) and last.error == "timeout"
+    assert last.last_sample is None and last.written == 0
     assert pg_store.last_collect("db") is None
 
 

@@ -60,11 +60,10 @@ def _latest(store: Store, name: str) -> ForecastRun:
 
 # -- /v1/services -----------------------------------------------------------------------
 def _service_out(settings: Settings, store: Store, name: str) -> ServiceOut:
-    from forescale.pipeline import store_coverage
-
+    """One service's listing: the coverage is the one its last collect measured (up to the
+    collect time), not recomputed per request."""
     service = settings.services[name]
     collect = store.last_collect(name)
-    coverage, newest = store_coverage(store, name)
     latest = store.latest_run_stamp(name)
     changes = store.list_changes(name, limit=1)
     return ServiceOut(
@@ -74,14 +73,14 @@ def _service_out(settings: Settings, store: Store, name: str) -> ServiceOut:
         last_collect=None
         if collect is None
         else CollectOut(
-            at=collect["at"],
-            written=collect["written"],
-            coverage=finite(collect["coverage"]),
-            last_sample=collect["last_sample"],
-            error=collect["error"],
+            at=collect.at,
+            written=collect.written,
+            coverage=finite(collect.coverage),
+            last_sample=collect.last_sample,
+            error=collect.error,
         ),
-        coverage=finite(coverage),
-        last_sample=newest,
+        coverage=None if collect is None else finite(collect.coverage),
+        last_sample=store.last_sample_time(name),
         last_forecast_run_id=None if latest is None else latest.id,
         last_forecast_as_of=None if latest is None else latest.as_of,
         last_change_id=changes[0].id if changes else None,

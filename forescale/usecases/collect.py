@@ -1,6 +1,8 @@
-"""Collect: fetch new samples into the store (moving to :mod:`forescale.usecases.collect`).
+"""Collect: fetch new samples for each service into the store and record the run.
 
-The other use cases (refit, plan, apply, backtest) live in :mod:`forescale.usecases`.
+Incremental (from shortly before the newest stored sample), idempotent, isolated per
+service (a failing source is that service's error; stored history is never deleted), and
+honest about every row a source read but did not store (:class:`CollectResult.account`).
 """
 
 from __future__ import annotations
@@ -10,25 +12,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import pandas as pd
-
 from collectors.base import MetricSource, build_source, describe_source
 from collectors.series import RowAccount, coverage, fetch_accounted, infer_step, regularize
 from config.settings import ServiceSettings, Settings
 from forescale.errors import DataError, ForescaleError
 from forescale.store import Store
+from forescale.usecases.context import selected
 
 COLLECT_OVERLAP = dt.timedelta(hours=1)  # re-read this much before the last sample (late data)
 
 SourceBuilder = Callable[[ServiceSettings], MetricSource]
-
-
-def selected(settings: Settings, names: Sequence[str] | None) -> list[str]:
-    if not names:
-        return sorted(settings.services)
-    for name in names:
-        settings.service(name)  # raises a ConfigError naming the known services
-    return list(names)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,7 +50,7 @@ class CollectResult:
 COVERAGE_WINDOW = dt.timedelta(days=7)
 
 
-def collect(
+def collect_all(
     settings: Settings,
     store: Store,
     *,
@@ -156,38 +149,3 @@ def store_coverage(
     slots = recent["ds"].astype("int64") // 10**9 // size
     held = slots[(slots >= first) & (slots <= last)].nunique()
     return held / (last - first + 1), newest
-
-
-def _history(store: Store, name: str, start: dt.datetime, now: dt.datetime) -> pd.DataFrame:
-    """The stored samples of ``name`` in ``[start, now]`` on their grid. Fewer than two is
-    a DataError saying what is stored, why it is not enough and what to do (the caller
-    names the service: the message does not)."""
-    stored = store.load_samples(name, start, now)
-    if len(stored) >= 2:
-        return regularize(stored, infer_step(stored["ds"]))
-    from config.durations import format_duration
-
-    newest = store.last_sample_time(name)
-    window = (
-        f"the {format_duration(now - start)} before {now:%Y-%m-%d %H:%M}Z that the forecast "
-        "reads (forecast.max_history + 1 day)"
-    )
-    if newest is None:
-        problem = "no stored samples"
-        todo = "run `forescale collect` first or check the source"
-    elif newest < start:
-        problem = f"the newest stored sample is at {newest:%Y-%m-%d %H:%M}Z, older than {window}"
-        todo = (
-            "collect recent data (`forescale collect`), raise forecast.max_history, or plan "
-            "with --now nearer that sample"
-        )
-    elif newest > now:
-        problem = f"{len(stored)} stored sample(s) in {window}; at least 2 are needed"
-        todo = f"the stored history goes on to {newest:%Y-%m-%d %H:%M}Z: plan with a later --now"
-    else:
-        problem = f"{len(stored)} stored sample(s) in {window}; at least 2 are needed"
-        todo = "collect more history (`forescale collect`)"
-    run = store.last_collect(name)
-    if run is not None and run["error"]:
-        todo = f"the last collect ({run['at']:%Y-%m-%d %H:%M}Z) failed: {run['error']}"
-    raise DataError(f"{problem}; {todo}")

@@ -122,7 +122,9 @@ def plan(
     finally:
         store.close()
     if output is not None:
-        output.write_text(render_plan(report, fmt), encoding="utf-8")
+        from iac_writer.files import write_atomic
+
+        write_atomic(output, render_plan(report, fmt).encode("utf-8"))
     elif fmt == "text":
         console = Console(highlight=False, soft_wrap=False)
         if not console.is_terminal:

@@ -17,6 +17,7 @@ from typing import Any
 from forecaster.accuracy import Choice, ModelEvidence
 from forecaster.candidates import CompactForecast
 from forecaster.types import EventEffect
+from forescale.numbers import finite
 from forescale.records import LiveJudgement
 
 __all__ = [
@@ -58,8 +59,8 @@ def encode_meta(
         meta["live"] = {
             "run_id": live.run_id,
             "steps": live.steps,
-            "error_ratio": _num(live.error_ratio),
-            "under_share": _num(live.under_share),
+            "error_ratio": finite(live.error_ratio),
+            "under_share": finite(live.under_share),
             "refit_due": live.refit_due,
             "reason": live.reason,
         }
@@ -100,18 +101,18 @@ def choice_json(choice: Choice) -> dict[str, Any]:
     return {
         "model": choice.model,
         "basis": choice.basis,
-        "factor": _num(choice.factor, 6),
+        "factor": finite(choice.factor, ndigits=6),
         "reason": choice.reason,
         "evidence": [
             {
                 "model": e.model,
                 "steps": e.steps,
-                "smape": _num(e.smape, 6),
-                "under_share": _num(e.under_share, 6),
+                "smape": finite(e.smape, ndigits=6),
+                "under_share": finite(e.under_share, ndigits=6),
                 "basis": e.basis,
-                "factor": _num(e.factor, 6),
-                "under_share_widened": _num(e.under_share_widened, 6),
-                "provisioned_ratio": _num(e.provisioned_ratio, 6),
+                "factor": finite(e.factor, ndigits=6),
+                "under_share_widened": finite(e.under_share_widened, ndigits=6),
+                "provisioned_ratio": finite(e.provisioned_ratio, ndigits=6),
             }
             for e in choice.evidence
         ],
@@ -119,12 +120,6 @@ def choice_json(choice: Choice) -> dict[str, Any]:
 
 
 # -- pieces ------------------------------------------------------------------------------
-def _num(value: float | None, digits: int | None = None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(value, digits) if digits is not None else value
-
-
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 

@@ -26,11 +26,20 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from typing import Final
 
 from forescale.errors import TfvarsConflict, TfvarsError
 
-__all__ = ["MAX_BYTES", "fsync_directory", "read_bytes", "remove_if", "sha256", "write_if"]
+__all__ = [
+    "MAX_BYTES",
+    "fsync_directory",
+    "read_bytes",
+    "remove_if",
+    "sha256",
+    "write_atomic",
+    "write_if",
+]
 
 MAX_BYTES: Final = 16 * 1024 * 1024
 """Largest variable file forescale reads (16 MiB; real ones are a few KiB)."""
@@ -90,11 +99,41 @@ def write_if(
 
     Raises :class:`TfvarsConflict` when the file changed, :class:`TfvarsError` when it is
     read-only, not a regular file or cannot be written. ``what`` prefixes messages."""
-    name = os.fspath(path)
-    target = os.path.realpath(name)
-    directory = os.path.dirname(target)
-    label = what or name
+    label = what or os.fspath(path)
+    target = os.path.realpath(os.fspath(path))
     st = _check(target, expected_sha256, label)
+    _replace(target, data, st, label, recheck=lambda: _check(target, expected_sha256, label))
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, what: str = "") -> None:
+    """Atomically create or replace the file at ``path`` with ``data`` (no compare-and-swap:
+    for output files forescale owns, such as reports). A new file gets the umask's mode, a
+    replaced one keeps its mode. One line :class:`TfvarsError` on failure."""
+    label = what or os.fspath(path)
+    target = os.path.realpath(os.fspath(path))
+    try:
+        st: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise TfvarsError(f"{label}: cannot write: {exc.strerror or exc}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise TfvarsError(f"{label}: not a regular file ({_kind(st.st_mode)})")
+    _replace(target, data, st, label, recheck=None)
+
+
+def _replace(
+    target: str,
+    data: bytes,
+    st: os.stat_result | None,
+    label: str,
+    *,
+    recheck: Callable[[], object] | None,
+) -> None:
+    """Temp file in the target's directory (the old file's mode and owner, else 0644 for a
+    checked write or the umask's mode for an output file), fsync, ``os.replace``, fsync
+    the directory; ``recheck`` runs right before the rename."""
+    directory = os.path.dirname(target)
     try:
         fd, tmp = tempfile.mkstemp(
             prefix=f".{os.path.basename(target)}.", suffix=".forescale-tmp", dir=directory
@@ -103,15 +142,18 @@ def write_if(
         raise TfvarsError(f"{label}: cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), stat.S_IMODE(st.st_mode) if st else NEW_FILE_MODE)
             if st is not None:
+                os.fchmod(handle.fileno(), stat.S_IMODE(st.st_mode))
                 # Keep the group (and the owner when allowed) so shared checkouts stay usable.
                 with contextlib.suppress(PermissionError):
                     os.fchown(handle.fileno(), st.st_uid, st.st_gid)
+            else:
+                os.fchmod(handle.fileno(), NEW_FILE_MODE if recheck else _umask_mode())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        _check(target, expected_sha256, label)
+        if recheck is not None:
+            recheck()
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -120,6 +162,13 @@ def write_if(
             raise TfvarsError(f"{label}: cannot write: {exc.strerror or exc}") from None
         raise
     fsync_directory(directory)
+
+
+def _umask_mode() -> int:
+    """0666 minus the process umask: the mode ``open(name, "w")`` would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def remove_if(path: str | os.PathLike[str], *, expected_sha256: str, what: str = "") -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from typing import Any
 
 import pandas as pd
@@ -13,15 +12,6 @@ import pandas as pd
 from forescale.api.contract import refresh_id
 from forescale.api.schemas import RefreshRunOut, RunOut
 from forescale.records import ChangeRecord, RefreshRun
-
-
-def finite(value: Any) -> float | None:
-    """``value`` as a float, or None when it is missing, not a number, NaN or infinite."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def utc(value: Any) -> dt.datetime:

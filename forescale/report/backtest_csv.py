@@ -9,22 +9,20 @@ written with ``repr`` precision (they read back to the same doubles); NaN is an 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 import math
 import os
-import secrets
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from forecaster.backtest import BacktestResult
-from forescale.errors import ForescaleError
 from forescale.report.backtest_view import UNITS_PREFIX
 from forescale.report.formatting import iso_utc
+from iac_writer import files
 
 __all__ = ["SCHEDULE_COLUMNS", "schedule_columns", "write_schedule_csv"]
 
@@ -70,44 +68,7 @@ def _cell(value: Any) -> str:
 
 
 def write_schedule_csv(result: BacktestResult, path: str | os.PathLike[str]) -> None:
-    """Write the schedule CSV to ``path`` atomically.
-
-    The bytes go to a temporary file in the same directory (created with the umask's
-    permissions, or the mode of the file it replaces), fsynced, then ``os.replace``-d over
-    ``path``. An OS error is a :class:`ForescaleError` naming ``path``."""
-    name = os.fspath(path)
-    data = schedule_csv(result)
-    directory = os.path.dirname(os.path.abspath(name))
-    tmp = os.path.join(directory, f".{os.path.basename(name)}.{secrets.token_hex(6)}.forescale-tmp")
-    try:
-        mode = os.stat(name).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise ForescaleError(f"{name}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        # os.open applies the umask, as open(name, "w") would; mkstemp would leave 0600.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise ForescaleError(f"{name}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, name)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ForescaleError(f"{name}: cannot write: {exc.strerror or exc}") from exc
-        raise
-    # The rename is done; a directory that cannot be fsynced only loses durability.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Write the schedule CSV to ``path`` atomically (:func:`iac_writer.files.write_atomic`:
+    a temporary file in the same directory, fsynced, renamed over ``path``; a replaced
+    file keeps its mode). An OS error is one line naming ``path``."""
+    files.write_atomic(path, schedule_csv(result))

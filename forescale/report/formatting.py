@@ -12,6 +12,8 @@ import datetime as dt
 import math
 from zoneinfo import ZoneInfo
 
+from forescale.numbers import finite
+
 __all__ = ["DASH", "factor", "finite", "iso_utc", "local_time", "number", "share"]
 
 DASH = "\u2014"
@@ -50,11 +52,3 @@ def share(value: float) -> str:
 def factor(value: float) -> str:
     """A ratio as a multiplier (``0.87`` -> ``×0.87``)."""
     return f"\u00d7{value:.2f}" if math.isfinite(value) else DASH
-
-
-def finite(value: float | None, *, ndigits: int | None = None) -> float | None:
-    """``value`` as a JSON number: ``None`` when missing, NaN or infinite, else a float,
-    rounded to ``ndigits`` decimals when given."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value) if ndigits is None else round(float(value), ndigits)

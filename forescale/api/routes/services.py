@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from forescale.api.cache import Rendered
-from forescale.api.convert import finite, iso, run_out, utc
+from forescale.api.convert import iso, run_out, utc
 from forescale.api.deps import ClockDep, ForecastCacheDep, ServiceName, SettingsDep, StoreDep
 from forescale.api.errors import ApiError
 from forescale.api.schemas import (
@@ -39,6 +39,7 @@ from forescale.api.schemas import (
 from forescale.api.security import require_read
 from forescale.codec import choice_json
 from forescale.errors import TfvarsError
+from forescale.numbers import finite
 from forescale.records import ForecastRun
 from forescale.store import Store
 

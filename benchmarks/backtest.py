@@ -52,8 +52,8 @@ from forecaster.backtest import (  # noqa: E402
     rolling_cutoffs,
 )
 from forecaster.types import CapacityPolicy, ForecastSettings  # noqa: E402
-from forescale.backtesting import FoldFitter, run  # noqa: E402
 from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
+from forescale.usecases.backtest import FoldFitter, backtest_series  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "nab"
 DAY = dt.timedelta(days=1)
@@ -75,7 +75,7 @@ def _read(path: Path, *, floor: str | None) -> pd.DataFrame:
     if floor:
         ds = ds.dt.floor(floor)
     frame = pd.DataFrame({"ds": ds, "y": raw["value"].astype(float)})
-    frame = frame.groupby("ds", as_index=False)["y"].max()
+    frame = frame.groupby("ds")["y"].max().reset_index()
     step = pd.Timedelta(frame["ds"].diff().median())
     grid = pd.date_range(frame["ds"].iloc[0], frame["ds"].iloc[-1], freq=step)
     return frame.set_index("ds").reindex(grid).rename_axis("ds").reset_index()
@@ -147,7 +147,7 @@ def run_case(case: Case, args: argparse.Namespace, pool: FitExecutor) -> Backtes
         sim_step=FIVE,
         target_under=args.target_under,
     )
-    return run(case.series, config, fitter, executor=pool)
+    return backtest_series(case.series, config, fitter, executor=pool)
 
 
 def row(case: Case, result: BacktestResult) -> dict[str, object]:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.accuracy import (
+    Choice,
     Floor,
     choose_model,
     coverage,
@@ -74,6 +75,7 @@ FORESCALE = "forescale"
 # (float noise in peak / 20 x 20 must not count as a shortfall).
 _REL_EPS = 1e-9
 STATIC = "static_peak"
+NAIVE = "seasonal_naive_x1_2"
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
 
@@ -213,216 +215,436 @@ def rolling_cutoffs(
 def run_backtest(
     series: pd.DataFrame, config: BacktestConfig, candidates: Candidates
 ) -> BacktestResult:
-    """Backtest ``candidates`` on ``series`` (``ds`` UTC regular, ``y``) at ``config.cutoffs``."""
+    """Backtest ``candidates`` on ``series`` (``ds`` UTC regular, ``y``) at ``config.cutoffs``.
+
+    In order: the simulation grid and each step's fold (:func:`_grid`); the demand one
+    unit serves (:func:`_sizing`); the folds replayed one after the other, each seeing
+    only what came before its cutoff (:func:`_replay_folds`); the baselines on the same
+    demand (:func:`_approach_units`); every approach's outcome over the scored steps."""
+    grid = _grid(series, config)
+    sizing = _sizing(grid.peak, config)
+    cpu = sizing.capacity_per_unit
+    policy = replace(config.policy, capacity_per_unit=cpu)
+    replay = _replay_folds(grid, config, policy, candidates)
+    static_units = units_for(grid.peak, cpu) if math.isfinite(grid.peak) else 0
+    approaches = _approach_units(grid, replay, config, policy, static_units)
+    evaluated = grid.scored & np.isfinite(replay.units)
+    return BacktestResult(
+        folds=tuple(replay.folds),
+        metrics=replay.overall_metrics(),
+        approaches=_outcomes(approaches, grid, evaluated, cpu, static_units),
+        schedule=_schedule(grid, replay, approaches),
+        points=replay.all_points(),
+        capacity_per_unit=cpu,
+        capacity_per_unit_source=sizing.source,
+        sim_step=grid.sim_step,
+        horizon=config.horizon,
+        notes=(*sizing.notes, *_failure_notes(replay.folds)),
+    )
+
+
+# ------------------------------------------------------------------------ grid, sizing
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Grid:
+    """The demand and the simulation grid every part of one backtest shares."""
+
+    series: pd.DataFrame  # ds (UTC, regular, ascending), y: the demand as given
+    native: dt.timedelta  # the series' step
+    cutoffs: tuple[dt.datetime, ...]  # UTC, ascending
+    sim_step: dt.timedelta
+    demand: pd.DataFrame  # ds, y on the sim grid, from a day before the first cutoff
+    sim_ds: pd.DatetimeIndex  # demand["ds"]
+    y: np.ndarray  # demand["y"] (NaN: unknown)
+    fold_of: np.ndarray  # each sim step's fold: the earliest whose horizon holds it, else -1
+    in_fold: np.ndarray  # bool: some fold's horizon holds the step
+    scored: np.ndarray  # bool: in a fold and the demand is known
+    peak: float  # the highest scored demand (NaN: none)
+
+
+def _grid(series: pd.DataFrame, config: BacktestConfig) -> _Grid:
+    """The checked series on its sim grid, with each step's fold."""
     if not config.cutoffs:
         raise ForecastError("no backtest cutoffs")
-    cutoffs = sorted(c.astimezone(dt.UTC) for c in config.cutoffs)
+    cutoffs = tuple(sorted(c.astimezone(dt.UTC) for c in config.cutoffs))
     series = series[["ds", "y"]].sort_values("ds").reset_index(drop=True)
-    ds = pd.DatetimeIndex(series["ds"])
-    native = native_step(ds)
+    native = native_step(pd.DatetimeIndex(series["ds"]))
     sim_step = config.sim_step or native
     if sim_step > native:
         raise ForecastError(
             f"sim_step {sim_step} is coarser than the series' step {native}; use a finer one"
         )
     demand = _sim_demand(series, native, sim_step, cutoffs[0] - DAY, cutoffs[-1] + config.horizon)
-    horizon = pd.Timedelta(config.horizon)
-    in_fold = np.zeros(len(demand), dtype=bool)
-    fold_of = np.full(len(demand), -1)
     sim_ds = pd.DatetimeIndex(demand["ds"])
+    fold_of, in_fold = _folds_of(sim_ds, cutoffs, config.horizon)
+    y = demand["y"].to_numpy(dtype=float)
+    scored = in_fold & ~np.isnan(y)
+    return _Grid(
+        series=series,
+        native=native,
+        cutoffs=cutoffs,
+        sim_step=sim_step,
+        demand=demand,
+        sim_ds=sim_ds,
+        y=y,
+        fold_of=fold_of,
+        in_fold=in_fold,
+        scored=scored,
+        peak=float(np.nanmax(y[scored])) if scored.any() else math.nan,
+    )
+
+
+def _folds_of(
+    sim_ds: pd.DatetimeIndex, cutoffs: Sequence[dt.datetime], horizon: dt.timedelta
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's fold (the earliest whose horizon holds it, else -1) and whether any does."""
+    span = pd.Timedelta(horizon)
+    in_fold = np.zeros(len(sim_ds), dtype=bool)
+    fold_of = np.full(len(sim_ds), -1)
     for i, c in enumerate(cutoffs):
-        mask = (sim_ds >= pd.Timestamp(c)) & (sim_ds < pd.Timestamp(c) + horizon)
+        mask = (sim_ds >= pd.Timestamp(c)) & (sim_ds < pd.Timestamp(c) + span)
         fold_of[mask & ~in_fold] = i
         in_fold |= np.asarray(mask)
-    scored = in_fold & demand["y"].notna().to_numpy()
-    peak = float(np.nanmax(demand["y"].to_numpy()[scored])) if scored.any() else math.nan
-    notes: list[str] = []
-    if config.policy.capacity_per_unit > 0:
-        cpu, cpu_source = config.policy.capacity_per_unit, "given"
-    else:
-        if not peak > 0:
-            raise ForecastError("no positive demand in the backtest folds to size units from")
-        cpu, cpu_source = peak / config.peak_units, f"peak/{config.peak_units}"
-        notes.append(
-            f"capacity_per_unit = peak evaluated demand / {config.peak_units} = {cpu:.6g} "
-            "(hindsight: the static peak needs exactly that many units)"
-        )
-    policy = replace(config.policy, capacity_per_unit=cpu)
+    return fold_of, in_fold
 
-    # Seed the record with folds before the first cutoff (fitted, not scored).
-    seed_cutoffs = [cutoffs[0] - config.horizon * (k + 1) for k in range(config.record_folds)]
-    record = pd.DataFrame()
-    folds: list[FoldResult] = []
-    forescale_units = pd.Series(np.nan, index=sim_ds)
-    forescale_paid = pd.Series(np.nan, index=sim_ds)
-    upper_used = pd.Series(np.nan, index=sim_ds)
-    point_used = pd.Series(np.nan, index=sim_ds)
-    naive_units = pd.Series(np.nan, index=sim_ds)
-    per_model: dict[str, list[pd.DataFrame]] = {}
-    points: list[pd.DataFrame] = []
-    carried: int | None = None
-    carried_at: dt.datetime | None = None
-    carried_force: list[tuple[dt.datetime, int]] = []  # the daemon replay's memory
-    for seed in sorted(seed_cutoffs):
-        fits = _fit(candidates, series, seed)
-        if isinstance(fits, dict):
-            record = _grow(record, series, fits, seed, config.horizon)
-    for i, cutoff in enumerate(cutoffs):
-        history = series[series["ds"] < pd.Timestamp(cutoff)]
-        fits = _fit(candidates, series, cutoff)
-        recent = _recent(record, cutoff, config.record_window)
-        if isinstance(fits, str):
-            folds.append(
-                FoldResult(
-                    fold=i, cutoff=cutoff, model=None, band_factor=1.0, reason="", error=fits
-                )
-            )
-            continue
-        available = [m for m in config.models if m in fits]
-        if not available:
-            folds.append(
-                FoldResult(
-                    fold=i,
-                    cutoff=cutoff,
-                    model=None,
-                    band_factor=1.0,
-                    reason="",
-                    error=f"fitted {', '.join(sorted(fits))} but the configured models are "
-                    f"{', '.join(config.models)}",
-                )
-            )
-            continue
-        choice = choose_model(
-            recent,
-            available,
-            target_under=config.target_under,
-            max_factor=config.max_band_factor,
-            min_steps=config.min_record_steps,
-            primary=available[0],
-            floor=Floor(headroom=policy.observed_headroom, delay=config.collect_delay)
-            if config.replay == "daemon"
-            else None,
-        )
-        used = headroom(fits[choice.model], choice)
-        observed = _last_observed(history, cutoff, native)
-        mask = fold_of == i
-        start = carried if carried is not None and carried_at == cutoff else None
-        if config.replay == "daemon":
-            units, paid, carried_force = _daemon_units(
-                used,
-                history,
-                policy,
-                cutoff,
-                observed,
-                start,
-                sim_ds[mask],
-                demand["y"].to_numpy(dtype=float),
-                np.flatnonzero(mask),
-                config,
-                sim_step,
-                carried_force if start is not None else (),
-            )
-        else:
-            units = paid = _plan_units(used, history, policy, cutoff, observed, start, sim_ds[mask])
-        forescale_units[mask] = units
-        forescale_paid[mask] = paid
-        rows = on_grid(used.frame[["ds", "yhat", "yhat_upper"]], sim_ds[mask], used.resolution)
-        upper_used[mask] = rows["yhat_upper"].to_numpy()
-        point_used[mask] = rows["yhat"].to_numpy()
-        naive = _naive_forecast(series, cutoff, config.horizon, config.naive_buffer, native)
-        naive_start = None
-        if start is not None and i > 0:
-            prev = naive_units[fold_of == i - 1]
-            naive_start = int(prev.iloc[-1]) if len(prev) else None
-        naive_units[mask] = _plan_units(
-            naive, history, policy, cutoff, observed, naive_start, sim_ds[mask]
-        )
-        carried = int(paid[-1]) if len(paid) else None
-        carried_at = cutoff + config.horizon
-        fold_metrics = _fold_metrics(series, cutoff, config.horizon, fits, used, native)
-        for name, frame in fold_metrics.items():
-            per_model.setdefault(name, []).append(frame)
-        points.append(_points(i, fold_metrics))
-        folds.append(
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Sizing:
+    capacity_per_unit: float  # demand one unit serves
+    source: str  # "given" | "peak/<n>"
+    notes: tuple[str, ...] = ()
+
+
+def _sizing(peak: float, config: BacktestConfig) -> _Sizing:
+    """The policy's capacity per unit, else the one that makes the peak need ``peak_units``."""
+    if config.policy.capacity_per_unit > 0:
+        return _Sizing(capacity_per_unit=config.policy.capacity_per_unit, source="given")
+    if not peak > 0:
+        raise ForecastError("no positive demand in the backtest folds to size units from")
+    cpu = peak / config.peak_units
+    return _Sizing(
+        capacity_per_unit=cpu,
+        source=f"peak/{config.peak_units}",
+        notes=(
+            f"capacity_per_unit = peak evaluated demand / {config.peak_units} = {cpu:.6g} "
+            "(hindsight: the static peak needs exactly that many units)",
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------- folds
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Carry:
+    """What a fold hands the next: the record so far, and the units paid at the end of its
+    horizon (``at``) with the daemon replay's memory of its last ``step_period``."""
+
+    record: pd.DataFrame
+    units: int | None = None
+    at: dt.datetime | None = None
+    force: tuple[tuple[dt.datetime, int], ...] = ()
+
+    def start(self, cutoff: dt.datetime) -> int | None:
+        """The units a fold at ``cutoff`` starts from: carried over when it is contiguous."""
+        return self.units if self.units is not None and self.at == cutoff else None
+
+
+@dataclass(kw_only=True, slots=True)
+class _Replay:
+    """What the folds produced, filled fold by fold. On the sim grid (NaN outside the
+    folds that planned): forescale's serving and paid units, the forecast it planned with
+    (point, upper) and the naive baseline's units. Per fold: its result, each model's
+    scored steps and the points."""
+
+    units: np.ndarray
+    paid: np.ndarray
+    point: np.ndarray
+    upper: np.ndarray
+    naive: np.ndarray
+    folds: list[FoldResult] = field(default_factory=list)
+    per_model: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    points: list[pd.DataFrame] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, steps: int) -> _Replay:
+        def blank() -> np.ndarray:
+            return np.full(steps, np.nan)
+
+        return cls(units=blank(), paid=blank(), point=blank(), upper=blank(), naive=blank())
+
+    def failed(self, fold: int, cutoff: dt.datetime, error: str) -> None:
+        self.folds.append(
             FoldResult(
-                fold=i,
+                fold=fold, cutoff=cutoff, model=None, band_factor=1.0, reason="", error=error
+            )
+        )
+
+    def planned(self, plan: _FoldPlan, units: _FoldUnits) -> None:
+        mask = plan.mask
+        self.units[mask] = units.serving
+        self.paid[mask] = units.paid
+        self.point[mask] = units.forecast["yhat"].to_numpy()
+        self.upper[mask] = units.forecast["yhat_upper"].to_numpy()
+        self.naive[mask] = units.naive
+
+    def scored(
+        self, fold: int, cutoff: dt.datetime, choice: Choice, frames: dict[str, pd.DataFrame]
+    ) -> None:
+        for name, frame in frames.items():
+            self.per_model.setdefault(name, []).append(frame)
+        self.points.append(_points(fold, frames))
+        self.folds.append(
+            FoldResult(
+                fold=fold,
                 cutoff=cutoff,
                 model=choice.model,
                 band_factor=choice.band_factor,
                 reason=choice.reason,
-                metrics=tuple(_metrics(name, f) for name, f in fold_metrics.items()),
+                metrics=tuple(_metrics(name, f) for name, f in frames.items()),
             )
         )
-        record = _grow(record, series, fits, cutoff, config.horizon)
 
-    y = demand["y"].to_numpy(dtype=float)
-    static_units = units_for(peak, cpu) if math.isfinite(peak) else 0
-    columns: dict[str, np.ndarray] = {
-        "units": forescale_units.to_numpy(),
-        "paid_forescale": forescale_paid.to_numpy(),
-        "units_seasonal_naive_x1_2": naive_units.to_numpy(),
-    }
-    for baseline in config.reactive:
-        serving, paid = _reactive(demand, baseline, cpu, policy, sim_step)
-        columns[f"units_{baseline.name}"] = serving
-        columns[f"paid_{baseline.name}"] = paid
-    columns[f"units_{STATIC}"] = np.full(len(demand), float(static_units))
+    def overall_metrics(self) -> tuple[ModelMetrics, ...]:
+        return tuple(
+            _metrics(name, pd.concat(frames, ignore_index=True))
+            for name, frames in self.per_model.items()
+        )
 
-    evaluated = scored & np.isfinite(forescale_units.to_numpy())
-    hours = sim_step.total_seconds() / 3600
-    static_hours = static_units * hours * int(evaluated.sum())
-    approaches = []
-    names = [
-        (FORESCALE, "units", "paid_forescale"),
-        ("seasonal_naive_x1_2", *(["units_seasonal_naive_x1_2"] * 2)),
+    def all_points(self) -> pd.DataFrame:
+        return pd.concat(self.points, ignore_index=True) if self.points else pd.DataFrame()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _FoldPlan:
+    """What one fold's capacity is planned from: all of it known at the cutoff."""
+
+    cutoff: dt.datetime
+    history: pd.DataFrame  # the demand before the cutoff
+    policy: CapacityPolicy  # with the backtest's capacity_per_unit
+    observed: float | None  # the last demand seen (None: none, or older than 3 steps)
+    current: int | None  # units carried over from the previous fold (None: a fresh start)
+    mask: np.ndarray  # bool: the fold's sim steps
+    at: pd.DatetimeIndex  # the fold's sim steps
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _FoldUnits:
+    """One fold's capacity on its sim steps: forescale's serving and paid units, the
+    forecast rows it planned with (yhat, yhat_upper) and the naive baseline's units."""
+
+    serving: np.ndarray
+    paid: np.ndarray
+    forecast: pd.DataFrame
+    naive: np.ndarray
+
+
+def _replay_folds(
+    grid: _Grid, config: BacktestConfig, policy: CapacityPolicy, candidates: Candidates
+) -> _Replay:
+    """Every fold in order, each handing the next its record and units; a fold whose
+    candidates fail (or fit none of the configured models) is reported, not scored."""
+    out = _Replay.empty(len(grid.sim_ds))
+    carry = _Carry(record=_seed_record(grid, config, candidates))
+    for i, cutoff in enumerate(grid.cutoffs):
+        fits = _fit(candidates, grid.series, cutoff)
+        if isinstance(fits, str):
+            out.failed(i, cutoff, fits)
+            continue
+        available = [m for m in config.models if m in fits]
+        if not available:
+            out.failed(
+                i,
+                cutoff,
+                f"fitted {', '.join(sorted(fits))} but the configured models are "
+                f"{', '.join(config.models)}",
+            )
+            continue
+        carry = _fold(i, cutoff, fits, available, grid, config, policy, carry, out)
+    return out
+
+
+def _seed_record(grid: _Grid, config: BacktestConfig, candidates: Candidates) -> pd.DataFrame:
+    """The record of ``record_folds`` folds before the first cutoff (fitted, not scored)."""
+    first = grid.cutoffs[0]
+    record = pd.DataFrame()
+    for seed in sorted(first - config.horizon * (k + 1) for k in range(config.record_folds)):
+        fits = _fit(candidates, grid.series, seed)
+        if isinstance(fits, dict):
+            record = _grow(record, grid.series, fits, seed, config.horizon)
+    return record
+
+
+def _fold(
+    i: int,
+    cutoff: dt.datetime,
+    fits: dict[str, Forecast],
+    available: list[str],
+    grid: _Grid,
+    config: BacktestConfig,
+    policy: CapacityPolicy,
+    carry: _Carry,
+    out: _Replay,
+) -> _Carry:
+    """Fold ``i``: choose by the record, plan forescale's and the naive baseline's units
+    over the fold's steps, score every model; returns what the next fold is handed."""
+    choice = choose_model(
+        _recent(carry.record, cutoff, config.record_window),
+        available,
+        target_under=config.target_under,
+        max_factor=config.max_band_factor,
+        min_steps=config.min_record_steps,
+        primary=available[0],
+        floor=Floor(headroom=policy.observed_headroom, delay=config.collect_delay)
+        if config.replay == "daemon"
+        else None,
+    )
+    used = headroom(fits[choice.model], choice)
+    plan = _fold_plan(grid, policy, i, cutoff, carry.start(cutoff))
+    if config.replay == "daemon":
+        before = carry.force if plan.current is not None else ()
+        serving, paid, force = _daemon_units(used, plan, grid, config, before)
+    else:
+        serving = paid = _plan_units(used, plan, plan.current)
+        force = carry.force
+    forecast = on_grid(used.frame[["ds", "yhat", "yhat_upper"]], plan.at, used.resolution)
+    naive = _naive_units(grid, config, plan, i, out.naive)
+    out.planned(plan, _FoldUnits(serving=serving, paid=paid, forecast=forecast, naive=naive))
+    out.scored(i, cutoff, choice, _fold_metrics(grid, cutoff, config.horizon, fits, used))
+    return _Carry(
+        record=_grow(carry.record, grid.series, fits, cutoff, config.horizon),
+        units=int(paid[-1]) if len(paid) else None,
+        at=cutoff + config.horizon,
+        force=force,
+    )
+
+
+def _fold_plan(
+    grid: _Grid, policy: CapacityPolicy, fold: int, cutoff: dt.datetime, current: int | None
+) -> _FoldPlan:
+    history = grid.series[grid.series["ds"] < pd.Timestamp(cutoff)]
+    mask = grid.fold_of == fold
+    return _FoldPlan(
+        cutoff=cutoff,
+        history=history,
+        policy=policy,
+        observed=_last_observed(history, cutoff, grid.native),
+        current=current,
+        mask=mask,
+        at=grid.sim_ds[mask],
+    )
+
+
+def _naive_units(
+    grid: _Grid, config: BacktestConfig, plan: _FoldPlan, fold: int, so_far: np.ndarray
+) -> np.ndarray:
+    """The naive baseline's units over the fold: one plan at the cutoff, starting from its
+    own last units of the previous fold when forescale's carry over (``so_far``)."""
+    naive = _naive_forecast(
+        grid.series, plan.cutoff, config.horizon, config.naive_buffer, grid.native
+    )
+    start = None
+    if plan.current is not None and fold > 0:
+        prev = so_far[grid.fold_of == fold - 1]
+        # a failed previous fold left no units (NaN): start afresh instead
+        start = int(prev[-1]) if len(prev) and np.isfinite(prev[-1]) else None
+    return _plan_units(naive, plan, start)
+
+
+def _failure_notes(folds: Sequence[FoldResult]) -> tuple[str, ...]:
+    failed = [f for f in folds if f.error]
+    if not failed:
+        return ()
+    return (f"{len(failed)} of {len(folds)} folds failed to fit and are not scored",)
+
+
+# ------------------------------------------------------------------------- aggregation
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Approach:
+    """One approach's units on the sim grid: ``serving`` (the schedule's ``column``) and
+    ``paid``."""
+
+    name: str
+    column: str
+    serving: np.ndarray
+    paid: np.ndarray
+
+
+def _approach_units(
+    grid: _Grid,
+    replay: _Replay,
+    config: BacktestConfig,
+    policy: CapacityPolicy,
+    static_units: int,
+) -> list[_Approach]:
+    """forescale, the naive baseline, each reactive baseline and the static peak, in the
+    report's order."""
+    out = [
+        _Approach(name=FORESCALE, column="units", serving=replay.units, paid=replay.paid),
+        _Approach(name=NAIVE, column=f"units_{NAIVE}", serving=replay.naive, paid=replay.naive),
     ]
-    names += [(b.name, f"units_{b.name}", f"paid_{b.name}") for b in config.reactive]
-    names.append((STATIC, f"units_{STATIC}", f"units_{STATIC}"))
-    for name, serving_col, paid_col in names:
-        serving_v = columns[serving_col][evaluated]
-        paid_v = columns[paid_col][evaluated]
-        unit_hours = float(np.nansum(paid_v) * hours)
-        approaches.append(
+    for baseline in config.reactive:
+        serving, paid = _reactive(
+            grid.demand, baseline, policy.capacity_per_unit, policy, grid.sim_step
+        )
+        out.append(
+            _Approach(
+                name=baseline.name, column=f"units_{baseline.name}", serving=serving, paid=paid
+            )
+        )
+    static = np.full(len(grid.demand), float(static_units))
+    out.append(_Approach(name=STATIC, column=f"units_{STATIC}", serving=static, paid=static))
+    return out
+
+
+def _outcomes(
+    approaches: Sequence[_Approach],
+    grid: _Grid,
+    evaluated: np.ndarray,
+    cpu: float,
+    static_units: int,
+) -> tuple[ApproachOutcome, ...]:
+    """Each approach over the ``evaluated`` steps (scored, and forescale planned them)."""
+    hours = grid.sim_step.total_seconds() / 3600
+    steps = int(evaluated.sum())
+    static_hours = static_units * hours * steps
+    demand = grid.y[evaluated]
+    out = []
+    for a in approaches:
+        serving, paid = a.serving[evaluated], a.paid[evaluated]
+        unit_hours = float(np.nansum(paid) * hours)
+        out.append(
             ApproachOutcome(
-                name=name,
-                steps=int(evaluated.sum()),
-                under_share=float(np.mean(serving_v * cpu * (1 + _REL_EPS) < y[evaluated]))
-                if evaluated.any()
+                name=a.name,
+                steps=steps,
+                under_share=float(np.mean(serving * cpu * (1 + _REL_EPS) < demand))
+                if steps
                 else math.nan,
                 unit_hours=unit_hours,
                 vs_static=unit_hours / static_hours if static_hours > 0 else math.nan,
-                mean_units=float(np.nanmean(paid_v)) if evaluated.any() else math.nan,
+                mean_units=float(np.nanmean(paid)) if steps else math.nan,
             )
         )
-    schedule = pd.DataFrame(
+    return tuple(out)
+
+
+def _schedule(grid: _Grid, replay: _Replay, approaches: Sequence[_Approach]) -> pd.DataFrame:
+    """One row per sim step of every fold: demand, forecast, each approach's units."""
+    keep = grid.in_fold
+    return pd.DataFrame(
         {
-            "ts": sim_ds[in_fold],
-            "fold": fold_of[in_fold],
-            "demand": y[in_fold],
-            "forecast": point_used.to_numpy()[in_fold],
-            "upper": upper_used.to_numpy()[in_fold],
-            **{k: v[in_fold] for k, v in columns.items() if not k.startswith("paid_")},
-            **{f"paid_{name}": columns[paid_col][in_fold] for name, _, paid_col in names},
+            "ts": grid.sim_ds[keep],
+            "fold": grid.fold_of[keep],
+            "demand": grid.y[keep],
+            "forecast": replay.point[keep],
+            "upper": replay.upper[keep],
+            **{a.column: a.serving[keep] for a in approaches},
+            **{f"paid_{a.name}": a.paid[keep] for a in approaches},
         }
-    )
-    overall = tuple(
-        _metrics(name, pd.concat(frames, ignore_index=True)) for name, frames in per_model.items()
-    )
-    failed = [f for f in folds if f.error]
-    if failed:
-        notes.append(f"{len(failed)} of {len(folds)} folds failed to fit and are not scored")
-    return BacktestResult(
-        folds=tuple(folds),
-        metrics=overall,
-        approaches=tuple(approaches),
-        schedule=schedule.reset_index(drop=True),
-        points=pd.concat(points, ignore_index=True) if points else pd.DataFrame(),
-        capacity_per_unit=cpu,
-        capacity_per_unit_source=cpu_source,
-        sim_step=sim_step,
-        horizon=config.horizon,
-        notes=tuple(notes),
-    )
+    ).reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------ pieces
@@ -479,109 +701,173 @@ def _starting_units(current: int | None, observed: float | None, policy: Capacit
     return min(max(base, policy.min_units), policy.max_units)
 
 
-def _plan_units(
-    forecast: Forecast,
-    history: pd.DataFrame,
-    policy: CapacityPolicy,
-    cutoff: dt.datetime,
-    observed: float | None,
-    current: int | None,
-    at: pd.DatetimeIndex,
-) -> np.ndarray:
-    """Units in force at each ``at`` from one plan made at ``cutoff``."""
-    current = _starting_units(current, observed, policy)
-    frame = planner_frame(forecast, history, policy.stabilization + policy.lead_time)
+def _plan_units(forecast: Forecast, plan: _FoldPlan, current: int | None) -> np.ndarray:
+    """Units in force at each of the fold's steps from one plan made at its cutoff."""
+    policy = plan.policy
+    start = _starting_units(current, plan.observed, policy)
+    frame = planner_frame(forecast, plan.history, policy.stabilization + policy.lead_time)
     try:
-        plan = plan_capacity(
-            frame, policy=policy, current_units=current, now=cutoff, observed_demand=observed
+        made = plan_capacity(
+            frame,
+            policy=policy,
+            current_units=start,
+            now=plan.cutoff,
+            observed_demand=plan.observed,
         )
     except PlanError:
-        return np.full(len(at), float(current))
-    desired = plan.desired
+        return np.full(len(plan.at), float(start))
+    desired = made.desired
     starts = pd.DatetimeIndex(desired["ds"])
-    pos = np.clip(starts.searchsorted(at, side="right") - 1, 0, len(desired) - 1)
+    pos = np.clip(starts.searchsorted(plan.at, side="right") - 1, 0, len(desired) - 1)
     return desired["units"].to_numpy(dtype=float)[pos]
+
+
+# ------------------------------------------------------------------------ daemon replay
 
 
 def _daemon_units(
     forecast: Forecast,
-    history: pd.DataFrame,
-    policy: CapacityPolicy,
-    cutoff: dt.datetime,
-    observed: float | None,
-    current: int | None,
-    at: pd.DatetimeIndex,
-    demand: np.ndarray,
-    rows: np.ndarray,
+    plan: _FoldPlan,
+    grid: _Grid,
     config: BacktestConfig,
-    step: dt.timedelta,
     before: Sequence[tuple[dt.datetime, int]] = (),
-) -> tuple[np.ndarray, np.ndarray, list[tuple[dt.datetime, int]]]:
-    """(serving, paid) units at each ``at``: the daemon's apply loop, replayed; and the
-    units applied in the last ``step_period`` as (since, units), for the next fold.
+) -> tuple[np.ndarray, np.ndarray, tuple[tuple[dt.datetime, int], ...]]:
+    """(serving, paid) units at each of the fold's steps: the daemon's apply loop,
+    replayed; and the units applied in the last ``step_period`` as (since, units), for
+    the next fold.
 
     At every step the daemon plans with the fold's forecast (fitted before the cutoff) and
     the demand collected ``collect_delay`` ago as the observed floor, and the units it
     applied in the last ``step_period`` as the plan's memory (``in_force``, so two changes
     five minutes apart share one window's step limit), and applies the units due now; a
     raise serves ``warmup`` later (paid from the apply), a lower is immediate. ``before``
-    is the previous fold's memory (ending with ``current``); without it the starting units
-    count as in force for a whole ``step_period``.
+    is the previous fold's memory (ending with the carried units); without it the
+    starting units count as in force for a whole ``step_period``.
     """
-    current = _starting_units(current, observed, policy)
-    frame = planner_frame(forecast, history, policy.stabilization + policy.lead_time)
-    starts = pd.DatetimeIndex(frame["ds"])
-    limited = policy.max_step_up.units is not None or policy.max_step_up.percent is not None
-    ahead = pd.Timedelta(policy.lead_time + 2 * policy.stabilization + dt.timedelta(hours=1))
-    behind = pd.Timedelta(policy.stabilization + policy.lead_time + dt.timedelta(hours=1))
-    lag = int(round(config.collect_delay / step))
-    warm = int(math.ceil(config.warmup / step))
-    serving_v = np.empty(len(at))
-    paid_v = np.empty(len(at))
-    pending: list[tuple[int, int]] = []
-    serving = paid = int(current)
-    period = policy.step_period
-    # The plan's memory, only what a window holding now can see: the entry in force at
-    # now - step_period and the later ones (a few per plan, not the whole fold).
-    force: deque[tuple[dt.datetime, int]] = deque(before)
-    if not force or force[-1][1] != paid:
-        force = deque([(at[0].to_pydatetime() - period, paid)] if len(at) else [])
-    for i, t in enumerate(at):
+    policy, period = plan.policy, plan.policy.step_period
+    planner = _DaemonPlanner.of(forecast, plan.history, policy)
+    lag = int(round(config.collect_delay / grid.sim_step))
+    warm = int(math.ceil(config.warmup / grid.sim_step))
+    rows = np.flatnonzero(plan.mask)
+    units = _Applied.starting(_starting_units(plan.current, plan.observed, policy))
+    force = _memory(before, units.paid, plan.at, period)
+    serving_v = np.empty(len(plan.at))
+    paid_v = np.empty(len(plan.at))
+    for i, t in enumerate(plan.at):
         now = t.to_pydatetime()
         while len(force) > 1 and force[1][0] <= now - period:
             force.popleft()
-        j = int(rows[i]) - lag
-        seen = float(demand[j]) if j >= 0 and math.isfinite(demand[j]) else None
-        lo = starts.searchsorted(t - behind)
-        hi = len(starts) if limited else starts.searchsorted(t + ahead)
-        window = frame.iloc[lo:hi]
+        seen = _seen(grid.y, int(rows[i]) - lag)
+        want = planner.want(t, now, paid=units.paid, seen=seen, in_force=force)
+        if want != units.paid:
+            force.append((now, want))
+        units.apply(i, want, warm)
+        serving_v[i] = units.serving
+        paid_v[i] = units.paid
+    return serving_v, paid_v, tuple(force)
+
+
+def _memory(
+    before: Sequence[tuple[dt.datetime, int]],
+    paid: int,
+    at: pd.DatetimeIndex,
+    period: dt.timedelta,
+) -> deque[tuple[dt.datetime, int]]:
+    """The plan's memory at the first step: only what a window holding it can see (the
+    entry in force ``period`` before and the later ones), ``before`` when it ends with
+    ``paid``, else ``paid`` in force for a whole period."""
+    force: deque[tuple[dt.datetime, int]] = deque(before)
+    if not force or force[-1][1] != paid:
+        force = deque([(at[0].to_pydatetime() - period, paid)] if len(at) else [])
+    return force
+
+
+def _seen(demand: np.ndarray, row: int) -> float | None:
+    """The collected demand at sim row ``row`` (None: before the grid or unknown)."""
+    return float(demand[row]) if row >= 0 and math.isfinite(demand[row]) else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _DaemonPlanner:
+    """The daemon's plan at one step, from the fold's planner frame: only the rows a plan
+    at that step reads (all ahead when a step-up limit spreads raises over time)."""
+
+    frame: pd.DataFrame
+    starts: pd.DatetimeIndex
+    policy: CapacityPolicy
+    limited: bool
+    ahead: pd.Timedelta
+    behind: pd.Timedelta
+
+    @classmethod
+    def of(
+        cls, forecast: Forecast, history: pd.DataFrame, policy: CapacityPolicy
+    ) -> _DaemonPlanner:
+        frame = planner_frame(forecast, history, policy.stabilization + policy.lead_time)
+        up = policy.max_step_up
+        return cls(
+            frame=frame,
+            starts=pd.DatetimeIndex(frame["ds"]),
+            policy=policy,
+            limited=up.units is not None or up.percent is not None,
+            ahead=pd.Timedelta(policy.lead_time + 2 * policy.stabilization + dt.timedelta(hours=1)),
+            behind=pd.Timedelta(policy.stabilization + policy.lead_time + dt.timedelta(hours=1)),
+        )
+
+    def want(
+        self,
+        t: pd.Timestamp,
+        now: dt.datetime,
+        *,
+        paid: int,
+        seen: float | None,
+        in_force: Sequence[tuple[dt.datetime, int]],
+    ) -> int:
+        """The units due at ``now`` (``paid`` when the planner refuses)."""
+        lo = self.starts.searchsorted(t - self.behind)
+        hi = len(self.starts) if self.limited else self.starts.searchsorted(t + self.ahead)
         try:
             plan = plan_capacity(
-                window,
-                policy=policy,
+                self.frame.iloc[lo:hi],
+                policy=self.policy,
                 current_units=paid,
                 now=now,
                 observed_demand=seen,
                 data_fresh=seen is not None,
-                in_force=force,
+                in_force=in_force,
             )
-            want = int(plan.desired["units"].iloc[0])
+            return int(plan.desired["units"].iloc[0])
         except PlanError:
-            want = paid
-        if want != paid:
-            force.append((now, want))
-        if want > paid:
-            pending.append((i + warm, want))
-        elif want < paid:
-            serving = min(serving, want)
-            pending = [(k, min(u, want)) for k, u in pending]
-        paid = want
-        while pending and pending[0][0] <= i:
-            serving = max(serving, pending.pop(0)[1])
-        serving = min(serving, paid)
-        serving_v[i] = serving
-        paid_v[i] = paid
-    return serving_v, paid_v, list(force)
+            return paid
+
+
+@dataclass(kw_only=True, slots=True)
+class _Applied:
+    """The units of the daemon replay as it runs: ``paid`` (applied), ``serving`` (warm)
+    and the raises still warming up as (step index they serve at, units)."""
+
+    paid: int
+    serving: int
+    pending: list[tuple[int, int]] = field(default_factory=list)
+
+    @classmethod
+    def starting(cls, units: int) -> _Applied:
+        return cls(paid=units, serving=units)
+
+    def apply(self, i: int, want: int, warm: int) -> None:
+        """Apply ``want`` at step ``i``: a raise serves ``warm`` steps later, a lower at once."""
+        if want > self.paid:
+            self.pending.append((i + warm, want))
+        elif want < self.paid:
+            self.serving = min(self.serving, want)
+            self.pending = [(k, min(u, want)) for k, u in self.pending]
+        self.paid = want
+        while self.pending and self.pending[0][0] <= i:
+            self.serving = max(self.serving, self.pending.pop(0)[1])
+        self.serving = min(self.serving, self.paid)
+
+
+# -------------------------------------------------------------------------- baselines
 
 
 def _naive_forecast(
@@ -610,7 +896,7 @@ def _naive_forecast(
         interval_width=0.0,
         fitted_at=cutoff,
         history_end=cutoff - native,
-        model="seasonal_naive_x1_2",
+        model=NAIVE,
     )
 
 
@@ -644,48 +930,67 @@ def _reactive(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(serving units, paid units) per step for target tracking."""
     y = demand["y"].to_numpy(dtype=float)
-    n = len(y)
     lag = int(round(baseline.delay / step))
-    warm = int(math.ceil(baseline.warmup / step))
-    cool = int(math.ceil(baseline.cooldown / step))
     per_unit = cpu * (1 - baseline.headroom)
-    serving = np.zeros(n)
-    paid = np.zeros(n)
-    target = None
-    ready: list[tuple[int, int]] = []  # (step index when it serves, units)
-    current_serving = 0
-    last_change = -(10**9)
-    for t in range(n):
+    scaler = _TargetTracking(
+        warm=int(math.ceil(baseline.warmup / step)),
+        cool=int(math.ceil(baseline.cooldown / step)),
+    )
+    serving = np.zeros(len(y))
+    paid = np.zeros(len(y))
+    for t in range(len(y)):
         seen = y[t - lag] if t - lag >= 0 else math.nan
         if math.isfinite(seen):
             want = min(max(units_for(seen, per_unit), policy.min_units), policy.max_units)
-            if target is None:
-                target = current_serving = want
-                last_change = t
-            elif want > target:
-                ready.append((t + warm, want))
-                target = want
-                last_change = t
-            elif want < target and t - last_change >= cool:
-                target = current_serving = want
-                ready = []
-                last_change = t
-        while ready and ready[0][0] <= t:
-            current_serving = ready.pop(0)[1]
-        serving[t] = current_serving
-        paid[t] = target if target is not None else 0
+            scaler.decide(t, want)
+        serving[t], paid[t] = scaler.advance(t)
     return serving, paid
 
 
+@dataclass(kw_only=True, slots=True)
+class _TargetTracking:
+    """A target-tracking scaler as it runs, in sim steps: raises serve ``warm`` steps after
+    the decision (paid from it); a lower is immediate, ``cool`` steps after the last change."""
+
+    warm: int
+    cool: int
+    target: int | None = None  # paid units (None: no demand seen yet)
+    serving: int = 0
+    ready: list[tuple[int, int]] = field(default_factory=list)  # (step it serves at, units)
+    last_change: int = -(10**9)
+
+    def decide(self, t: int, want: int) -> None:
+        if self.target is None:
+            self.target = self.serving = want
+            self.last_change = t
+        elif want > self.target:
+            self.ready.append((t + self.warm, want))
+            self.target = want
+            self.last_change = t
+        elif want < self.target and t - self.last_change >= self.cool:
+            self.target = self.serving = want
+            self.ready = []
+            self.last_change = t
+
+    def advance(self, t: int) -> tuple[int, int]:
+        """(serving, paid) units at step ``t``."""
+        while self.ready and self.ready[0][0] <= t:
+            self.serving = self.ready.pop(0)[1]
+        return self.serving, self.target if self.target is not None else 0
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
 def _fold_metrics(
-    series: pd.DataFrame,
+    grid: _Grid,
     cutoff: dt.datetime,
     horizon: dt.timedelta,
     fits: dict[str, Forecast],
     used: Forecast,
-    native: dt.timedelta,
 ) -> dict[str, pd.DataFrame]:
     """Per model: the scored steps (actual, yhat, lower, upper, scale) on the native grid."""
+    series, native = grid.series, grid.native
     window = series[
         (series["ds"] >= pd.Timestamp(cutoff)) & (series["ds"] < pd.Timestamp(cutoff + horizon))
     ]

@@ -707,9 +707,20 @@ def backtest(
     workers: int | None,
 ) -> None:
     """Rolling-origin backtest: forecast accuracy and capacity vs reactive and static."""
-    from forescale.backtest_cmd import BacktestArgs, run_backtest_command
+    import contextlib
+    from collections.abc import Iterator
 
-    args = BacktestArgs(
+    from forescale.usecases import backtest as usecase
+
+    @contextlib.contextmanager
+    def fold_bar(total: int) -> Iterator[Callable[[int], None]]:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"fitting {total} folds", total=total)
+            yield lambda n: bar.advance(task, n)
+
+    args = usecase.BacktestArgs(
         config=config,
         service=service,
         csv_path=csv_path,
@@ -732,9 +743,12 @@ def backtest(
         sim_step=sim_step,
         workers=workers,
     )
-    text = run_backtest_command(
-        args, fmt=fmt, schedule_out=schedule_out, to_terminal=output is None
+    done = usecase.backtest(
+        args,
+        warn=lambda note: click.echo(f"forescale: warning: {note}", err=True),
+        progress=fold_bar if output is None and fmt == "text" else None,
     )
+    text = usecase.report(done, fmt, schedule_out=schedule_out)
     if output is not None:
         output.write_text(text, encoding="utf-8")
     elif text:

@@ -1,0 +1,462 @@
+"""Backtest: the rolling-origin backtest of a CSV file or of a configured service's history.
+
+The engine is :mod:`forecaster.backtest` (pure: frames in, a result out); this use case
+gives it its inputs and fits its folds. For ``forescale backtest``, :func:`backtest`:
+
+1. :func:`prepare` — from the command's :class:`BacktestArgs`: the demand (a CSV file read
+   with the collectors' rules, or the service's stored samples on their own grid), the
+   forecast settings, the capacity policy, the events and the cutoffs (:class:`Prepared`);
+2. :func:`fit_folds` — each fold's candidates (the injected
+   :class:`~forecaster.candidates.CandidateSet`: :data:`~forecaster.candidates.PRODUCT` in
+   the product, cheap stand-ins in tests) fitted on the demand before its cutoff, in
+   parallel through :mod:`forescale.executor` (the record's seed folds too);
+3. :func:`forecaster.backtest.run_backtest` — the folds replayed in order with those fits.
+
+:func:`report` then writes the schedule CSV when asked and renders the report
+(:mod:`forescale.report`). :func:`backtest_series` runs steps 2-3 on a series and config
+built by hand (the benchmarks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import zoneinfo
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import pandas as pd
+
+from collectors.series import infer_step, regularize
+from forecaster.backtest import BacktestConfig, BacktestResult, rolling_cutoffs, run_backtest
+from forecaster.candidates import DEFAULT_MODELS, PRODUCT, CandidateSet, Fitted
+from forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
+from forescale.errors import ConfigError, DataError, ForecastError
+from forescale.executor import ExecutorSettings, FitExecutor
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from forescale.report.render import BacktestFormat
+
+__all__ = [
+    "Backtest",
+    "BacktestArgs",
+    "FoldFitter",
+    "FoldJob",
+    "FoldProgress",
+    "Prepared",
+    "all_cutoffs",
+    "backtest",
+    "backtest_series",
+    "execute",
+    "fit_fold",
+    "fit_folds",
+    "prepare",
+    "report",
+]
+
+log = logging.getLogger("forescale.backtest")
+
+Warn = Callable[[str], None]
+"""Told a warning about the input that does not stop the backtest (one line, no prefix)."""
+
+FoldProgress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
+"""Given the number of folds to fit, a context (open while they are fitted) in which each
+call says that many more folds were fitted."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BacktestArgs:
+    """What to backtest: either ``csv_path`` (with the CSV-only settings below) or
+    ``service`` of the settings file ``config``; durations as timedeltas, units as counts,
+    demand in the series' own unit."""
+
+    config: Path | None
+    service: str | None
+    csv_path: Path | None
+    timestamp_column: str = "timestamp"
+    value_column: str = "value"
+    timezone: str = "UTC"  # IANA: naive CSV times, daily shapes, holidays
+    events_path: Path | None = None
+    holidays: str | None = None  # country code, e.g. "US"
+    horizon: dt.timedelta = dt.timedelta(hours=24)
+    folds: int = 14
+    spacing: dt.timedelta = dt.timedelta(days=1)
+    capacity_per_unit: float | None = None  # None: peak demand / 20 (hindsight)
+    lead_time: dt.timedelta = dt.timedelta(minutes=15)
+    stabilization: dt.timedelta = dt.timedelta(minutes=15)
+    observed_headroom: float = 0.3
+    min_units: int = 1
+    max_units: int = 100_000
+    interval_width: float = 0.9
+    target_under: float = 0.03
+    sim_step: dt.timedelta = dt.timedelta(minutes=5)
+    workers: int | None = None  # fitting processes (None: the CPUs)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FoldFitter:
+    """How every fold's candidates are fitted (picklable when the candidate set's fitters
+    are module-level functions: sent to the worker processes)."""
+
+    settings: ForecastSettings
+    events: tuple[Event, ...] = ()
+    min_history: dt.timedelta = dt.timedelta(hours=24)
+    models: tuple[str, ...] = DEFAULT_MODELS
+    candidates: CandidateSet = PRODUCT
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Prepared:
+    """A backtest ready to run, and what its report says about where it came from."""
+
+    name: str  # the CSV file's stem or the service
+    source: str  # where the demand came from, e.g. "csv demand.csv (value)"
+    series: pd.DataFrame  # ds (UTC, regular grid), y
+    fitter: FoldFitter
+    config: BacktestConfig
+    echo: Mapping[str, object]  # the settings the report echoes (seconds, counts, shares)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Backtest:
+    """A finished backtest and what its report needs besides the result."""
+
+    result: BacktestResult
+    name: str
+    source: str
+    echo: Mapping[str, object]
+    timezone: str  # IANA: the report shows times in it
+
+
+@dataclass(frozen=True, slots=True)
+class FoldJob:
+    """One fold's fit: the demand before ``cutoff`` (UTC)."""
+
+    fitter: FoldFitter
+    history: pd.DataFrame
+    cutoff: dt.datetime
+
+
+# ------------------------------------------------------------------------- the command
+
+
+def _log_warning(note: str) -> None:
+    log.warning("%s", note)
+
+
+def backtest(
+    args: BacktestArgs,
+    *,
+    candidates: CandidateSet = PRODUCT,
+    warn: Warn = _log_warning,
+    progress: FoldProgress | None = None,
+) -> Backtest:
+    """Prepare, fit every fold with ``candidates`` and replay them (``forescale backtest``)."""
+    prepared = prepare(args, candidates=candidates, warn=warn)
+    result = execute(prepared, workers=args.workers, progress=progress)
+    return Backtest(
+        result=result,
+        name=prepared.name,
+        source=prepared.source,
+        echo=prepared.echo,
+        timezone=prepared.fitter.settings.timezone,
+    )
+
+
+def report(done: Backtest, fmt: BacktestFormat, *, schedule_out: Path | None = None) -> str:
+    """The report as a ``fmt`` document; first the schedule CSV to ``schedule_out``
+    (one row per simulated step of every fold) when given."""
+    from forescale.report.backtest_csv import write_schedule_csv
+    from forescale.report.render import render_backtest
+
+    if schedule_out is not None:
+        write_schedule_csv(done.result, schedule_out)
+    return render_backtest(
+        done.result,
+        fmt,
+        service=done.name,
+        source=done.source,
+        settings=done.echo,
+        timezone=done.timezone,
+    )
+
+
+def execute(
+    prepared: Prepared, *, workers: int | None, progress: FoldProgress | None = None
+) -> BacktestResult:
+    """Fit the folds in ``workers`` processes (default: the CPUs; in this process for one
+    worker or one fold), then replay them."""
+    total = len(all_cutoffs(prepared.config))
+    kind: Literal["serial", "process"] = "process" if (workers or 2) > 1 and total > 1 else "serial"
+    settings = ExecutorSettings(kind=kind, workers=workers, preload=("prophet",))
+    with contextlib.ExitStack() as stack:
+        advance = None if progress is None else stack.enter_context(progress(total))
+        pool = stack.enter_context(FitExecutor(settings))
+        return backtest_series(
+            prepared.series, prepared.config, prepared.fitter, executor=pool, progress=advance
+        )
+
+
+# ------------------------------------------------------------------------------- folds
+
+
+def backtest_series(
+    series: pd.DataFrame,
+    config: BacktestConfig,
+    fitter: FoldFitter,
+    *,
+    executor: FitExecutor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """Fit all folds (in ``executor`` when given, else here, one after the other), then
+    replay them in order through :func:`forecaster.backtest.run_backtest`."""
+    fits = fit_folds(series, config, fitter, executor=executor, progress=progress)
+    return run_backtest(series, config, _fitted(fits))
+
+
+def all_cutoffs(config: BacktestConfig) -> list[dt.datetime]:
+    """Every cutoff a fit is made at: the folds' and the record's seed folds before them."""
+    first = min(config.cutoffs)
+    seeds = [first - config.horizon * (k + 1) for k in range(config.record_folds)]
+    return sorted({*seeds, *config.cutoffs})
+
+
+def fit_folds(
+    series: pd.DataFrame,
+    config: BacktestConfig,
+    fitter: FoldFitter,
+    *,
+    executor: FitExecutor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[dt.datetime, Fitted]:
+    """Each cutoff's candidates, fitted on the demand before it; ``progress(1)`` after each.
+    A fold whose worker failed has no forecasts and the failure as its error."""
+    jobs = [
+        FoldJob(fitter, series[series["ds"] < pd.Timestamp(c)].reset_index(drop=True), c)
+        for c in all_cutoffs(config)
+    ]
+    fits: dict[dt.datetime, Fitted] = {}
+    for job, fitted in _fit_jobs(jobs, executor):
+        fits[job.cutoff] = fitted
+        if progress is not None:
+            progress(1)
+    return fits
+
+
+def fit_fold(job: FoldJob) -> Fitted:
+    """Fit the fitter's candidates on ``job.history`` as of ``job.cutoff`` (top level: the
+    worker processes run it). A model that fails is left out with its error."""
+    fitter = job.fitter
+    return fitter.candidates.fit(
+        job.history,
+        events=fitter.events,
+        settings=fitter.settings,
+        now=job.cutoff,
+        min_history=fitter.min_history,
+        models=fitter.models,
+    )
+
+
+def _fit_jobs(
+    jobs: Sequence[FoldJob], executor: FitExecutor | None
+) -> Iterator[tuple[FoldJob, Fitted]]:
+    """(job, its fits) as each is done: here in order, or in the executor as they finish."""
+    if executor is None:
+        for job in jobs:
+            yield job, fit_fold(job)
+        return
+    for outcome in executor.map_unordered(fit_fold, jobs):
+        fitted = outcome.value
+        if outcome.error is not None or fitted is None:
+            fitted = Fitted(forecasts={}, errors={"*": f"{outcome.error}"})
+        yield jobs[outcome.index], fitted
+
+
+def _fitted(
+    fits: Mapping[dt.datetime, Fitted],
+) -> Callable[[pd.DataFrame, dt.datetime], dict[str, Forecast]]:
+    """The engine's candidates: each fold's forecasts, fitted beforehand."""
+
+    def candidates(history: pd.DataFrame, cutoff: dt.datetime) -> dict[str, Forecast]:
+        got = fits.get(cutoff)
+        if got is None:
+            raise ForecastError(f"no fit for the fold at {cutoff.isoformat()}")
+        if not got.forecasts:
+            raise ForecastError("; ".join(f"{m}: {e}" for m, e in got.errors.items()))
+        return got.forecasts
+
+    return candidates
+
+
+# ---------------------------------------------------------------------------- prepare
+
+
+def prepare(
+    args: BacktestArgs, *, candidates: CandidateSet = PRODUCT, warn: Warn = _log_warning
+) -> Prepared:
+    """Resolve the demand, the fold fitter and the backtest settings from ``args``."""
+    if args.csv_path is not None and args.service is None:
+        return _prepare_csv(args, args.csv_path, candidates, warn)
+    if args.service is not None and args.csv_path is None:
+        return _prepare_service(args, args.service, candidates)
+    raise ConfigError("give either --csv FILE or --service NAME (with --config)")
+
+
+def _prepare_csv(args: BacktestArgs, path: Path, candidates: CandidateSet, warn: Warn) -> Prepared:
+    """A CSV file: read as ``collect`` reads it (naive times in ``args.timezone``; rows
+    that are gaps or averaged said once through ``warn``); the policy from the options."""
+    from forescale.usecases.context import read_events
+
+    _check_timezone(args.timezone)
+    series, source = _read_csv(args, path, warn)
+    settings = ForecastSettings(
+        horizon=args.horizon,
+        interval_width=args.interval_width,
+        country_holidays=args.holidays,
+        timezone=args.timezone,
+    )
+    policy = _csv_policy(args)
+    events = read_events(args.events_path, args.timezone) if args.events_path else ()
+    return Prepared(
+        name=path.stem,
+        source=source,
+        series=series,
+        fitter=FoldFitter(settings=settings, events=events, candidates=candidates),
+        config=_config(args, series, policy, args.timezone),
+        echo=_echo(args, settings, policy),
+    )
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"--timezone {name!r}: not an IANA time zone (e.g. America/New_York)"
+        ) from None
+
+
+def _read_csv(args: BacktestArgs, path: Path, warn: Warn) -> tuple[pd.DataFrame, str]:
+    """The CSV's demand on its grid and the source's description."""
+    from collectors.csv_file import CsvFileSource
+
+    source = CsvFileSource(
+        path=path,
+        timestamp_column=args.timestamp_column,
+        value_column=args.value_column,
+        timezone=args.timezone,
+    )
+    fetched = source.fetch_accounted(None, None)
+    note = fetched.account.summary() if fetched.account is not None else None
+    if note is not None:  # rows that are gaps or averaged: said once
+        warn(note)
+    return fetched.series, source.describe()
+
+
+def _csv_policy(args: BacktestArgs) -> CapacityPolicy:
+    policy = CapacityPolicy(
+        capacity_per_unit=args.capacity_per_unit or 0.0,
+        min_units=args.min_units,
+        max_units=args.max_units,
+        lead_time=args.lead_time,
+        stabilization=args.stabilization,
+        observed_headroom=args.observed_headroom,
+    )
+    if args.capacity_per_unit is not None and not args.capacity_per_unit > 0:
+        raise ConfigError("--capacity-per-unit must be > 0")
+    if args.min_units > args.max_units:
+        raise ConfigError("--min-units is above --max-units")
+    return policy
+
+
+def _prepare_service(args: BacktestArgs, name: str, candidates: CandidateSet) -> Prepared:
+    """A configured service: its whole stored history, its forecast settings (with the
+    backtest's horizon), policy and events, as the daemon reads them."""
+    from collectors.base import describe_source
+    from config.settings import load_settings
+    from forescale.usecases.context import EventsCache, capacity_policy, forecast_settings
+
+    settings = load_settings(args.config)
+    service = settings.service(name)
+    series = _stored_history(settings, name)
+    fsettings = replace(forecast_settings(settings, service), horizon=args.horizon)
+    policy = capacity_policy(service)
+    # as the daemon reads it: naive times in the display timezone
+    events = EventsCache(timezone=settings.display_timezone).get(settings.events_path(service))
+    fitter = FoldFitter(
+        settings=fsettings, events=events, min_history=settings.min_history, candidates=candidates
+    )
+    return Prepared(
+        name=name,
+        source=describe_source(service.source),
+        series=series,
+        fitter=fitter,
+        config=_config(args, series, policy, fsettings.timezone),
+        echo=_echo(args, fsettings, policy),
+    )
+
+
+def _stored_history(settings: Settings, name: str) -> pd.DataFrame:
+    """Every stored sample of ``name`` on its own grid."""
+    from forescale.store import Store
+
+    store = Store.open(settings.store_url)
+    try:
+        series = store.load_samples(name)
+    finally:
+        store.close()
+    if len(series) >= 2:
+        series = regularize(series)
+    if series.empty:
+        raise DataError(f"service {name!r} has no stored history; run `forescale collect` first")
+    return series
+
+
+def _config(
+    args: BacktestArgs, series: pd.DataFrame, policy: CapacityPolicy, timezone: str
+) -> BacktestConfig:
+    """The engine's settings: ``args.folds`` cutoffs (local midnights for whole-day
+    spacings) and a sim step that divides the series' step."""
+    native = infer_step(series["ds"])
+    sim_step = min(args.sim_step, native)
+    if native % sim_step != dt.timedelta(0):
+        sim_step = native
+    cutoffs = rolling_cutoffs(
+        pd.DatetimeIndex(series["ds"]),
+        horizon=args.horizon,
+        count=args.folds,
+        spacing=args.spacing,
+        min_history=dt.timedelta(days=7) + args.horizon * 3,
+        timezone=timezone,
+    )
+    return BacktestConfig(
+        cutoffs=cutoffs,
+        horizon=args.horizon,
+        policy=policy,
+        sim_step=sim_step,
+        target_under=args.target_under,
+    )
+
+
+def _echo(
+    args: BacktestArgs, settings: ForecastSettings, policy: CapacityPolicy
+) -> dict[str, object]:
+    return {
+        "horizon_seconds": args.horizon.total_seconds(),
+        "folds": args.folds,
+        "spacing_seconds": args.spacing.total_seconds(),
+        "lead_time_seconds": policy.lead_time.total_seconds(),
+        "stabilization_seconds": policy.stabilization.total_seconds(),
+        "observed_headroom": policy.observed_headroom,
+        "min_units": policy.min_units,
+        "max_units": policy.max_units,
+        "interval_width": settings.interval_width,
+        "country_holidays": settings.country_holidays,
+        "timezone": settings.timezone,
+        "target_under": args.target_under,
+    }

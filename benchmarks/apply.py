@@ -26,7 +26,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.settings import load_settings  # noqa: E402
+from forescale.config.settings import load_settings  # noqa: E402
 from forescale.store import Store  # noqa: E402
 from forescale.usecases.apply import apply_due  # noqa: E402
 from forescale.usecases.collect import collect_all  # noqa: E402

@@ -44,15 +44,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from forecaster.accuracy import smape  # noqa: E402
-from forecaster.backtest import (  # noqa: E402
+from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
+from forescale.forecaster.accuracy import smape  # noqa: E402
+from forescale.forecaster.backtest import (  # noqa: E402
     BacktestConfig,
     BacktestResult,
     dominated_by,
     rolling_cutoffs,
 )
-from forecaster.types import CapacityPolicy, ForecastSettings  # noqa: E402
-from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
+from forescale.forecaster.types import CapacityPolicy, ForecastSettings  # noqa: E402
 from forescale.usecases.backtest import FoldFitter, backtest_series  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "nab"

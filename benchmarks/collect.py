@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from collectors.prometheus import PrometheusMetricSource
+from forescale.collectors.prometheus import PrometheusMetricSource
 from forescale.store import Store
 
 UTC = dt.UTC

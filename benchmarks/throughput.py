@@ -29,9 +29,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from forecaster.candidates import PRODUCT  # noqa: E402
-from forecaster.types import ForecastSettings  # noqa: E402
 from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
+from forescale.forecaster.candidates import PRODUCT  # noqa: E402
+from forescale.forecaster.types import ForecastSettings  # noqa: E402
 from forescale.usecases.refit import FitJob, run_fit_job  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "nab"

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from config.redact import redact_urls
+from forescale.config.redact import redact_urls
 from forescale.errors import ConfigError
 
 
@@ -39,19 +39,19 @@ SourceFactory = Callable[[Any], MetricSource]
 
 
 def _csv_factory(settings: Any) -> MetricSource:
-    from collectors.csv_file import CsvFileSource
+    from forescale.collectors.csv_file import CsvFileSource
 
     return CsvFileSource.from_settings(settings)
 
 
 def _cloudwatch_factory(settings: Any) -> MetricSource:
-    from collectors.cloudwatch import CloudWatchMetricSource
+    from forescale.collectors.cloudwatch import CloudWatchMetricSource
 
     return CloudWatchMetricSource.from_settings(settings)
 
 
 def _prometheus_factory(settings: Any) -> MetricSource:
-    from collectors.prometheus import PrometheusMetricSource
+    from forescale.collectors.prometheus import PrometheusMetricSource
 
     return PrometheusMetricSource.from_settings(settings)
 
@@ -77,9 +77,9 @@ def describe_source(settings: Any) -> str:
 
 # Modules whose describe(settings) names a source of each type.
 DESCRIBERS = {
-    "csv": "collectors.csv_file",
-    "cloudwatch": "collectors.cloudwatch",
-    "prometheus": "collectors.prometheus",
+    "csv": "forescale.collectors.csv_file",
+    "cloudwatch": "forescale.collectors.cloudwatch",
+    "prometheus": "forescale.collectors.prometheus",
 }
 
 

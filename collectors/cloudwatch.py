@@ -42,8 +42,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from collectors.series import regularize
-from collectors.timegrid import ceil_to, floor_to, fmt, require_utc, split_range, utcnow
+from forescale.collectors.series import regularize
+from forescale.collectors.timegrid import ceil_to, floor_to, fmt, require_utc, split_range, utcnow
 from forescale.errors import CollectorError
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ header; messages add the line when it differs from N + 1):
    are errors.
 6. **Errors** name the first bad row and count the others; nothing of a file with a bad
    row is used.
-7. **Every row is accounted for** (:class:`collectors.series.RowAccount`): a sample of its
+7. **Every row is accounted for** (:class:`forescale.collectors.series.RowAccount`): a sample of its
    own, a gap, averaged into the grid slot of an earlier row (same instant or same slot),
    or outside the requested ``[start, end]``. The step is told from the whole file.
 8. A file whose rows in range are all gaps is an error: nothing could be stored.
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collectors.series import (
+from forescale.collectors.series import (
     LISTED_ROWS,
     MAX_SLOTS,
     Fetched,
@@ -58,7 +58,7 @@ from collectors.series import (
     infer_step,
     regularize,
 )
-from config.durations import format_duration
+from forescale.config.durations import format_duration
 from forescale.errors import CollectorError, ConfigError, DataError, NonFiniteValue
 
 MAX_BYTES = 64 * 1024 * 1024  # ~2 million rows; beyond, aggregate or keep less history

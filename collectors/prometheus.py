@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from collectors.series import regularize
-from collectors.timegrid import (
+from forescale.collectors.series import regularize
+from forescale.collectors.timegrid import (
     ceil_to,
     floor_to,
     fmt,
@@ -39,7 +39,7 @@ from collectors.timegrid import (
     split_range,
     utcnow,
 )
-from config.redact import redact_url, redact_urls, url_secrets
+from forescale.config.redact import redact_url, redact_urls, url_secrets
 from forescale.errors import CollectorError
 
 log = logging.getLogger(__name__)

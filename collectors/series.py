@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from config.durations import format_duration
+from forescale.config.durations import format_duration
 from forescale.errors import DataError, InsufficientHistory
 
 DEFAULT_MIN_HISTORY = dt.timedelta(hours=24)

@@ -21,13 +21,13 @@ YAML problems) and the field. The rules beyond each field's type, in the order t
    (``"3"``, how environment values arrive) is still accepted.
 4. Every number and duration has an upper bound (see ``MAX_UNITS`` and the field
    declarations; the README's "Limits" table says why each is what it is). Durations are
-   never longer than :data:`config.durations.MAX_DURATION`.
+   never longer than :data:`forescale.config.durations.MAX_DURATION`.
 5. ``lead_time`` is shorter than the service's ``forecast.horizon``.
 6. No two services manage the same variable: the same written file (``var_file`` for
    ``write: in_place``, the auto tfvars file for ``auto_tfvars``; symlinks and relative
    paths resolved) and address, or, through an ``auto_tfvars`` file, the same Terraform
    variable of the same working directory.
-7. URLs are redacted (:func:`config.redact.redact_url`) wherever a message shows one.
+7. URLs are redacted (:func:`forescale.config.redact.redact_url`) wherever a message shows one.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from config.durations import format_duration, parse_duration
-from config.redact import redact_url
+from forescale.config.durations import format_duration, parse_duration
+from forescale.config.redact import redact_url
 from forescale.errors import ConfigError
 
 CONFIG_ENV = "FORESCALE_CONFIG"

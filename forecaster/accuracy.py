@@ -32,8 +32,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.grid import epoch_ns
-from forecaster.types import Forecast
+from forescale.forecaster.grid import epoch_ns
+from forescale.forecaster.types import Forecast
 
 __all__ = [
     "Choice",

@@ -3,8 +3,8 @@
 For each cutoff: the candidate models are fitted on the demand *before* the cutoff
 (``candidates``, injected - Prophet and seasonal naive in the product), the record of the
 earlier folds chooses the model and how far to trust its band
-(:func:`forecaster.accuracy.choose_model`), and the capacity planner
-(:func:`forecaster.capacity.plan_capacity`) is replayed once at the cutoff, exactly as the
+(:func:`forescale.forecaster.accuracy.choose_model`), and the capacity planner
+(:func:`forescale.forecaster.capacity.plan_capacity`) is replayed once at the cutoff, exactly as the
 daemon would plan with that forecast: lead time, clamps, step limits and scale-in policy
 applied, the current units carried over from the previous fold. Nothing after the cutoff
 is seen by the forecast or the plan.
@@ -40,7 +40,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from forecaster.accuracy import (
+from forescale.errors import ForecastError, ForescaleError, PlanError
+from forescale.forecaster.accuracy import (
     Choice,
     Floor,
     choose_model,
@@ -53,11 +54,10 @@ from forecaster.accuracy import (
     seasonal_mae,
     smape,
 )
-from forecaster.candidates import DEFAULT_MODELS
-from forecaster.capacity import plan_capacity, planner_frame, units_for
-from forecaster.grid import native_step
-from forecaster.types import CapacityPolicy, Forecast
-from forescale.errors import ForecastError, ForescaleError, PlanError
+from forescale.forecaster.candidates import DEFAULT_MODELS
+from forescale.forecaster.capacity import plan_capacity, planner_frame, units_for
+from forescale.forecaster.grid import native_step
+from forescale.forecaster.types import CapacityPolicy, Forecast
 
 __all__ = [
     "ApproachOutcome",
@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 FORESCALE = "forescale"
-# As in forecaster.capacity.units_for: demand this close above units x capacity is served
+# As in forescale.forecaster.capacity.units_for: demand this close above units x capacity is served
 # (float noise in peak / 20 x 20 must not count as a shortfall).
 _REL_EPS = 1e-9
 STATIC = "static_peak"

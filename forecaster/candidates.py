@@ -2,11 +2,11 @@
 
 :func:`fit_candidates` fits Prophet and seasonal naive on the same history and adds their
 mean (the *ensemble*, the primary: more accurate than either, see
-:func:`forecaster.challengers.ensemble_forecast`). A model that fails is left out (its
+:func:`forescale.forecaster.challengers.ensemble_forecast`). A model that fails is left out (its
 error is returned); only when all fail does the caller have nothing to plan with.
 
 :func:`choose` turns the record into the forecast that plans capacity: the chosen model
-with the headroom its record asks for (:mod:`forecaster.accuracy`).
+with the headroom its record asks for (:mod:`forescale.forecaster.accuracy`).
 
 The live record: every refit stores each candidate's first ``RECORD_SPAN`` of forecast
 compactly (:func:`compact`); :func:`live_record` lines them up against what was collected
@@ -25,15 +25,15 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from forecaster.accuracy import Choice, Floor, choose_model, headroom, record_rows
-from forecaster.challengers import (
+from forescale.errors import ForecastError, ForescaleError
+from forescale.forecaster.accuracy import Choice, Floor, choose_model, headroom, record_rows
+from forescale.forecaster.challengers import (
     ENSEMBLE,
     SEASONAL_NAIVE,
     ensemble_forecast,
     seasonal_naive_forecast,
 )
-from forecaster.types import Event, Forecast, ForecastSettings
-from forescale.errors import ForecastError, ForescaleError
+from forescale.forecaster.types import Event, Forecast, ForecastSettings
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -61,7 +61,7 @@ class Fitted:
 
 
 class ModelFitter(Protocol):
-    """Fits one model: the signature of :func:`forecaster.model.fit_forecast`."""
+    """Fits one model: the signature of :func:`forescale.forecaster.model.fit_forecast`."""
 
     def __call__(
         self,
@@ -82,8 +82,8 @@ def _prophet(
     now: dt.datetime,
     min_history: dt.timedelta,
 ) -> Forecast:
-    from forecaster.model import fit_forecast
-    from forecaster.runtime import configure_fitting
+    from forescale.forecaster.model import fit_forecast
+    from forescale.forecaster.runtime import configure_fitting
 
     configure_fitting()  # the one set-up point for Prophet's libraries (idempotent)
     return fit_forecast(history, events=events, settings=settings, now=now, min_history=min_history)

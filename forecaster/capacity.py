@@ -94,8 +94,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from forecaster.types import CapacityPlan, CapacityPolicy, CapacityStep, Forecast, StepLimit
 from forescale.errors import PlanError
+from forescale.forecaster.types import (
+    CapacityPlan,
+    CapacityPolicy,
+    CapacityStep,
+    Forecast,
+    StepLimit,
+)
 
 __all__ = ["plan_capacity", "planner_frame", "refined", "step_limit", "units_for"]
 

@@ -10,7 +10,7 @@ Its band comes from its own record on the history: the ratios ``y(t) / y(t - sea
 the last ``band_window`` of history give the ``(1 ± interval_width) / 2`` quantiles, and
 the band is the point times those ratios. It costs milliseconds, so it is fitted next to
 Prophet on every refit and the record decides which one plans capacity
-(:mod:`forecaster.accuracy`).
+(:mod:`forescale.forecaster.accuracy`).
 
 Events with an ``expected_uplift`` multiply the point and the band in their active window,
 as they do for Prophet's unseen events; holidays are not modelled (a holiday a week ago
@@ -26,10 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.events import event_indicators
-from forecaster.grid import epoch_ns, native_step, step_text
-from forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 from forescale.errors import InsufficientHistory
+from forescale.forecaster.events import event_indicators
+from forescale.forecaster.grid import epoch_ns, native_step, step_text
+from forescale.forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 
 __all__ = ["ENSEMBLE", "SEASONAL_NAIVE", "ensemble_forecast", "seasonal_naive_forecast"]
 
@@ -54,7 +54,7 @@ def seasonal_naive_forecast(
 
     ``history``: ``ds`` (tz-aware UTC, regular step) and ``y`` (NaN = no sample); rows
     after ``now`` are ignored. The frame has the native step of the history and starts at
-    the step after the last sample, like :func:`forecaster.model.fit_forecast`'s.
+    the step after the last sample, like :func:`forescale.forecaster.model.fit_forecast`'s.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -184,7 +184,7 @@ def ensemble_forecast(members: Sequence[Forecast], *, model: str = ENSEMBLE) -> 
     16.5 % (Prophet) and 16.7 % (seasonal naive). Components are the first member's
     (Prophet's), mapped onto the grid, so the report can still explain the shape.
     """
-    from forecaster.accuracy import on_grid
+    from forescale.forecaster.accuracy import on_grid
 
     if not members:
         raise ValueError("an ensemble needs at least one member")

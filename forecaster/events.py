@@ -66,10 +66,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from config.durations import parse_duration
-from forecaster.grid import epoch_ns
-from forecaster.types import Event
+from forescale.config.durations import parse_duration
 from forescale.errors import ConfigError, EventsError
+from forescale.forecaster.grid import epoch_ns
+from forescale.forecaster.types import Event
 
 __all__ = [
     "KEYS",

@@ -1,6 +1,6 @@
 """Explain a forecast in words: where the peaks are and which calendar effects drive them.
 
-Pure: a :class:`~forecaster.types.Forecast` and a display timezone in, small records out.
+Pure: a :class:`~forescale.forecaster.types.Forecast` and a display timezone in, small records out.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from forecaster.types import EventEffect, Forecast
+from forescale.forecaster.types import EventEffect, Forecast
 
 MIN_EFFECT = 0.01  # effects smaller than 1 % are not worth a reader's attention
 

@@ -1,7 +1,7 @@
 """Fit Prophet to one service's demand and forecast the next hours, as capacity needs them.
 
 Pure: a history frame, the events calendar, settings and ``now`` in; a
-:class:`~forecaster.types.Forecast` out. No I/O of ours, no clock (CmdStan itself writes
+:class:`~forescale.forecaster.types.Forecast` out. No I/O of ours, no clock (CmdStan itself writes
 temporary files). Prophet (0.7-1.3 s to import) is imported inside :func:`fit_forecast`, so
 importing this module stays cheap.
 
@@ -46,7 +46,7 @@ What the model is
   learned, its coefficient would stay at the prior's 0; such a holiday in the horizon
   gets a note (put it in the events calendar with an ``expected_uplift``). Named
   ``holiday:<name>``; an ``EventEffect`` with source "holiday" per horizon holiday.
-* **Events** (:mod:`forecaster.events`): a name with an occurrence inside the fitted
+* **Events** (:mod:`forescale.forecaster.events`): a name with an occurrence inside the fitted
   history is *learned* as a 0/1 regressor active on the steps that meet its window
   (sub-day precise), also when it does not recur in the horizon (so the past spike is
   explained by the event instead of bending trend and seasonality). A name with no
@@ -93,7 +93,7 @@ nyc_taxi 30 min, all 149 days, forced 30 min        7152        6.1
   benchmark stays above its bars (docs/BENCHMARKS.md has both runs).
 * Much of the time was not the optimiser: Prophet hands CmdStan its design matrix as
   nested Python lists, which ``stanio`` walked element by element (~40 % of a 2-week
-  5-minute fit). :func:`forecaster.runtime.configure_fitting` (called where fitting
+  5-minute fit). :func:`forescale.forecaster.runtime.configure_fitting` (called where fitting
   starts, not here) converts them in C (same JSON), and ``ujson`` (a dependency) writes
   it: 2.15 -> 0.95 s for that fit with ujson alone.
 * A second fit for dips only when there are at least ``MIN_DIPS`` (3) of them: a single
@@ -127,10 +127,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from forecaster.events import event_indicators, holiday_table
-from forecaster.grid import native_step, step_text
-from forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 from forescale.errors import DataError, ForecastError, InsufficientHistory, NonFiniteValue
+from forescale.forecaster.events import event_indicators, holiday_table
+from forescale.forecaster.grid import native_step, step_text
+from forescale.forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 
 if TYPE_CHECKING:
     import numpy.typing as npt

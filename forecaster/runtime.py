@@ -2,7 +2,7 @@
 
 Fitting Prophet needs three process-wide changes to libraries that are not ours. They are
 made only by an explicit call (never by importing a forescale module), in one function,
-from the places where fitting starts: :func:`forecaster.candidates.fit_candidates` before
+from the places where fitting starts: :func:`forescale.forecaster.candidates.fit_candidates` before
 its Prophet fit, and the initialiser of each worker of a process pool that preloads
 Prophet (:mod:`forescale.executor`). Calling it again changes nothing; it is thread-safe.
 

@@ -56,7 +56,8 @@ class ForecastSettings:
     yearly_seasonality: bool = False
     business_hours: tuple[int, int] | None = None  # local [start, end) hours Mon-Fri regressor
     resolution: dt.timedelta | None = None  # None: chosen from the history (auto)
-    max_points: int | None = None  # auto resolution's cap (None: forecaster.model.MAX_POINTS)
+    max_points: int | None = None  # auto resolution's cap (None:
+    # forescale.forecaster.model.MAX_POINTS)
     max_history: dt.timedelta = dt.timedelta(days=56)
     log_transform: bool = True
     uncertainty_samples: int = 300

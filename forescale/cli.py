@@ -19,7 +19,7 @@ from typing import Any, Literal
 import click
 from rich.console import Console
 
-from config.durations import parse_duration
+from forescale.config.durations import parse_duration
 from forescale.errors import ConfigError, ForescaleError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -103,7 +103,7 @@ def plan(
     detailed_exitcode: bool,
 ) -> None:
     """Dry-run: forecast, plan capacity and print what would change, when and why."""
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.report.plan_text import print_plan
     from forescale.report.plan_view import build_plan_view
     from forescale.report.render import render_plan
@@ -122,7 +122,7 @@ def plan(
     finally:
         store.close()
     if output is not None:
-        from iac_writer.files import write_atomic
+        from forescale.iac_writer.files import write_atomic
 
         write_atomic(output, render_plan(report, fmt).encode("utf-8"))
     elif fmt == "text":
@@ -148,7 +148,7 @@ def plan(
 @click.option("--since", default=None, help="Backfill from this long ago, e.g. 30d.")
 def collect(config: Path | None, services: tuple[str, ...], since: str | None) -> None:
     """Fetch new samples into the store (incremental; idempotent)."""
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.store import Store
     from forescale.usecases import collect as collecting
 
@@ -206,7 +206,7 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
 @click.option("--now", default=None, help="Judge data age as of this instant (ISO 8601).")
 def status(config: Path | None, services: tuple[str, ...], now: str | None) -> None:
     """Per service: stored history, coverage, data age, last collect, last forecast, last change."""
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.store import Store
     from forescale.usecases import collect as collecting
 
@@ -259,7 +259,7 @@ def status(config: Path | None, services: tuple[str, ...], now: str | None) -> N
 
 
 def _age(delta: dt.timedelta) -> str:
-    from config.durations import format_duration
+    from forescale.config.durations import format_duration
 
     return format_duration(dt.timedelta(seconds=round(delta.total_seconds() / 60) * 60))
 
@@ -270,7 +270,7 @@ def _age(delta: dt.timedelta) -> str:
 @click.option("--at", "at", default=None, help="Act as of this instant (ISO 8601 with offset).")
 def apply_cmd(config: Path | None, services: tuple[str, ...], at: str | None) -> None:
     """Apply the step due now, if any (per service mode: plan, apply or commit)."""
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.records import NOT_APPLIED
     from forescale.store import Store
     from forescale.usecases import collect as collecting
@@ -316,7 +316,7 @@ def _interrupt_on_sigterm() -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 def history(config: Path | None, services: tuple[str, ...], limit: int) -> None:
     """List the audit records of plan/apply/commit runs, newest first."""
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.store import Store
 
     settings = load_settings(config)
@@ -378,7 +378,7 @@ def _who() -> str:
 @config_option
 def check_config(config: Path | None) -> None:
     """Validate the settings file and the events calendar(s)."""
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.usecases.context import EventsCache
 
     settings = load_settings(config)
@@ -446,7 +446,7 @@ def daemon(
 ) -> int:
     """Run collect, refit and apply on a UTC schedule; one leader per store, others standby."""
 
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.daemon import Daemon, DaemonConfig, configure_logging
 
     configure_logging(log_format)
@@ -570,7 +570,7 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
 
     from prometheus_client import CollectorRegistry
 
-    from config.settings import load_settings
+    from forescale.config.settings import load_settings
     from forescale.daemon import configure_logging
     from forescale.metrics import Metrics
 
@@ -765,7 +765,7 @@ def tfvars() -> None:
 @click.argument("address")
 def tfvars_get(file: Path, address: str) -> None:
     """Print the number at ADDRESS (web_min_size or capacity.web.min)."""
-    from iac_writer.tfvars import read_value
+    from forescale.iac_writer.tfvars import read_value
 
     click.echo(read_value(file, address).literal)
 
@@ -777,7 +777,7 @@ def tfvars_get(file: Path, address: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
 def tfvars_set(file: Path, address: str, value: str, dry_run: bool) -> None:
     """Set the number at ADDRESS, changing only its characters; print the unified diff."""
-    from iac_writer.tfvars import apply_change, plan_change
+    from forescale.iac_writer.tfvars import apply_change, plan_change
 
     try:
         number = int(value, 10)

@@ -14,9 +14,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from forecaster.accuracy import Choice, ModelEvidence
-from forecaster.candidates import CompactForecast
-from forecaster.types import EventEffect
+from forescale.forecaster.accuracy import Choice, ModelEvidence
+from forescale.forecaster.candidates import CompactForecast
+from forescale.forecaster.types import EventEffect
 from forescale.numbers import finite
 from forescale.records import LiveJudgement
 

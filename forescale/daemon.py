@@ -54,9 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from config.settings import Settings, load_settings
-from forecaster.candidates import PRODUCT, CandidateSet
+from forescale.config.settings import Settings, load_settings
 from forescale.errors import ConfigError, ForescaleError
+from forescale.forecaster.candidates import PRODUCT, CandidateSet
 from forescale.metrics import Metrics
 from forescale.records import NOT_APPLIED
 from forescale.store import Store, _redact, sqlite_file

@@ -457,13 +457,13 @@ def _init_worker(preload: Sequence[str]) -> None:
     """Process-pool initializer: one BLAS/OpenMP thread per worker, warm imports.
 
     A pool that preloads ``prophet`` fits forecasts: its workers also make the
-    process-wide set-up fitting needs (:func:`forecaster.runtime.configure_fitting`) once,
+    process-wide set-up fitting needs (:func:`forescale.forecaster.runtime.configure_fitting`) once,
     before any item, after the thread variables (it imports numpy).
     """
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
     if "prophet" in preload:
-        from forecaster.runtime import configure_fitting
+        from forescale.forecaster.runtime import configure_fitting
 
         # Only a warm-up too: fit_candidates makes (and reports) the same set-up itself.
         with contextlib.suppress(Exception):

@@ -5,7 +5,8 @@ After each collect the daemon judges each service's newest stored forecast over 
 (``sum |actual - yhat| / sum actual``, exported as ``forescale_forecast_error_ratio``) and
 the share of steps whose demand went above the band capacity was planned on. Past either
 limit (``live_max_error``, ``live_max_under``) the service is refitted at once instead of
-at the next scheduled refit; the refit's record (:func:`forecaster.candidates.live_record`)
+at the next scheduled refit; the refit's record
+(:func:`forescale.forecaster.candidates.live_record`)
 then holds those misses, so the new headroom is wider - a forecast is never trusted more
 than its record - and the refit's notes say why it happened.
 """
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from config.settings import ServiceSettings
-from forecaster.accuracy import record_rows
+from forescale.config.settings import ServiceSettings
+from forescale.forecaster.accuracy import record_rows
 from forescale.store import Store
 
 __all__ = ["LiveAccuracy", "MIN_STEPS", "live_accuracy"]

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from forescale.errors import ForescaleError
 
 if TYPE_CHECKING:
-    from config.settings import ServiceSettings, Settings
+    from forescale.config.settings import ServiceSettings, Settings
     from forescale.store import Store
 
 QUANTILES = ("yhat", "lower", "upper")  # label values of forescale_forecast_demand

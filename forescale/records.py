@@ -16,9 +16,9 @@ from types import MappingProxyType
 
 import pandas as pd
 
-from forecaster.accuracy import Choice
-from forecaster.candidates import CompactForecast
-from forecaster.types import EventEffect, Forecast
+from forescale.forecaster.accuracy import Choice
+from forescale.forecaster.candidates import CompactForecast
+from forescale.forecaster.types import EventEffect, Forecast
 
 __all__ = [
     "FINAL",

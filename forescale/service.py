@@ -27,7 +27,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from config.settings import Settings
 from forescale.api import (
     DEFAULT_ALLOWED_HOSTS,
     RefreshQueue,
@@ -36,6 +35,7 @@ from forescale.api import (
     Submitted,
     refresh_id,
 )
+from forescale.config.settings import Settings
 from forescale.errors import ForescaleError
 from forescale.metrics import Metrics
 from forescale.records import RefreshRun

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from forecaster.candidates import CompactForecast
 from forescale.codec import decode_meta, encode_meta
 from forescale.errors import StoreError
+from forescale.forecaster.candidates import CompactForecast
 from forescale.records import (
     UNFINISHED,
     ChangeRecord,

@@ -3,7 +3,7 @@
 The file holds only forescale's variables (e.g. ``{"web_min_size": 11}``); Terraform loads
 ``*.auto.tfvars.json`` automatically. **The precedence trap:** a ``-var-file`` on the
 command line overrides every ``*.auto.tfvars*`` file, so when the team passes var files
-forescale passes its own file *last* (see :class:`iac_writer.terraform.TerraformRunner`'s
+forescale passes its own file *last* (see :class:`forescale.iac_writer.terraform.TerraformRunner`'s
 ``scaler_var_file``). Maps are replaced whole by a var file, so only plain variables can
 be owned this way.
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forescale.errors import TfvarsError, TfvarsParseError, TfvarsTargetError
-from iac_writer import files
-from iac_writer.tfvars import _reject_constant
+from forescale.iac_writer import files
+from forescale.iac_writer.tfvars import _reject_constant
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

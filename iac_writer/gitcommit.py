@@ -3,7 +3,7 @@
 For Atlantis / pull-request workflows forescale does not apply anything: it commits the
 patched variable file on a branch and leaves review, plan and apply to the PR pipeline.
 This is the only module in forescale that runs ``git``; every command goes through
-:meth:`_Git.run`, which starts it with :func:`iac_writer.process.run_process`.
+:meth:`_Git.run`, which starts it with :func:`forescale.iac_writer.process.run_process`.
 
 The user's checkout is never touched: not the working tree, not the index, not ``HEAD``.
 The commit is built with plumbing only::
@@ -33,8 +33,8 @@ What gets committed
     committed only if the parent's blob at that path has exactly that SHA-256, so the commit
     changes the variable's characters and nothing else. Otherwise
     :class:`~forescale.errors.TfvarsConflict` asks to re-plan: plan on the branch's version
-    with :func:`read_parent_file` + :func:`iac_writer.tfvars.patch`. That is also the way to
-    stack a second change on the branch, and to plan in repositories whose eol conversion
+    with :func:`read_parent_file` + :func:`forescale.iac_writer.tfvars.patch`. That is also
+    the way to stack a second change on the branch, and to plan in repositories whose eol conversion
     or clean/smudge filters make the checkout differ from the committed bytes.
 
 Refused with :class:`~forescale.errors.GitError`: a branch name ``git check-ref-format
@@ -74,8 +74,8 @@ from pathlib import Path, PurePath
 from typing import Final
 
 from forescale.errors import GitError, TfvarsConflict
-from iac_writer.process import TAIL_LINES, StopPolicy, run_process
-from iac_writer.tfvars import TfvarsChange
+from forescale.iac_writer.process import TAIL_LINES, StopPolicy, run_process
+from forescale.iac_writer.tfvars import TfvarsChange
 
 __all__ = ["CommitResult", "commit_change", "read_parent_file"]
 

@@ -1,8 +1,8 @@
 """Run one child process to its end: the only module in forescale that imports subprocess.
 
-:func:`run_process` is what :mod:`iac_writer.terraform` and :mod:`iac_writer.gitcommit`
-use for every command (pre-commit's ``cmd_output_b`` idea, with a stop ladder). Its
-contract, in order:
+:func:`run_process` is what :mod:`forescale.iac_writer.terraform` and
+:mod:`forescale.iac_writer.gitcommit` use for every command (pre-commit's
+``cmd_output_b`` idea, with a stop ladder). Its contract, in order:
 
 1. **An argument list, never a shell.** ``cmd[0]`` is the program (an absolute path is
    best: a bare name is looked up on ``env``'s ``PATH``). A string is refused.
@@ -13,7 +13,7 @@ contract, in order:
 3. **Its own session** (``setsid``): the child leads a new process group with no
    controlling terminal. Signals go to the *group*, so they reach its helpers too
    (Terraform 1.0's main process is a wrapper that ignores SIGINT; see
-   :mod:`iac_writer.terraform`). A side effect: Ctrl-C in a terminal reaches only
+   :mod:`forescale.iac_writer.terraform`). A side effect: Ctrl-C in a terminal reaches only
    forescale, never the child; rule 7 passes it on.
 4. **A time limit**, ``timeout`` seconds from the start (monotonic clock), and a
    cooperative **cancel**: a :class:`CancelFlag` set from any thread or a signal handler.

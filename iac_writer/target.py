@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Protocol
 
 from forescale.errors import TfvarsConflict, TfvarsError
-from iac_writer import files
-from iac_writer.autovars import auto_change, parse_auto, render_auto
-from iac_writer.tfvars import locate, patch, put_literal
+from forescale.iac_writer import files
+from forescale.iac_writer.autovars import auto_change, parse_auto, render_auto
+from forescale.iac_writer.tfvars import locate, patch, put_literal
 
 __all__ = [
     "AutoVarsTarget",

@@ -1,7 +1,7 @@
 """Run terraform (or OpenTofu): init, plan to a private file, check, apply that file.
 
 Every command is an argument list with ``-input=false -no-color``, run in ``working_dir``
-by :func:`iac_writer.process.run_process` (never a shell, its own process group, a time
+by :func:`forescale.iac_writer.process.run_process` (never a shell, its own process group, a time
 limit, the SIGINT -> SIGTERM -> SIGKILL stop ladder, bounded output whose tails errors
 show). Only flags that Terraform 1.0 already has are used (checked against 1.0.3 and
 1.11.4).
@@ -30,9 +30,10 @@ Variable precedence trap
 
 Plan files
     A plan file is a zip holding the state and the configuration: treat it as a secret. It
-    is written in a fresh directory made with mode 0700 (:class:`iac_writer.scratch.Scratch`)
-    and removed when the :class:`PlanResult` is closed (``with`` block or
-    :meth:`PlanResult.discard`); a run killed first leaves it for :func:`~iac_writer.scratch.sweep`.
+    is written in a fresh directory made with mode 0700
+    (:class:`forescale.iac_writer.scratch.Scratch`) and removed when the
+    :class:`PlanResult` is closed (``with`` block or :meth:`PlanResult.discard`); a run
+    killed first leaves it for :func:`~forescale.iac_writer.scratch.sweep`.
 
 Stopping terraform (cancel() or a time limit)
     Measured with Terraform 1.0.3 and 1.11.4 on a ``local-exec`` apply:
@@ -53,7 +54,7 @@ Stopping terraform (cancel() or a time limit)
 
     So the runner sends SIGINT to the group, waits ``grace_seconds`` (default 60), then
     SIGTERM, waits ``term_grace_seconds`` (default 30), and only then SIGKILL
-    (:class:`iac_writer.process.StopPolicy`). Each step is logged; the error records
+    (:class:`forescale.iac_writer.process.StopPolicy`). Each step is logged; the error records
     which signals it took (``signals_sent``), and a stop that needed more than SIGINT is
     logged as a warning that the state may not have been saved. Ctrl-C while a command
     runs is passed on the same way (Terraform runs in its own session and does not see
@@ -93,8 +94,8 @@ from forescale.errors import (
     TerraformNotFound,
     TerraformTimeout,
 )
-from iac_writer.guard import GuardResult
-from iac_writer.process import (
+from forescale.iac_writer.guard import GuardResult
+from forescale.iac_writer.process import (
     DEFAULT_KEEP_BYTES,
     TAIL_LINES,
     CancelFlag,
@@ -102,7 +103,7 @@ from iac_writer.process import (
     StopPolicy,
     run_process,
 )
-from iac_writer.scratch import Scratch
+from forescale.iac_writer.scratch import Scratch
 
 __all__ = [
     "TAIL_LINES",
@@ -518,7 +519,7 @@ class TerraformRunner:
         if len(done.signals_sent) > 1:
             _log.warning(
                 "%s did not stop on SIGINT and needed %s: Terraform may have exited without "
-                "saving its state (module docstring of iac_writer.terraform)",
+                "saving its state (module docstring of forescale.iac_writer.terraform)",
                 what,
                 signals,
             )

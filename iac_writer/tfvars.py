@@ -43,7 +43,7 @@ from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from forescale.errors import TfvarsError, TfvarsParseError, TfvarsTargetError
-from iac_writer import files
+from forescale.iac_writer import files
 
 __all__ = [
     "TfvarsChange",
@@ -224,7 +224,7 @@ def apply_change(change: TfvarsChange, path: str | os.PathLike[str] | None = Non
 
     Compare-and-swap: if the file's bytes no longer hash to ``change.old_sha256``,
     :class:`TfvarsConflict` is raised and nothing is written; a read-only file is refused
-    (:mod:`iac_writer.files` holds the rules). A symlink is followed, so the link itself
+    (:mod:`forescale.iac_writer.files` holds the rules). A symlink is followed, so the link itself
     survives. A change that alters nothing is a no-op and touches nothing.
     """
     if not change.changed:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from collectors.series import infer_step
-from forecaster.accuracy import Choice
-from forecaster.candidates import CandidateSet
-from forecaster.types import Event, Forecast, ForecastSettings
+from forescale.collectors.series import infer_step
+from forescale.forecaster.accuracy import Choice
+from forescale.forecaster.candidates import CandidateSet
+from forescale.forecaster.types import Event, Forecast, ForecastSettings
 from forescale.records import ForecastRun
 
 
@@ -23,7 +23,8 @@ def seasonal_naive(
     now: dt.datetime,
     min_history: dt.timedelta = dt.timedelta(hours=24),
 ) -> Forecast:
-    """Value one day earlier, band ±10 %; signature of ``forecaster.model.fit_forecast``."""
+    """Value one day earlier, band ±10 %; signature of
+    ``forescale.forecaster.model.fit_forecast``."""
     del events, min_history
     past = history[history["ds"] <= pd.Timestamp(now)].dropna(subset=["y"])
     step = infer_step(history["ds"])

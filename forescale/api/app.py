@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from config.settings import Settings
 from forescale.api.cache import ResponseCache
 from forescale.api.contract import ApiConfig, RefreshQueue, ServerStatus, api_only
 from forescale.api.errors import ApiError, error_response, status_of
@@ -30,6 +29,7 @@ from forescale.api.middleware import BodyLimit
 from forescale.api.routes import ROUTERS
 from forescale.api.schemas import ERROR_RESPONSES
 from forescale.api.security import HostCheck
+from forescale.config.settings import Settings
 from forescale.errors import ForescaleError
 from forescale.store import Store
 

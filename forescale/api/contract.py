@@ -20,7 +20,7 @@ DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ApiConfig:
-    """API settings not (yet) in :class:`~config.settings.Settings`.
+    """API settings not (yet) in :class:`~forescale.config.settings.Settings`.
 
     ``token``: bearer token for mutating endpoints (None: mutations are refused with
     403); ``protect_reads``: reads need the token too (the docs and the schema included);

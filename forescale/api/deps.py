@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from prometheus_client import CollectorRegistry
 
-from config.settings import Settings
 from forescale.api.cache import ResponseCache
 from forescale.api.contract import ApiConfig, RefreshQueue, ServerStatus
+from forescale.config.settings import Settings
 from forescale.store import Store
 
 

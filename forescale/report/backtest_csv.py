@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.backtest import BacktestResult
+from forescale.forecaster.backtest import BacktestResult
+from forescale.iac_writer import files
 from forescale.report.backtest_view import UNITS_PREFIX
 from forescale.report.formatting import iso_utc
-from iac_writer import files
 
 __all__ = ["SCHEDULE_COLUMNS", "schedule_columns", "write_schedule_csv"]
 
@@ -68,7 +68,8 @@ def _cell(value: Any) -> str:
 
 
 def write_schedule_csv(result: BacktestResult, path: str | os.PathLike[str]) -> None:
-    """Write the schedule CSV to ``path`` atomically (:func:`iac_writer.files.write_atomic`:
+    """Write the schedule CSV to ``path`` atomically
+    (:func:`forescale.iac_writer.files.write_atomic`:
     a temporary file in the same directory, fsynced, renamed over ``path``; a replaced
     file keeps its mode). An OS error is one line naming ``path``."""
     files.write_atomic(path, schedule_csv(result))

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from config.durations import format_duration
-from forecaster.backtest import ApproachOutcome, FoldResult, ModelMetrics
+from forescale.config.durations import format_duration
+from forescale.forecaster.backtest import ApproachOutcome, FoldResult, ModelMetrics
 from forescale.report.backtest_view import BacktestView
 from forescale.report.formatting import finite, iso_utc
 

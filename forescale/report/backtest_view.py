@@ -1,6 +1,6 @@
 """The backtest report (``forescale backtest``): the one view every format shows.
 
-:func:`build_backtest_view` turns a :class:`forecaster.backtest.BacktestResult` into a
+:func:`build_backtest_view` turns a :class:`forescale.forecaster.backtest.BacktestResult` into a
 :class:`BacktestView`, deciding every line a reader is shown, once, for all formats (text,
 HTML, JSON):
 
@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from config.durations import format_duration
-from forecaster.backtest import ApproachOutcome, BacktestResult, FoldResult, dominated_by
+from forescale.config.durations import format_duration
+from forescale.forecaster.backtest import ApproachOutcome, BacktestResult, FoldResult, dominated_by
 from forescale.report.blocks import Column, Phrase, Span, Table
 from forescale.report.formatting import DASH, factor, iso_utc, local_time, number, share
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from forecaster.explain import Peak
-from forecaster.types import CapacityStep
+from forescale.forecaster.explain import Peak
+from forescale.forecaster.types import CapacityStep
 from forescale.report.formatting import finite, iso_utc
 from forescale.report.plan_view import EffectView, PlanView, ServiceView
 

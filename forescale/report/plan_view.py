@@ -37,12 +37,18 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from config.durations import format_duration
-from forecaster.explain import Peak, daily_peaks, effects_in_horizon, percent
-from forecaster.types import CapacityPlan, CapacityPolicy, CapacityStep, EventEffect, Forecast
+from forescale.config.durations import format_duration
+from forescale.forecaster.explain import Peak, daily_peaks, effects_in_horizon, percent
+from forescale.forecaster.types import (
+    CapacityPlan,
+    CapacityPolicy,
+    CapacityStep,
+    EventEffect,
+    Forecast,
+)
+from forescale.iac_writer.target import Edit
 from forescale.report.blocks import Column, DiffLine, Phrase, Span, Table
 from forescale.report.formatting import DASH, local_time, number, share
-from iac_writer.target import Edit
 
 __all__ = [
     "DiffView",

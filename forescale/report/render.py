@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from forecaster.backtest import BacktestResult
+from forescale.forecaster.backtest import BacktestResult
 from forescale.report.backtest_html import render_backtest_html
 from forescale.report.backtest_json import render_backtest_json
 from forescale.report.backtest_text import render_backtest_text

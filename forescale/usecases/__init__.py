@@ -9,7 +9,7 @@
   capacity is planned outside the core: the CLI, the API and apply all call it);
 * :mod:`.apply` — act on the step due now, safely, with an audit trail;
 * :mod:`.backtest` — wiring for the rolling-origin backtest (the engine is
-  :mod:`forecaster.backtest`).
+  :mod:`forescale.forecaster.backtest`).
 
 The adapters (``forescale.cli``, ``forescale.api``, ``forescale.daemon``) call these and
 translate; nothing else.

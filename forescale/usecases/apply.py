@@ -42,15 +42,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from config.settings import ServiceSettings, Settings
+from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import ForescaleError, PlanRefused, TerraformError, TfvarsConflict
+from forescale.iac_writer import files, scratch
+from forescale.iac_writer.guard import GuardResult, check_plan
+from forescale.iac_writer.target import Edit, Target, Undo, UndoResult, Written
 from forescale.records import NOT_APPLIED, UNFINISHED, ChangeRecord
 from forescale.store import Store, sqlite_file
 from forescale.usecases.context import App, selected, service_target
 from forescale.usecases.plan import plan_service, units_of
-from iac_writer import files, scratch
-from iac_writer.guard import GuardResult, check_plan
-from iac_writer.target import Edit, Target, Undo, UndoResult, Written
 
 __all__ = ["NOT_APPLIED", "ApplyOutcome", "apply_due", "guard_for", "service_lock"]
 
@@ -466,8 +466,8 @@ class _Service:
         )
 
     def _commit(self, record: ChangeRecord) -> None:
-        from iac_writer.gitcommit import commit_change
-        from iac_writer.tfvars import plan_change
+        from forescale.iac_writer.gitcommit import commit_change
+        from forescale.iac_writer.tfvars import plan_change
 
         if self.service.iac.write != "in_place":
             self._close(

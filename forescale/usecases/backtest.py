@@ -1,16 +1,17 @@
 """Backtest: the rolling-origin backtest of a CSV file or of a configured service's history.
 
-The engine is :mod:`forecaster.backtest` (pure: frames in, a result out); this use case
+The engine is :mod:`forescale.forecaster.backtest` (pure: frames in, a result out); this use case
 gives it its inputs and fits its folds. For ``forescale backtest``, :func:`backtest`:
 
 1. :func:`prepare` — from the command's :class:`BacktestArgs`: the demand (a CSV file read
    with the collectors' rules, or the service's stored samples on their own grid), the
    forecast settings, the capacity policy, the events and the cutoffs (:class:`Prepared`);
 2. :func:`fit_folds` — each fold's candidates (the injected
-   :class:`~forecaster.candidates.CandidateSet`: :data:`~forecaster.candidates.PRODUCT` in
-   the product, cheap stand-ins in tests) fitted on the demand before its cutoff, in
+   :class:`~forescale.forecaster.candidates.CandidateSet`:
+   :data:`~forescale.forecaster.candidates.PRODUCT` in the product, cheap stand-ins in
+   tests) fitted on the demand before its cutoff, in
    parallel through :mod:`forescale.executor` (the record's seed folds too);
-3. :func:`forecaster.backtest.run_backtest` — the folds replayed in order with those fits.
+3. :func:`forescale.forecaster.backtest.run_backtest` — the folds replayed in order with those fits.
 
 :func:`report` then writes the schedule CSV when asked and renders the report
 (:mod:`forescale.report`). :func:`backtest_series` runs steps 2-3 on a series and config
@@ -31,15 +32,20 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from collectors.series import infer_step, regularize
-from forecaster.backtest import BacktestConfig, BacktestResult, rolling_cutoffs, run_backtest
-from forecaster.candidates import DEFAULT_MODELS, PRODUCT, CandidateSet, Fitted
-from forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
+from forescale.collectors.series import infer_step, regularize
 from forescale.errors import ConfigError, DataError, ForecastError
 from forescale.executor import ExecutorSettings, FitExecutor
+from forescale.forecaster.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    rolling_cutoffs,
+    run_backtest,
+)
+from forescale.forecaster.candidates import DEFAULT_MODELS, PRODUCT, CandidateSet, Fitted
+from forescale.forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from forescale.config.settings import Settings
     from forescale.report.render import BacktestFormat
 
 __all__ = [
@@ -214,7 +220,7 @@ def backtest_series(
     progress: Callable[[int], None] | None = None,
 ) -> BacktestResult:
     """Fit all folds (in ``executor`` when given, else here, one after the other), then
-    replay them in order through :func:`forecaster.backtest.run_backtest`."""
+    replay them in order through :func:`forescale.forecaster.backtest.run_backtest`."""
     fits = fit_folds(series, config, fitter, executor=executor, progress=progress)
     return run_backtest(series, config, _fitted(fits))
 
@@ -343,7 +349,7 @@ def _check_timezone(name: str) -> None:
 
 def _read_csv(args: BacktestArgs, path: Path, warn: Warn) -> tuple[pd.DataFrame, str]:
     """The CSV's demand on its grid and the source's description."""
-    from collectors.csv_file import CsvFileSource
+    from forescale.collectors.csv_file import CsvFileSource
 
     source = CsvFileSource(
         path=path,
@@ -377,8 +383,8 @@ def _csv_policy(args: BacktestArgs) -> CapacityPolicy:
 def _prepare_service(args: BacktestArgs, name: str, candidates: CandidateSet) -> Prepared:
     """A configured service: its whole stored history, its forecast settings (with the
     backtest's horizon), policy and events, as the daemon reads them."""
-    from collectors.base import describe_source
-    from config.settings import load_settings
+    from forescale.collectors.base import describe_source
+    from forescale.config.settings import load_settings
     from forescale.usecases.context import EventsCache, capacity_policy, forecast_settings
 
     settings = load_settings(args.config)

@@ -12,9 +12,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from collectors.base import MetricSource, build_source, describe_source
-from collectors.series import RowAccount, coverage, fetch_accounted, infer_step, regularize
-from config.settings import ServiceSettings, Settings
+from forescale.collectors.base import MetricSource, build_source, describe_source
+from forescale.collectors.series import (
+    RowAccount,
+    coverage,
+    fetch_accounted,
+    infer_step,
+    regularize,
+)
+from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import DataError, ForescaleError
 from forescale.store import Store
 from forescale.usecases.context import selected

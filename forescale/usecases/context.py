@@ -1,9 +1,9 @@
 """What every use case needs, built once: :class:`App`, and the mapping of a service's
 settings to the core's records (forecast settings, capacity policy, IaC target).
 
-The candidate models are injected (:class:`forecaster.candidates.CandidateSet`): the
-product fits :data:`~forecaster.candidates.PRODUCT`; tests give cheap stand-ins and run the
-product's own path.
+The candidate models are injected (:class:`forescale.forecaster.candidates.CandidateSet`):
+the product fits :data:`~forescale.forecaster.candidates.PRODUCT`; tests give cheap
+stand-ins and run the product's own path.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from collectors.series import infer_step, regularize
-from config.settings import ServiceSettings, Settings
-from forecaster import candidates as candidates_module
-from forecaster.candidates import CandidateSet
-from forecaster.events import parse_events
-from forecaster.types import CapacityPolicy, Event, ForecastSettings, StepLimit
+from forescale.collectors.series import infer_step, regularize
+from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import DataError
+from forescale.forecaster import candidates as candidates_module
+from forescale.forecaster.candidates import CandidateSet
+from forescale.forecaster.events import parse_events
+from forescale.forecaster.types import CapacityPolicy, Event, ForecastSettings, StepLimit
+from forescale.iac_writer.target import Target, target_for
+from forescale.iac_writer.terraform import CommandTimeouts, TerraformRunner
 from forescale.store import Store
-from iac_writer.target import Target, target_for
-from iac_writer.terraform import CommandTimeouts, TerraformRunner
 
 __all__ = [
     "App",
@@ -203,7 +203,7 @@ def load_history(store: Store, name: str, start: dt.datetime, now: dt.datetime) 
     stored = store.load_samples(name, start, now)
     if len(stored) >= 2:
         return regularize(stored, infer_step(stored["ds"]))
-    from config.durations import format_duration
+    from forescale.config.durations import format_duration
 
     newest = store.last_sample_time(name)
     window = (

@@ -17,17 +17,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from collectors.base import describe_source
-from collectors.series import coverage, infer_step
-from forecaster.capacity import plan_capacity, planner_frame
-from forecaster.types import CapacityPlan, CapacityPolicy, Forecast
 from forescale.codec import choice_json
+from forescale.collectors.base import describe_source
+from forescale.collectors.series import coverage, infer_step
 from forescale.errors import DataError, ForescaleError, PlanError, TfvarsTargetError
+from forescale.forecaster.capacity import plan_capacity, planner_frame
+from forescale.forecaster.types import CapacityPlan, CapacityPolicy, Forecast
+from forescale.iac_writer.target import Snapshot
 from forescale.records import ChangeRecord, ChangeStatus, ForecastRun
 from forescale.report.plan_view import HistorySummary, PlanReport, ServiceFailure, ServiceReport
 from forescale.usecases.context import App, capacity_policy, selected, service_target
 from forescale.usecases.refit import refit
-from iac_writer.target import Snapshot
 
 __all__ = [
     "Schedule",
@@ -77,7 +77,7 @@ def schedule(
     """Plan capacity (pure): ``history`` is the regular-grid history up to ``now``; the
     newest sample is the observed floor when it is at most ``stale_after`` old;
     ``in_force`` the capacities applied in the last ``step_period`` (the step limits'
-    memory across runs, see :func:`forecaster.capacity.plan_capacity`)."""
+    memory across runs, see :func:`forescale.forecaster.capacity.plan_capacity`)."""
     observed = history.dropna(subset=["y"])
     if observed.empty:
         raise DataError("no observed demand to plan from")

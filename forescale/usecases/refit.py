@@ -4,11 +4,12 @@ A refit never touches Terraform or the variable files: a broken tfvars file of o
 cannot stop any service's forecast. Steps, for one service as of ``now``:
 
 1. the history of the fitted window (:meth:`App.history`);
-2. the candidates fitted side by side (the app's :class:`~forecaster.candidates.CandidateSet`;
+2. the candidates fitted side by side (the app's
+   :class:`~forescale.forecaster.candidates.CandidateSet`;
    in a worker process for many services, see :func:`refit_all`);
 3. live accuracy of the forecast in force (:mod:`forescale.live`) and the record of every
-   candidate over ``forecast.record_window`` (:func:`forecaster.candidates.live_record`);
-4. the choice (:func:`forecaster.candidates.choose`): model and headroom factor;
+   candidate over ``forecast.record_window`` (:func:`forescale.forecaster.candidates.live_record`);
+4. the choice (:func:`forescale.forecaster.candidates.choose`): model and headroom factor;
 5. one :class:`~forescale.records.ForecastRun` stored, with the choice, the live judgement
    and each candidate's first day (the next refit's record).
 """
@@ -24,10 +25,10 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from forecaster.accuracy import Floor
-from forecaster.candidates import CandidateSet, Fitted, choose, compact, live_record
-from forecaster.types import Event, ForecastSettings
 from forescale.errors import ForescaleError
+from forescale.forecaster.accuracy import Floor
+from forescale.forecaster.candidates import CandidateSet, Fitted, choose, compact, live_record
+from forescale.forecaster.types import Event, ForecastSettings
 from forescale.records import ForecastRun, LiveJudgement
 from forescale.usecases.context import App, forecast_settings, selected
 

@@ -12,15 +12,15 @@ from botocore.config import Config
 from botocore.stub import ANY, Stubber
 from pydantic import TypeAdapter, ValidationError
 
-from collectors.base import build_source
-from collectors.cloudwatch import (
+from forescale.collectors.base import build_source
+from forescale.collectors.cloudwatch import (
     CloudWatchMetricSource,
     auto_period,
     finest_period,
     kept_for,
 )
-from collectors.series import infer_step
-from config.settings import CloudWatchSource, MetricSourceSettings
+from forescale.collectors.series import infer_step
+from forescale.config.settings import CloudWatchSource, MetricSourceSettings
 from forescale.errors import CollectorError
 from tests.collectors.conftest import demand_shape, free_port
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collectors.base import REGISTRY, build_source
-from collectors.csv_file import CsvFileSource
-from collectors.series import check_history, coverage, infer_step, regularize
-from config.settings import CsvSource
+from forescale.collectors.base import REGISTRY, build_source
+from forescale.collectors.csv_file import CsvFileSource
+from forescale.collectors.series import check_history, coverage, infer_step, regularize
+from forescale.config.settings import CsvSource
 from forescale.errors import (
     CollectorError,
     ConfigError,

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collectors.csv_file import CsvFileSource
-from collectors.series import infer_step
+from forescale.collectors.csv_file import CsvFileSource
+from forescale.collectors.series import infer_step
 from forescale.errors import CollectorError, ConfigError, DataError, NonFiniteValue
 
 UTC = dt.UTC
@@ -251,7 +251,7 @@ def test_only_regular_files_are_read_and_nothing_blocks(tmp_path: Path, kind: st
 def test_a_file_over_the_size_limit_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import collectors.csv_file as csv_file
+    import forescale.collectors.csv_file as csv_file
 
     path = tmp_path / "d.csv"
     path.write_text("timestamp,value\n" + "2024-01-01T00:00Z,1\n" * 10)

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from collectors.base import build_source
-from collectors.prometheus import PrometheusMetricSource, auto_step, request_ranges
-from collectors.series import infer_step
-from config.settings import (
+from forescale.collectors.base import build_source
+from forescale.collectors.prometheus import PrometheusMetricSource, auto_step, request_ranges
+from forescale.collectors.series import infer_step
+from forescale.config.settings import (
     CloudWatchSource,
     MetricSourceSettings,
     PrometheusSource,

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from config.durations import MAX_DURATION, parse_duration
-from config.settings import MAX_UNITS, load_settings
 from forescale.cli import main
+from forescale.config.durations import MAX_DURATION, parse_duration
+from forescale.config.settings import MAX_UNITS, load_settings
 from forescale.errors import ConfigError
 
 BASE: dict[str, Any] = {

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.base import describe_source
-from collectors.prometheus import PrometheusMetricSource
-from config.redact import redact_url, redact_urls
-from config.settings import load_settings
+from forescale.collectors.base import describe_source
+from forescale.collectors.prometheus import PrometheusMetricSource
+from forescale.config.redact import redact_url, redact_urls
+from forescale.config.settings import load_settings
 from forescale.errors import CollectorError, ConfigError
 
 SECRET_URL = "https://u:pw-SECRET@prom.example:9090/prom?api_key=SECRET&org=SECRET2#SECRET3"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from config.durations import format_duration, parse_duration
-from config.settings import load_settings
+from forescale.config.durations import format_duration, parse_duration
+from forescale.config.settings import load_settings
 from forescale.errors import ConfigError
 
 BASE = """\

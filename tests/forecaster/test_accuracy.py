@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.accuracy import (
+from forescale.forecaster.accuracy import (
     Choice,
     choose_model,
     coverage,
@@ -27,7 +27,7 @@ from forecaster.accuracy import (
     smape,
     widened,
 )
-from forecaster.types import Forecast
+from forescale.forecaster.types import Forecast
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 4, tzinfo=UTC)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.backtest import (
+from forescale.errors import ForecastError
+from forescale.forecaster.backtest import (
     ApproachOutcome,
     BacktestConfig,
     BacktestResult,
@@ -27,10 +28,9 @@ from forecaster.backtest import (
     rolling_cutoffs,
     run_backtest,
 )
-from forecaster.capacity import plan_capacity, planner_frame, refined, units_for
-from forecaster.challengers import seasonal_naive_forecast
-from forecaster.types import CapacityPolicy, Forecast, ForecastSettings, StepLimit
-from forescale.errors import ForecastError
+from forescale.forecaster.capacity import plan_capacity, planner_frame, refined, units_for
+from forescale.forecaster.challengers import seasonal_naive_forecast
+from forescale.forecaster.types import CapacityPolicy, Forecast, ForecastSettings, StepLimit
 
 UTC = dt.UTC
 MINUTE = dt.timedelta(minutes=1)

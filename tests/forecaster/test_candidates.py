@@ -1,6 +1,6 @@
 """The product's candidate models and their live record (forecaster/candidates.py).
 
-Most tests replace Prophet (``forecaster.model.fit_forecast``) with the one-day seasonal
+Most tests replace Prophet (``forescale.forecaster.model.fit_forecast``) with the one-day seasonal
 naive fake from ``tests/fakes.py``; two slow tests fit the real thing.
 """
 
@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.accuracy import on_grid, record_rows
-from forecaster.backtest import BacktestConfig, run_backtest
-from forecaster.candidates import (
+from forescale.codec import decode_meta, encode_meta
+from forescale.errors import ForecastError
+from forescale.forecaster.accuracy import on_grid, record_rows
+from forescale.forecaster.backtest import BacktestConfig, run_backtest
+from forescale.forecaster.candidates import (
     DEFAULT_MODELS,
     PROPHET,
     CompactForecast,
@@ -25,10 +27,8 @@ from forecaster.candidates import (
     fit_candidates,
     live_record,
 )
-from forecaster.challengers import ENSEMBLE, SEASONAL_NAIVE
-from forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
-from forescale.codec import decode_meta, encode_meta
-from forescale.errors import ForecastError
+from forescale.forecaster.challengers import ENSEMBLE, SEASONAL_NAIVE
+from forescale.forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
 from tests import fakes
 
 UTC = dt.UTC
@@ -60,7 +60,7 @@ def fake_prophet(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
         calls.append(kwargs["now"])
         return fakes.seasonal_naive(history, **kwargs)
 
-    monkeypatch.setattr("forecaster.model.fit_forecast", fit)
+    monkeypatch.setattr("forescale.forecaster.model.fit_forecast", fit)
     return calls
 
 
@@ -89,7 +89,7 @@ def test_a_failing_model_is_left_out_with_its_error(monkeypatch: pytest.MonkeyPa
     def broken(history: pd.DataFrame, **kwargs: Any) -> Forecast:
         raise ForecastError("CmdStan failed")
 
-    monkeypatch.setattr("forecaster.model.fit_forecast", broken)
+    monkeypatch.setattr("forescale.forecaster.model.fit_forecast", broken)
     fitted = fit_candidates(weekly_series(14), settings=SETTINGS, now=START + 14 * DAY)
     assert list(fitted.forecasts) == [SEASONAL_NAIVE]
     assert fitted.errors == {

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from forecaster.capacity import NO_SCALE_IN_NOTE, plan_capacity, step_limit, units_for
-from forecaster.types import CapacityPlan, CapacityPolicy, StepLimit
 from forescale.errors import PlanError
+from forescale.forecaster.capacity import NO_SCALE_IN_NOTE, plan_capacity, step_limit, units_for
+from forescale.forecaster.types import CapacityPlan, CapacityPolicy, StepLimit
 
 UTC = dt.UTC
 DAY = dt.datetime(2024, 5, 1, tzinfo=UTC)

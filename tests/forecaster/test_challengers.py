@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.challengers import (
+from forescale.errors import InsufficientHistory
+from forescale.forecaster.challengers import (
     ENSEMBLE,
     SEASONAL_NAIVE,
     ensemble_forecast,
     seasonal_naive_forecast,
 )
-from forecaster.types import Event, Forecast, ForecastSettings
-from forescale.errors import InsufficientHistory
+from forescale.forecaster.types import Event, Forecast, ForecastSettings
 
 UTC = dt.UTC
 FIVE_MIN = dt.timedelta(minutes=5)

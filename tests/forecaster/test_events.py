@@ -8,9 +8,14 @@ import textwrap
 import pandas as pd
 import pytest
 
-from forecaster.events import event_indicators, holiday_table, parse_duration, parse_events
-from forecaster.types import Event
 from forescale.errors import ConfigError, EventsError
+from forescale.forecaster.events import (
+    event_indicators,
+    holiday_table,
+    parse_duration,
+    parse_events,
+)
+from forescale.forecaster.types import Event
 
 UTC = dt.UTC
 

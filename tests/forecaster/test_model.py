@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.events import parse_events
-from forecaster.model import fit_forecast
-from forecaster.types import Event, Forecast, ForecastSettings
 from forescale.errors import DataError, ForecastError, InsufficientHistory, NonFiniteValue
+from forescale.forecaster.events import parse_events
+from forescale.forecaster.model import fit_forecast
+from forescale.forecaster.types import Event, Forecast, ForecastSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NEW_YORK = "America/New_York"
@@ -56,7 +56,7 @@ def check_bands(forecast: Forecast) -> None:
 
 
 def test_importing_the_model_does_not_import_prophet() -> None:
-    code = "import sys, forecaster.model; sys.exit('prophet' in sys.modules)"
+    code = "import sys, forescale.forecaster.model; sys.exit('prophet' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], check=False, cwd=DATA.parents[1])
     assert done.returncode == 0
 

@@ -1,4 +1,4 @@
-"""The one set-up point for fitting (forecaster.runtime.configure_fitting).
+"""The one set-up point for fitting (forescale.forecaster.runtime.configure_fitting).
 
 The fast path for CmdStan's JSON input writes exactly what stanio would have; it is
 installed only on a stanio version it was verified on, only when asked (never by an
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from stanio import json as stan_json
 
-from forecaster import runtime
-from forecaster.runtime import STANIO_RANGE, FittingSetup, configure_fitting
 from forescale.executor import ExecutorSettings, FitExecutor
+from forescale.forecaster import runtime
+from forescale.forecaster.runtime import STANIO_RANGE, FittingSetup, configure_fitting
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_a_stanio_outside_the_range_is_left_alone_and_said_once(
 ) -> None:
     original = stan_json.process_value
     monkeypatch.setattr(runtime, "_installed_stanio", lambda: version)
-    with caplog.at_level(logging.WARNING, logger="forecaster.runtime"):
+    with caplog.at_level(logging.WARNING, logger="forescale.forecaster.runtime"):
         first = configure_fitting()
         second = configure_fitting()
     assert first == second == FittingSetup(fast_stan_json=False, stanio_version=version)
@@ -119,7 +119,8 @@ def test_cmdstanpy_logs_only_warnings_after_set_up() -> None:
 
 FRESH = """
 import logging, sys
-import forecaster.model, forecaster.candidates, forecaster.runtime, forescale.executor
+import forescale.forecaster.model, forescale.forecaster.candidates
+import forescale.forecaster.runtime, forescale.executor
 from stanio import json as stan_json
 def patched():
     return getattr(stan_json.process_value, "_forescale_fast", False)
@@ -143,8 +144,8 @@ def test_importing_changes_nothing_and_fitting_candidates_sets_up() -> None:
     lines = _fresh("""
         import datetime as dt
         import pandas as pd
-        from forecaster.candidates import fit_candidates
-        from forecaster.types import ForecastSettings
+        from forescale.forecaster.candidates import fit_candidates
+        from forescale.forecaster.types import ForecastSettings
         now = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
         history = pd.DataFrame(
             {"ds": pd.date_range(end=now, periods=3, freq="h", inclusive="left"), "y": 1.0}
@@ -160,8 +161,8 @@ def test_seasonal_naive_alone_needs_no_set_up() -> None:
     lines = _fresh("""
         import datetime as dt
         import pandas as pd
-        from forecaster.candidates import fit_candidates
-        from forecaster.types import ForecastSettings
+        from forescale.forecaster.candidates import fit_candidates
+        from forescale.forecaster.types import ForecastSettings
         now = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
         history = pd.DataFrame(
             {"ds": pd.date_range(end=now, periods=3, freq="h", inclusive="left"), "y": 1.0}

@@ -9,14 +9,14 @@ import os
 import signal
 import sys
 
-from forecaster import candidates
 from forescale import cli
+from forescale.forecaster import candidates
 from tests.fakes import FAST
 
 candidates.PRODUCT = FAST  # the App's default candidate set is looked up when it is built
 
 if os.environ.get("FORESCALE_TEST_DIE_IN") == "undo":
-    from iac_writer import target
+    from forescale.iac_writer import target
 
     def _die(self: object, written: object) -> object:
         os.kill(os.getpid(), signal.SIGKILL)

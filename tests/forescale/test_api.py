@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from config.settings import Settings, load_settings
 from forescale.api import ApiConfig, RefreshQueue, ServerStatus, Submitted, _jsonable, create_app
 from forescale.codec import choice_from_json
+from forescale.config.settings import Settings, load_settings
 from forescale.errors import DataError
 from forescale.metrics import Metrics
 from forescale.records import ChangeRecord

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.settings import load_settings
-from forecaster.candidates import CandidateSet
+from forescale.config.settings import load_settings
+from forescale.forecaster.candidates import CandidateSet
 from forescale.store import Store
 from forescale.usecases.apply import apply_due
 from forescale.usecases.collect import collect_all

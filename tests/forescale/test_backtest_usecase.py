@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collectors.series import infer_step
-from forecaster.candidates import CandidateSet
-from forecaster.types import Event, Forecast, ForecastSettings
 from forescale.cli import main
+from forescale.collectors.series import infer_step
 from forescale.errors import ConfigError, DataError, ForecastError
+from forescale.forecaster.candidates import CandidateSet
+from forescale.forecaster.types import Event, Forecast, ForecastSettings
 from forescale.usecases import backtest as usecase
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nyc_taxi.csv"

@@ -20,9 +20,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from config.settings import Settings, load_settings
-from forecaster.candidates import CandidateSet
-from forecaster.types import Forecast
+from forescale.config.settings import Settings, load_settings
 from forescale.daemon import (
     ChangeWatch,
     Daemon,
@@ -35,6 +33,8 @@ from forescale.daemon import (
     refit_job,
 )
 from forescale.errors import ConfigError, ForecastError
+from forescale.forecaster.candidates import CandidateSet
+from forescale.forecaster.types import Forecast
 from forescale.store import Store
 from forescale.usecases.context import App
 from tests.conftest import ROOT, tree_hashes

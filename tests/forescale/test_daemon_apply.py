@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from config.settings import load_settings
+from forescale.config.settings import load_settings
 from forescale.daemon import Daemon, DaemonConfig
 from forescale.metrics import Metrics
 from tests.fakes import FAST

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from config.settings import load_settings
 from forescale.codec import choice_json
+from forescale.config.settings import load_settings
 from forescale.daemon import Daemon, DaemonConfig
 from forescale.live import live_accuracy
 from forescale.metrics import Metrics

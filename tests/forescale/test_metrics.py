@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
-from config.settings import Settings, load_settings
+from forescale.config.settings import Settings, load_settings
 from forescale.metrics import Metrics
 from forescale.store import Store
 from tests.fakes import forecast_run
@@ -159,7 +159,7 @@ def test_refresh_from_store_survives_an_unreachable_store(
 def test_current_units_are_parsed_again_only_when_the_file_changes(
     settings: Settings, registry: CollectorRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from iac_writer.target import TfvarsTarget
+    from forescale.iac_writer.target import TfvarsTarget
 
     calls: list[str] = []
     real = TfvarsTarget.read

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from config.settings import load_settings
+from forescale.config.settings import load_settings
 from forescale.store import Store
 from forescale.usecases.collect import collect_all
 from forescale.usecases.context import App

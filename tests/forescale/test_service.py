@@ -21,7 +21,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from config.settings import load_settings
+from forescale.config.settings import load_settings
 from forescale.service import ApiServer, build_app
 from forescale.store import Store
 

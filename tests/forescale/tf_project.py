@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.settings import load_settings
+from forescale.config.settings import load_settings
 from forescale.records import ChangeRecord
 from forescale.store import Store
 

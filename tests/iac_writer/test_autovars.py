@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from forescale.errors import TfvarsConflict, TfvarsError, TfvarsParseError
-from iac_writer.autovars import (
+from forescale.iac_writer.autovars import (
     apply_auto_change,
     plan_auto_change,
     read_auto,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from forescale.errors import ForescaleError, GitError, TfvarsConflict
-from iac_writer import gitcommit
-from iac_writer.gitcommit import CommitResult, commit_change, read_parent_file
-from iac_writer.tfvars import TfvarsChange, patch, plan_change
+from forescale.iac_writer import gitcommit
+from forescale.iac_writer.gitcommit import CommitResult, commit_change, read_parent_file
+from forescale.iac_writer.tfvars import TfvarsChange, patch, plan_change
 
 BRANCH = "forescale/capacity"
 MESSAGE = "forescale: web_min_size 4 -> 6\n\nBlack Friday forecast, 2024-11-29T06:00Z."

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from forescale.errors import PlanRefused
-from iac_writer.guard import OutputChangeSummary, check_plan
+from forescale.iac_writer.guard import OutputChangeSummary, check_plan
 
 WEB = "aws_autoscaling_group.web"
 

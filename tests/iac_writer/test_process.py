@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from iac_writer.process import (
+from forescale.iac_writer.process import (
     TAIL_LINES,
     CancelFlag,
     Captured,

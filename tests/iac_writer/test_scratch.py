@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from iac_writer.scratch import LOCK_NAME, MIN_AGE_SECONDS, Scratch, sweep
+from forescale.iac_writer.scratch import LOCK_NAME, MIN_AGE_SECONDS, Scratch, sweep
 
 
 def test_a_scratch_dir_is_private_and_removed_on_close(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_sweep_removes_only_dirs_whose_owner_died(tmp_path: Path) -> None:
     # A child process makes a scratch dir and is killed before it can clean up.
     code = (
         "import os, sys\n"
-        "from iac_writer.scratch import Scratch\n"
+        "from forescale.iac_writer.scratch import Scratch\n"
         f"s = Scratch('plan', parent={str(tmp_path)!r})\n"
         "(s.path / 'forescale.tfplan').write_text('secret')\n"
         "print(s.path, flush=True)\n"

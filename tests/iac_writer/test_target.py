@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from forescale.errors import TfvarsConflict, TfvarsError
-from iac_writer import files
-from iac_writer.target import AutoVarsTarget, TfvarsTarget, Undo, target_for
+from forescale.iac_writer import files
+from forescale.iac_writer.target import AutoVarsTarget, TfvarsTarget, Undo, target_for
 
 ORIGINAL = b'# capacity\r\nweb_min_size = 4.0 # peak\r\nregion = "eu"\r\n'
 

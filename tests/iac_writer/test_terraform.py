@@ -28,10 +28,10 @@ from forescale.errors import (
     TerraformNotFound,
     TerraformTimeout,
 )
-from iac_writer import process
-from iac_writer.guard import GuardResult, check_plan
-from iac_writer.scratch import LOCK_NAME
-from iac_writer.terraform import ApplyResult, CommandTimeouts, PlanResult, TerraformRunner
+from forescale.iac_writer import process
+from forescale.iac_writer.guard import GuardResult, check_plan
+from forescale.iac_writer.scratch import LOCK_NAME
+from forescale.iac_writer.terraform import ApplyResult, CommandTimeouts, PlanResult, TerraformRunner
 from tests.iac_writer.conftest import SCALER_FILE, Workspace, wait_for
 
 external = pytest.mark.external_service

@@ -1,4 +1,5 @@
-"""Corpus-driven tests for iac_writer.tfvars: exact edits, or refusals that leave the file alone.
+"""Corpus-driven tests for forescale.iac_writer.tfvars: exact edits, or refusals that leave the
+file alone.
 
 Each corpus case is either an ``Edit`` (the patched file must equal the original bytes with
 only the literal's bytes replaced, computed here independently of the module), a ``Same``
@@ -26,7 +27,7 @@ from forescale.errors import (
     TfvarsParseError,
     TfvarsTargetError,
 )
-from iac_writer.tfvars import (
+from forescale.iac_writer.tfvars import (
     TfvarsChange,
     TfvarsValue,
     apply_change,

@@ -16,7 +16,7 @@ import hcl2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iac_writer.tfvars import patch
+from forescale.iac_writer.tfvars import patch
 
 BOM = b"\xef\xbb\xbf"
 KEYWORDS = {"if", "in", "for", "for_each", "else", "endif", "endfor", "true", "false", "null"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from forescale.errors import TfvarsConflict, TfvarsError
-from iac_writer.tfvars import apply_change, patch, plan_change
+from forescale.iac_writer.tfvars import apply_change, patch, plan_change
 
 ORIGINAL = b"# capacity\r\nweb_min_size = 4 # peak\r\nweb_max_size = 9\r\n"
 PATCHED = b"# capacity\r\nweb_min_size = 6 # peak\r\nweb_max_size = 9\r\n"
@@ -136,7 +136,7 @@ def test_a_link_to_an_endless_device_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    from iac_writer.files import MAX_BYTES
+    from forescale.iac_writer.files import MAX_BYTES
 
     big = tmp_path / "prod.tfvars"
     with open(big, "wb") as handle:

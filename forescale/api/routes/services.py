@@ -18,7 +18,6 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 
-from config.settings import Settings
 from forescale.api.cache import Rendered
 from forescale.api.convert import iso, run_out, utc
 from forescale.api.deps import ClockDep, ForecastCacheDep, ServiceName, SettingsDep, StoreDep
@@ -38,13 +37,14 @@ from forescale.api.schemas import (
 )
 from forescale.api.security import require_read
 from forescale.codec import choice_json
+from forescale.config.settings import Settings
 from forescale.errors import TfvarsError
 from forescale.numbers import finite
 from forescale.records import ForecastRun
 from forescale.store import Store
 
 if TYPE_CHECKING:
-    from forecaster.types import CapacityPlan
+    from forescale.forecaster.types import CapacityPlan
 
 router = APIRouter(dependencies=[Depends(require_read)])
 

@@ -10,10 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.backtest import BacktestConfig, BacktestResult, rolling_cutoffs, run_backtest
-from forecaster.challengers import SEASONAL_NAIVE, seasonal_naive_forecast
-from forecaster.types import CapacityPolicy, Forecast, ForecastSettings
 from forescale.errors import ForecastError
+from forescale.forecaster.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    rolling_cutoffs,
+    run_backtest,
+)
+from forescale.forecaster.challengers import SEASONAL_NAIVE, seasonal_naive_forecast
+from forescale.forecaster.types import CapacityPolicy, Forecast, ForecastSettings
 from forescale.report.backtest_json import backtest_json
 from forescale.report.backtest_view import build_backtest_view
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.types import (
+from forescale.forecaster.types import (
     CapacityPlan,
     CapacityPolicy,
     CapacityStep,
     EventEffect,
     Forecast,
 )
+from forescale.iac_writer.target import Edit, Snapshot
 from forescale.report.plan_view import HistorySummary, PlanReport, ServiceFailure, ServiceReport
-from iac_writer.target import Edit, Snapshot
 
 AS_OF = dt.datetime(2014, 11, 26, 23, 0, tzinfo=dt.UTC)  # 18:00 in New York
 TIMEZONE = "America/New_York"

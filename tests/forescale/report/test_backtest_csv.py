@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from forecaster.backtest import BacktestResult
 from forescale.errors import ForescaleError
+from forescale.forecaster.backtest import BacktestResult
 from forescale.report.backtest_csv import write_schedule_csv
 from tests.forescale.report.conftest import as_json as _json
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from forecaster.backtest import BacktestResult
-from forecaster.challengers import SEASONAL_NAIVE
+from forescale.forecaster.backtest import BacktestResult
+from forescale.forecaster.challengers import SEASONAL_NAIVE
 from forescale.report.backtest_json import BACKTEST_SCHEMA
 from forescale.report.render import render_backtest
 from tests.forescale.report.conftest import SERVICE, SETTINGS, SOURCE

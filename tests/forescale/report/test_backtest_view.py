@@ -6,7 +6,7 @@ import dataclasses
 import html
 import re
 
-from forecaster.backtest import BacktestResult
+from forescale.forecaster.backtest import BacktestResult
 from forescale.report.backtest_html import render_backtest_html
 from forescale.report.backtest_json import backtest_json
 from forescale.report.backtest_text import render_backtest_text

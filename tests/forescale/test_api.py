@@ -679,18 +679,18 @@ def test_host_header_must_name_an_allowed_host(make_client: AppFactory) -> None:
     client = make_client()  # default: localhost, 127.0.0.1, [::1]
     for host in (
         "localhost",
-        "localhost:8080",
+        "localhost:3000",
         "LocalHost.",
-        "127.0.0.1:8080",
-        "[::1]:8080",
+        "127.0.0.1:3000",
+        "[::1]:3000",
         "[::1]",
-        "10.1.2.3:8080",  # a pod IP, as the kubelet's probes and Prometheus send it
+        "10.1.2.3:3000",  # a pod IP, as the kubelet's probes and Prometheus send it
         "[fd00::5]",
     ):
         assert client.get("/v1/runs", headers={"Host": host}).status_code == 200, host
     for host in (
         "rebind.attacker.example",
-        "rebind.attacker.example:8080",
+        "rebind.attacker.example:3000",
         "localhost.attacker.example",
         "127.0.0.1.nip.io",
         "",

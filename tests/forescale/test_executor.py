@@ -121,7 +121,8 @@ def test_dask_needs_an_address_or_a_client() -> None:
 
 def test_missing_dask_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises
-    settings = ExecutorSettings(kind="dask", scheduler_address="tcp://127.0.0.1:8786")
+    # never connected to: the import fails first (no port is bound; ephemeral elsewhere)
+    settings = ExecutorSettings(kind="dask", scheduler_address="tcp://127.0.0.1:1")
     with pytest.raises(ConfigError) as info:
         FitExecutor(settings)
     assert str(info.value) == DASK_MISSING

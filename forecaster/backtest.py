@@ -1051,10 +1051,16 @@ def approach(result: BacktestResult, name: str) -> ApproachOutcome:
 
 
 def dominated_by(result: BacktestResult, name: str = FORESCALE) -> list[str]:
-    """Baselines both cheaper and less often under-provisioned than ``name``."""
+    """The approaches that Pareto-dominate ``name``: at least as good on both the
+    under-provisioned share and the unit-hours, and strictly better on one."""
     own = approach(result, name)
-    return [
-        a.name
-        for a in result.approaches
-        if a.name != name and a.unit_hours < own.unit_hours and a.under_share < own.under_share
-    ]
+    return [a.name for a in result.approaches if a.name != name and dominates(a, own)]
+
+
+def dominates(a: ApproachOutcome, b: ApproachOutcome) -> bool:
+    """``a`` is at least as good as ``b`` on both counts and strictly better on one."""
+    return (
+        a.under_share <= b.under_share
+        and a.unit_hours <= b.unit_hours
+        and (a.under_share < b.under_share or a.unit_hours < b.unit_hours)
+    )

@@ -12,8 +12,9 @@ HTML, JSON):
 3. Capacity outcomes over the simulated steps, one row per approach (under-provisioned
    share, unit-hours, ratio to the static peak, mean units, what the approach does).
 4. forescale against each other approach (unit-hours ratio, difference of the
-   under-provisioned shares) and the approaches that dominate it (cheaper *and* less
-   often under-provisioned), in one sentence.
+   under-provisioned shares) and the approaches that dominate it (Pareto: at least as
+   good on both under-provisioning and unit-hours, strictly better on one), in one
+   sentence.
 5. How often the record chose each model, with its mean band factor, and how many folds
    failed.
 6. One line per failed fold, then the backtest's notes.
@@ -263,12 +264,12 @@ def _dominance(own: ApproachOutcome | None, worse: tuple[str, ...]) -> str:
         return "forescale was not simulated"
     if worse:
         return (
-            f"forescale is dominated by {', '.join(worse)}: each is both cheaper (unit-hours) "
-            "and less often under-provisioned"
+            f"forescale is dominated by {', '.join(worse)}: each is at least as good on both "
+            "under-provisioning and unit-hours, and strictly better on one"
         )
     return (
-        "forescale is not dominated: no baseline is both cheaper (unit-hours) and less often "
-        "under-provisioned"
+        "forescale is not dominated: no baseline is at least as good on both "
+        "under-provisioning and unit-hours and strictly better on one"
     )
 
 

@@ -656,7 +656,9 @@ def test_the_seasonal_naive_baseline_plans_on_last_weeks_demand_times_1_2() -> N
     assert approach(result, "seasonal_naive_x1_2").under_share > 0.5
 
 
-def test_dominated_by_lists_baselines_both_cheaper_and_less_under_provisioned() -> None:
+def test_dominated_by_is_pareto_dominance() -> None:
+    """At least as good on both counts and strictly better on one (the earlier "strictly
+    better on both" missed equal under-provisioning at a fraction of the cost)."""
     def outcome(name: str, under: float, hours: float) -> ApproachOutcome:
         return ApproachOutcome(
             name=name, steps=10, under_share=under, unit_hours=hours, vs_static=1.0, mean_units=1.0
@@ -669,7 +671,9 @@ def test_dominated_by_lists_baselines_both_cheaper_and_less_under_provisioned() 
             outcome("forescale", 0.1, 100.0),
             outcome("cheaper_but_worse", 0.2, 90.0),
             outcome("better_but_dearer", 0.0, 110.0),
-            outcome("tied_cost", 0.0, 100.0),
+            outcome("tied_cost_safer", 0.0, 100.0),
+            outcome("tied_under_cheaper", 0.1, 20.0),
+            outcome("identical", 0.1, 100.0),
             outcome("dominates", 0.05, 80.0),
         ),
         schedule=pd.DataFrame(),
@@ -679,8 +683,9 @@ def test_dominated_by_lists_baselines_both_cheaper_and_less_under_provisioned() 
         sim_step=FIVE_MIN,
         horizon=DAY,
     )
-    assert dominated_by(result) == ["dominates"]
+    assert dominated_by(result) == ["tied_cost_safer", "tied_under_cheaper", "dominates"]
     assert dominated_by(result, "dominates") == []
+    assert dominated_by(result, "identical") == dominated_by(result)  # a tie is no domination
 
 
 # ------------------------------------------------------------------- folds and the record

@@ -97,7 +97,9 @@ def test_a_dominated_forescale_is_named_with_who_dominates_it(result: BacktestRe
     ]
     view = _view(dataclasses.replace(result, approaches=tuple(cheaper)))
     assert view.dominated_by == ("reactive",)
-    assert view.dominance.startswith("forescale is dominated by reactive: each is both cheaper")
+    assert view.dominance.startswith(
+        "forescale is dominated by reactive: each is at least as good on both"
+    )
     assert backtest_json(view)["dominated_by"] == ["reactive"]
 
 

@@ -227,7 +227,27 @@ class CsvSource(BaseModel):
     value_column: str = "value"
     timezone: TimezoneName = "UTC"  # for timestamps without an offset
     scale: Float = Field(default=1.0, gt=0, le=MAX_SCALE)  # multiply values (to requests/s)
+    # the most the demand can be (e.g. 100 for a percentage): caps every forecast
+    max_value: Float | None = Field(default=None, gt=0, le=MAX_CAPACITY_PER_UNIT)
 
+    def demand_max(self) -> float | None:
+        return self.max_value
+
+
+# CloudWatch metrics whose unit is Percent (AWS/EC2, ECS, RDS, ElastiCache, Lambda, ...)
+PERCENT_METRICS = frozenset(
+    {
+        "CPUUtilization",
+        "MemoryUtilization",
+        "DiskSpaceUtilization",
+        "EngineCPUUtilization",
+        "DatabaseMemoryUsagePercentage",
+        "FreeStorageSpacePercentage",
+        "ProvisionedConcurrencyUtilization",
+        "GPUUtilization",
+        "GPUMemoryUtilization",
+    }
+)
 
 _CLOUDWATCH_STATISTIC = re.compile(
     r"SampleCount|Average|Sum|Minimum|Maximum|IQM|(p|tm|wm|tc|ts)(100|\d{1,2}(\.\d{1,2})?)"
@@ -271,6 +291,21 @@ class CloudWatchSource(BaseModel):
     connect_timeout: Float = Field(default=10.0, gt=0, le=300)  # seconds
     read_timeout: Float = Field(default=60.0, gt=0, le=900)  # seconds
     lookback: Duration = _DEFAULT_LOOKBACK  # history read when nothing is stored yet
+    # the most the demand can be; None: 100 for a metric CloudWatch reports in Percent
+    # (unit: Percent, or a known utilisation metric read as Average/Maximum/Minimum/pNN)
+    max_value: Float | None = Field(default=None, gt=0, le=MAX_CAPACITY_PER_UNIT)
+    unit: str | None = Field(default=None, min_length=1, max_length=64)
+
+    def demand_max(self) -> float | None:
+        """``max_value``, else 100 when the metric is a percentage (see the field)."""
+        if self.max_value is not None:
+            return self.max_value
+        if self.unit == "Percent":
+            return 100.0
+        summed = self.statistic in ("Sum", "SampleCount") or self.per_second
+        if not summed and self.expression is None and self.metric_name in PERCENT_METRICS:
+            return 100.0
+        return None
 
     @field_validator("statistic")
     @classmethod
@@ -371,6 +406,11 @@ class PrometheusSource(BaseModel):
     org_id: str | None = Field(default=None, min_length=1)  # sent as X-Scope-OrgID
     headers: dict[str, str] = Field(default_factory=dict)
     lookback: Duration = _DEFAULT_LOOKBACK  # history read when nothing is stored yet
+    # the most the demand can be (e.g. 100 for a percentage): caps every forecast
+    max_value: Float | None = Field(default=None, gt=0, le=MAX_CAPACITY_PER_UNIT)
+
+    def demand_max(self) -> float | None:
+        return self.max_value
 
     @field_validator("url")
     @classmethod
@@ -424,7 +464,7 @@ class Seasonalities(BaseModel):
     weekend_daily_split: bool = True
 
 
-ModelName = Literal["ensemble", "prophet", "seasonal_naive"]
+ModelName = Literal["ensemble", "prophet", "seasonal_naive", "recent_peak", "reactive"]
 
 
 class ForecastConfig(BaseModel):
@@ -448,7 +488,13 @@ class ForecastConfig(BaseModel):
     log_transform: bool = True
     uncertainty_samples: Int = Field(default=300, ge=0, le=5000)
     # Candidate models, the first is the primary; the record picks among them per refit.
-    models: tuple[ModelName, ...] = ("ensemble", "prophet", "seasonal_naive")
+    models: tuple[ModelName, ...] = (
+        "ensemble",
+        "prophet",
+        "seasonal_naive",
+        "recent_peak",
+        "reactive",
+    )
     # Share of recorded steps that may go under-provisioned when the record is replayed
     # with the forecast's headroom and the observed-demand floor (observed_headroom)
     # together: the forecast gets only the headroom the floor does not already give.
@@ -457,6 +503,9 @@ class ForecastConfig(BaseModel):
         dt.timedelta(days=7)
     )
     max_band_factor: Float = Field(default=3.0, ge=1, le=10)
+    # the credible ceiling: a forecast plans for at most the fitted window's peak demand x
+    # this (raised only inside an expected-uplift event; never above source.max_value)
+    peak_allowance: Float = Field(default=1.25, ge=1, le=10)
     # Live accuracy: after each collect, the forecast in force is judged on the last
     # live_window; more than live_max_under of its steps above the band (or a weighted
     # absolute error above live_max_error) refits early, and the new fit's record widens it.

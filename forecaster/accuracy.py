@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -154,6 +154,7 @@ class ModelEvidence:
     factor: float  # k (see the module docstring)
     under_share_widened: float  # share of steps with actual > the headroom
     provisioned_ratio: float  # sum(headroom) / sum(actual)
+    floor_headroom: float | None = None  # the observed floor's headroom it was judged with
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -163,6 +164,8 @@ class Choice:
     factor: float
     reason: str
     evidence: tuple[ModelEvidence, ...] = ()
+    # the observed floor's headroom the record asks for (None: the configured one)
+    floor_headroom: float | None = None
 
     @property
     def band_factor(self) -> float:
@@ -176,6 +179,7 @@ class Floor:
 
     headroom: float
     delay: dt.timedelta = dt.timedelta(minutes=10)
+    cap: float | None = None  # the credible ceiling: the floor stays below it until broken
 
 
 def _needed_factor(actual: np.ndarray, base: np.ndarray, target_under: float, cap: float) -> float:
@@ -206,7 +210,15 @@ def _floor_values(ds: pd.Series, actual: np.ndarray, floor: Floor) -> np.ndarray
     sorted_ds = stamps[order]
     pos = sorted_ds.searchsorted(stamps - pd.Timedelta(floor.delay), side="right") - 1
     seen = np.where(pos >= 0, actual[order][np.clip(pos, 0, None)], 0.0)
-    return np.nan_to_num(seen * (1 + floor.headroom), nan=0.0)
+    served = seen * (1 + floor.headroom)
+    if floor.cap is not None:
+        served = np.where(seen <= floor.cap, np.minimum(served, floor.cap), served)
+    return np.nan_to_num(served, nan=0.0)
+
+
+FLOOR_STEPS = (1.0, 2 / 3, 1 / 3, 0.0)
+"""The observed floor's headroom the record may choose: these fractions of the configured
+``observed_headroom`` (the floor never gets more than configured)."""
 
 
 def evidence_for(
@@ -217,11 +229,13 @@ def evidence_for(
     max_factor: float,
     floor: Floor | None = None,
 ) -> ModelEvidence | None:
-    """The cheaper of two ways to protect ``target_under`` with ``model``: its band edge
-    times ``k >= 1``, or its point forecast times ``k >= 1`` (a point forecast whose record
-    is good needs less headroom than a band that is wide everywhere). With a ``floor`` the
-    protection is judged as the daemon gives it: ``max(k x edge, observed floor)``, so
-    the forecast gets only the headroom the floor does not already provide."""
+    """The cheapest way to protect ``target_under`` with ``model``: its band edge times
+    ``k >= 1``, or its point forecast times ``k >= 1`` (a point forecast whose record is
+    good needs less headroom than a band that is wide everywhere). With a ``floor`` the
+    protection is judged as the daemon gives it: ``max(k x edge, observed floor)``, so the
+    forecast gets only the headroom the floor does not already provide - and the floor only
+    the headroom the forecast does not: its headroom may be lowered (:data:`FLOOR_STEPS` of
+    the configured one) when the record holds with less."""
     cols = (f"{model}:yhat", f"{model}:upper")
     if any(c not in record.columns for c in cols):
         return None
@@ -233,25 +247,36 @@ def evidence_for(
     )
     if not keep.any():
         return None
-    floor_all = (
-        _floor_values(record["ds"], a_all, floor) if floor is not None else np.zeros(len(a_all))
-    )
     a = a_all[keep]
     yhat = record[cols[0]].to_numpy(dtype=float)[keep]
     upper = record[cols[1]].to_numpy(dtype=float)[keep]
-    low = floor_all[keep]
+    floors: list[tuple[float | None, np.ndarray]] = [(None, np.zeros(int(keep.sum())))]
+    if floor is not None:
+        floors = [
+            (
+                floor.headroom * step,
+                _floor_values(record["ds"], a_all, replace(floor, headroom=floor.headroom * step))[
+                    keep
+                ],
+            )
+            for step in (FLOOR_STEPS if floor.headroom > 0 else (1.0,))
+        ]
     total = float(a.sum())
     options = []
-    for basis, base in (("band", upper), ("point", yhat)):
-        if floor is None:
-            k = _needed_factor(a, base, target_under, max_factor)
-        else:
-            k = _needed_with_floor(a, base, low, target_under, max_factor)
-        served = np.maximum(k * base, low)
-        under = float(np.mean(a > served))
-        ratio = float(served.sum() / total) if total > 0 else math.inf
-        options.append((under > target_under + 1e-12, ratio, basis, k, under))
-    _, ratio, basis, k, under = min(options)
+    for floor_h, low in floors:
+        for basis, base in (("band", upper), ("point", yhat)):
+            if floor is None:
+                k = _needed_factor(a, base, target_under, max_factor)
+            else:
+                k = _needed_with_floor(a, base, low, target_under, max_factor)
+            served = np.maximum(k * base, low)
+            under = float(np.mean(a > served))
+            ratio = float(served.sum() / total) if total > 0 else math.inf
+            # held first, then cheapest; on a tie the larger floor (the safer one)
+            options.append(
+                (under > target_under + 1e-12, ratio, -(floor_h or 0.0), basis, k, under, floor_h)
+            )
+    _, ratio, _, basis, k, under, floor_h = min(options)
     return ModelEvidence(
         model=model,
         steps=int(a.size),
@@ -261,6 +286,7 @@ def evidence_for(
         factor=k,
         under_share_widened=under,
         provisioned_ratio=ratio,
+        floor_headroom=floor_h,
     )
 
 
@@ -322,8 +348,22 @@ def choose_model(
             f"; band widened x{best.factor:.2f}: its own band was exceeded on "
             f"{best.under_share:.1%} of steps"
         )
+    if (
+        floor is not None
+        and best.floor_headroom is not None
+        and best.floor_headroom < floor.headroom
+    ):
+        why += (
+            f"; the observed floor needs only +{best.floor_headroom:.0%} headroom "
+            f"(of +{floor.headroom:.0%}) on this record"
+        )
     return Choice(
-        model=best.model, basis=best.basis, factor=best.factor, reason=why, evidence=tuple(evidence)
+        model=best.model,
+        basis=best.basis,
+        factor=best.factor,
+        reason=why,
+        evidence=tuple(evidence),
+        floor_headroom=best.floor_headroom,
     )
 
 

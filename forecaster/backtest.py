@@ -44,9 +44,7 @@ from forescale.errors import ForecastError, ForescaleError, PlanError
 from forescale.forecaster.accuracy import (
     Choice,
     Floor,
-    choose_model,
     coverage,
-    headroom,
     mape,
     mase,
     on_grid,
@@ -54,8 +52,9 @@ from forescale.forecaster.accuracy import (
     seasonal_mae,
     smape,
 )
-from forescale.forecaster.candidates import DEFAULT_MODELS
+from forescale.forecaster.candidates import DEFAULT_MODELS, decide
 from forescale.forecaster.capacity import plan_capacity, planner_frame, units_for
+from forescale.forecaster.ceiling import PEAK_ALLOWANCE, credible_ceiling
 from forescale.forecaster.grid import native_step
 from forescale.forecaster.types import CapacityPolicy, Forecast
 
@@ -120,6 +119,10 @@ class BacktestConfig:
     replay: Literal["daemon", "cutoff"] = "daemon"
     collect_delay: dt.timedelta = dt.timedelta(minutes=10)
     warmup: dt.timedelta = dt.timedelta(minutes=5)
+    # the credible ceiling (forecaster.ceiling): the fitted window's peak x this, at most
+    # max_value (e.g. 100 for a percentage)
+    peak_allowance: float = PEAK_ALLOWANCE
+    max_value: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -489,19 +492,23 @@ def _fold(
 ) -> _Carry:
     """Fold ``i``: choose by the record, plan forescale's and the naive baseline's units
     over the fold's steps, score every model; returns what the next fold is handed."""
-    choice = choose_model(
-        _recent(carry.record, cutoff, config.record_window),
+    plan = _fold_plan(grid, policy, i, cutoff, carry.start(cutoff))
+    used, choice = decide(
+        fits,
         available,
+        _recent(carry.record, cutoff, config.record_window),
         target_under=config.target_under,
         max_factor=config.max_band_factor,
         min_steps=config.min_record_steps,
-        primary=available[0],
         floor=Floor(headroom=policy.observed_headroom, delay=config.collect_delay)
         if config.replay == "daemon"
         else None,
+        ceiling=credible_ceiling(
+            plan.history, allowance=config.peak_allowance, max_value=config.max_value
+        ),
     )
-    used = headroom(fits[choice.model], choice)
-    plan = _fold_plan(grid, policy, i, cutoff, carry.start(cutoff))
+    if choice.floor_headroom is not None:  # the floor's headroom the record asked for
+        plan = replace(plan, policy=replace(plan.policy, observed_headroom=choice.floor_headroom))
     if config.replay == "daemon":
         before = carry.force if plan.current is not None else ()
         serving, paid, force = _daemon_units(used, plan, grid, config, before)
@@ -713,6 +720,7 @@ def _plan_units(forecast: Forecast, plan: _FoldPlan, current: int | None) -> np.
             current_units=start,
             now=plan.cutoff,
             observed_demand=plan.observed,
+            floor_cap=forecast.ceiling,
         )
     except PlanError:
         return np.full(len(plan.at), float(start))
@@ -798,6 +806,7 @@ class _DaemonPlanner:
     limited: bool
     ahead: pd.Timedelta
     behind: pd.Timedelta
+    floor_cap: float | None
 
     @classmethod
     def of(
@@ -812,6 +821,7 @@ class _DaemonPlanner:
             limited=up.units is not None or up.percent is not None,
             ahead=pd.Timedelta(policy.lead_time + 2 * policy.stabilization + dt.timedelta(hours=1)),
             behind=pd.Timedelta(policy.stabilization + policy.lead_time + dt.timedelta(hours=1)),
+            floor_cap=forecast.ceiling,
         )
 
     def want(
@@ -835,6 +845,7 @@ class _DaemonPlanner:
                 observed_demand=seen,
                 data_fresh=seen is not None,
                 in_force=in_force,
+                floor_cap=self.floor_cap,
             )
             return int(plan.desired["units"].iloc[0])
         except PlanError:

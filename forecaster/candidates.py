@@ -19,19 +19,34 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from forescale.errors import ForecastError, ForescaleError
-from forescale.forecaster.accuracy import Choice, Floor, choose_model, headroom, record_rows
+from forescale.forecaster.accuracy import (
+    Choice,
+    Floor,
+    choose_model,
+    headroom,
+    on_grid,
+    record_rows,
+)
+from forescale.forecaster.ceiling import Ceiling, capped
 from forescale.forecaster.challengers import (
     ENSEMBLE,
     SEASONAL_NAIVE,
     ensemble_forecast,
     seasonal_naive_forecast,
+)
+from forescale.forecaster.outliers import Outlier, flag_outliers, masked
+from forescale.forecaster.policies import (
+    REACTIVE,
+    RECENT_PEAK,
+    reactive_forecast,
+    recent_peak_forecast,
 )
 from forescale.forecaster.types import Event, Forecast, ForecastSettings
 
@@ -50,7 +65,7 @@ __all__ = [
 ]
 
 PROPHET = "prophet"
-DEFAULT_MODELS = (ENSEMBLE, PROPHET, SEASONAL_NAIVE)
+DEFAULT_MODELS = (ENSEMBLE, PROPHET, SEASONAL_NAIVE, RECENT_PEAK, REACTIVE)
 RECORD_SPAN = dt.timedelta(hours=24)
 
 
@@ -58,6 +73,7 @@ RECORD_SPAN = dt.timedelta(hours=24)
 class Fitted:
     forecasts: dict[str, Forecast]
     errors: dict[str, str]
+    outliers: tuple[Outlier, ...] = ()  # samples kept out of every fit (forecaster.outliers)
 
 
 class ModelFitter(Protocol):
@@ -125,6 +141,8 @@ class CandidateSet:
     ) -> Fitted:
         """Fit the ``models`` this set has on ``history`` as of ``now``; a model that
         fails is left out with its error, one the set lacks is skipped."""
+        outliers = flag_outliers(history)
+        history = masked(history, outliers)
         out: dict[str, Forecast] = {}
         errors: dict[str, str] = {}
         wanted = set(models)
@@ -147,11 +165,43 @@ class CandidateSet:
             else:
                 errors[ENSEMBLE] = "needs both prophet and seasonal_naive"
         ordered = {m: out[m] for m in models if m in out}
-        return Fitted(forecasts=ordered, errors=errors)
+        return Fitted(forecasts=ordered, errors=errors, outliers=outliers)
 
 
-PRODUCT = CandidateSet(fitters={PROPHET: _prophet, SEASONAL_NAIVE: _seasonal_naive})
-"""Prophet and seasonal naive (and their ensemble): what every refit fits."""
+def _recent_peak(
+    history: pd.DataFrame,
+    *,
+    events: Sequence[Event],
+    settings: ForecastSettings,
+    now: dt.datetime,
+    min_history: dt.timedelta,
+) -> Forecast:
+    return recent_peak_forecast(
+        history, settings=settings, now=now, events=events, min_history=min_history
+    )
+
+
+def _reactive(
+    history: pd.DataFrame,
+    *,
+    events: Sequence[Event],
+    settings: ForecastSettings,
+    now: dt.datetime,
+    min_history: dt.timedelta,
+) -> Forecast:
+    return reactive_forecast(history, settings=settings, now=now, min_history=min_history)
+
+
+PRODUCT = CandidateSet(
+    fitters={
+        PROPHET: _prophet,
+        SEASONAL_NAIVE: _seasonal_naive,
+        RECENT_PEAK: _recent_peak,
+        REACTIVE: _reactive,
+    }
+)
+"""What every refit fits: Prophet and seasonal naive (and their ensemble, the primary),
+and the simple policies teams run instead (:mod:`forescale.forecaster.policies`)."""
 
 
 def fit_candidates(
@@ -182,13 +232,46 @@ def choose(
     max_factor: float = 3.0,
     min_steps: int = 48,
     floor: Floor | None = None,
+    ceiling: Ceiling | None = None,
 ) -> tuple[Forecast, Choice]:
     """The forecast that plans capacity and the choice behind it (with its evidence)."""
     if not fitted.forecasts:
         raise ForecastError(
             "no model could be fitted: " + "; ".join(f"{m}: {e}" for m, e in fitted.errors.items())
         )
-    names = list(fitted.forecasts)
+    forecast, choice = decide(
+        fitted.forecasts,
+        list(fitted.forecasts),
+        record,
+        target_under=target_under,
+        max_factor=max_factor,
+        min_steps=min_steps,
+        floor=floor,
+        ceiling=ceiling,
+    )
+    for outlier in fitted.outliers:
+        forecast = forecast.noted(f"outlier kept out of the fit: {outlier.describe()}")
+    return forecast, choice
+
+
+def decide(
+    forecasts: dict[str, Forecast],
+    names: list[str],
+    record: pd.DataFrame,
+    *,
+    target_under: float,
+    max_factor: float,
+    min_steps: int,
+    floor: Floor | None,
+    ceiling: Ceiling | None,
+) -> tuple[Forecast, Choice]:
+    """One decision, shared by refits and backtests: the model and headroom the record
+    asks for (:func:`forescale.forecaster.accuracy.choose_model`, the floor replayed as
+    the daemon gives it, capped as the plan will be), that model's forecast with that
+    headroom - a chosen policy keeps the best model's demand forecast for the report - and
+    capped at the credible ceiling (:mod:`forescale.forecaster.ceiling`)."""
+    if floor is not None and ceiling is not None:
+        floor = replace(floor, cap=ceiling.value)
     choice = choose_model(
         record,
         names,
@@ -198,8 +281,45 @@ def choose(
         primary=names[0],
         floor=floor,
     )
-    forecast = headroom(fitted.forecasts[choice.model], choice)
+    forecast = headroom(forecasts[choice.model], choice)
+    if choice.model in _POLICY_WHY:
+        choice = replace(choice, reason=f"{_POLICY_WHY[choice.model]}: {choice.reason}")
+        forecast = _explained(forecast, forecasts, names)
+    forecast = capped(forecast, ceiling)
     return forecast.noted(f"model: {choice.reason}"), choice
+
+
+_POLICY_WHY = {
+    RECENT_PEAK: "bursty: holding the recent peak (no forecast held the target for less)",
+    REACTIVE: "reacting only: the record shows a forecast adds cost and nothing else",
+}
+
+
+def _explained(policy: Forecast, forecasts: dict[str, Forecast], names: list[str]) -> Forecast:
+    """A policy plans capacity (``yhat_upper``), but the report still shows what demand is
+    expected: the point forecast and components of the best forecasting model fitted."""
+    demand = next((forecasts[n] for n in names if n not in _POLICY_WHY), None)
+    if demand is None:
+        return policy
+    frame = policy.frame[["ds", "yhat_upper"]].copy()
+    mapped = on_grid(demand.frame, pd.DatetimeIndex(frame["ds"]), demand.resolution)
+    frame["yhat"] = mapped["yhat"].to_numpy(dtype=float)
+    frame["yhat_lower"] = mapped["yhat_lower"].to_numpy(dtype=float)
+    for column in demand.components:
+        frame[column] = mapped[column].to_numpy(dtype=float)
+    return replace(
+        policy,
+        frame=frame[["ds", "yhat", "yhat_lower", "yhat_upper", *demand.components]],
+        components=demand.components,
+        event_effects=demand.event_effects or policy.event_effects,
+        notes=(*demand.notes, *policy.notes),
+    )
+
+
+_POLICY_WHY = {
+    RECENT_PEAK: "bursty: holding the recent peak (no forecast held the target for less)",
+    REACTIVE: "reacting only: the record shows a forecast adds cost and nothing else",
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

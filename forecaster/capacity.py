@@ -54,7 +54,8 @@ How a slot's units are chosen
    steps, ``M = ceil(lead_time / step)``; so a raise for demand arriving at ``t`` is in
    force from ``t - lead_time`` rounded *down* to the grid (exact when ``lead_time`` is a
    multiple of the step), and never later than ``now``.
-3. The reactive floor ``units_for(observed_demand * (1 + observed_headroom))`` applies to
+3. The reactive floor ``units_for(observed_demand * (1 + observed_headroom))`` (at most
+   ``floor_cap``, the credible ceiling, while the observed demand is below it) applies to
    the slots that start before ``now + max(lead_time, stabilization)`` (and always to the
    slot containing ``now``).
 4. Needs are clamped to ``[min_units, max_units]``.
@@ -169,6 +170,7 @@ def plan_capacity(
     data_fresh: bool = True,
     timezone: str = "UTC",
     in_force: Sequence[tuple[dt.datetime, int]] = (),
+    floor_cap: float | None = None,
 ) -> CapacityPlan:
     """Plan units (replicas/instances) from a demand forecast; see the module docstring.
 
@@ -181,6 +183,8 @@ def plan_capacity(
     units in force before ``now`` as ``(since, units)``, ascending, the last units equal to
     ``current_units``, covering at least ``[now - step_period, now)`` (see "Step limits";
     default: ``current_units`` has been in force for a whole ``step_period``).
+    ``floor_cap`` (demand units, the forecast's credible ceiling): while the observed
+    demand is at or below it, the reactive floor asks for at most the units it needs.
 
     Returns a ``CapacityPlan`` whose ``desired`` frame holds ``ds`` (UTC) and ``units`` (int)
     from the slot containing ``now`` to the last forecast row, and whose ``steps`` are only
@@ -212,6 +216,7 @@ def plan_capacity(
         ),
         tz=_zone(timezone),
         history=history,
+        floor_cap=floor_cap,
     )
     notes: list[str] = []
     if not data_fresh or observed_demand is None:
@@ -595,6 +600,7 @@ class _Planner:
         scale_in_allowed: bool,
         tz: dt.tzinfo = dt.UTC,
         history: Sequence[tuple[dt.datetime, int]] = (),
+        floor_cap: float | None = None,
     ) -> None:
         self.tz = tz
         # The capacity in force before now as (since, units); before its first entry that
@@ -623,11 +629,12 @@ class _Planner:
         self.s = _ceil_steps(policy.stabilization, step)
         # A change at a slot shares its step_period window with the next w - 1 slots.
         self.w = _ceil_steps(policy.step_period, step)
-        self.floor_units = (
-            units_for(observed * (1 + policy.observed_headroom), cpu)
-            if observed is not None
-            else None
-        )
+        self.floor_units: int | None = None
+        if observed is not None:
+            floor_demand = observed * (1 + policy.observed_headroom)
+            if floor_cap is not None and observed <= floor_cap:
+                floor_demand = min(floor_demand, floor_cap)  # the ceiling holds until broken
+            self.floor_units = units_for(floor_demand, cpu)
         self.floor_until = now + max(policy.lead_time, policy.stabilization)
         # Windows from the first look-back slot of the first planned slot to the last row.
         self.lo = self.g0 - self.s

@@ -31,7 +31,13 @@ from forescale.forecaster.events import event_indicators
 from forescale.forecaster.grid import epoch_ns, native_step, step_text
 from forescale.forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 
-__all__ = ["ENSEMBLE", "SEASONAL_NAIVE", "ensemble_forecast", "seasonal_naive_forecast"]
+__all__ = [
+    "ENSEMBLE",
+    "SEASONAL_NAIVE",
+    "ensemble_forecast",
+    "expected_uplift",
+    "seasonal_naive_forecast",
+]
 
 SEASONAL_NAIVE = "seasonal_naive"
 ENSEMBLE = "ensemble"
@@ -116,27 +122,7 @@ def seasonal_naive_forecast(
     lo_f, hi_f = min(lo_f, 1.0), max(hi_f, 1.0)
 
     future_ds = pd.DatetimeIndex(pd.to_datetime(future, utc=True))
-    factor = np.ones(len(future))
-    effects: list[EventEffect] = []
-    components: dict[str, np.ndarray] = {}
-    for event in events:
-        if event.expected_uplift is None:
-            continue
-        active = event_indicators([event], future_ds, step=step).iloc[:, 0].to_numpy(dtype=bool)
-        if not active.any():
-            continue
-        factor[active] *= 1 + event.expected_uplift
-        column = components.setdefault(f"event:{event.name}", np.zeros(len(future)))
-        column[active] = event.expected_uplift
-        effects.append(
-            EventEffect(
-                name=event.name,
-                start=event.active_start,
-                end=event.active_end,
-                effect=event.expected_uplift,
-                source="expected_uplift",
-            )
-        )
+    factor, components, effects = expected_uplift(events, future_ds, step)
     point = np.maximum(point * factor, 0.0)
     out = pd.DataFrame(
         {
@@ -155,9 +141,38 @@ def seasonal_naive_forecast(
         fitted_at=now,
         history_end=ds[-1].to_pydatetime(),
         model=SEASONAL_NAIVE,
-        event_effects=tuple(effects),
+        event_effects=effects,
         notes=tuple(notes),
     )
+
+
+def expected_uplift(
+    events: Sequence[Event], ds: pd.DatetimeIndex, step: dt.timedelta
+) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[EventEffect, ...]]:
+    """What the calendar's ``expected_uplift`` events do to forecast rows ``ds``: the factor
+    per row (1 outside events), one component column per event, and the effects."""
+    factor = np.ones(len(ds))
+    effects: list[EventEffect] = []
+    components: dict[str, np.ndarray] = {}
+    for event in events:
+        if event.expected_uplift is None:
+            continue
+        active = event_indicators([event], ds, step=step).iloc[:, 0].to_numpy(dtype=bool)
+        if not active.any():
+            continue
+        factor[active] *= 1 + event.expected_uplift
+        column = components.setdefault(f"event:{event.name}", np.zeros(len(ds)))
+        column[active] = event.expected_uplift
+        effects.append(
+            EventEffect(
+                name=event.name,
+                start=event.active_start,
+                end=event.active_end,
+                effect=event.expected_uplift,
+                source="expected_uplift",
+            )
+        )
+    return factor, components, tuple(effects)
 
 
 def _earlier(values: dict[int, float], t: int, lag: int) -> float | None:

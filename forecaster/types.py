@@ -95,6 +95,8 @@ class Forecast:
     model: str = "prophet"
     event_effects: tuple[EventEffect, ...] = ()
     notes: tuple[str, ...] = ()
+    # the credible ceiling it was capped at (demand units; forecaster.ceiling), None: none
+    ceiling: float | None = None
 
     def noted(self, note: str, *, frame: pd.DataFrame | None = None) -> Forecast:
         """This forecast with ``note`` appended (and ``frame`` instead, when given)."""

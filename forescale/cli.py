@@ -656,6 +656,19 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     help="Share of recorded steps the forecast's headroom and the observed floor together may "
     "leave under-provisioned; the headroom is raised until they do not.",
 )
+@click.option(
+    "--peak-allowance",
+    default=1.25,
+    show_default=True,
+    type=click.FloatRange(1, 10),
+    help="The credible ceiling: a forecast plans for at most the fitted window's peak x this.",
+)
+@click.option(
+    "--max-value",
+    default=None,
+    type=click.FloatRange(0, 1e12, min_open=True),
+    help="The most the demand can be (e.g. 100 for a percentage); caps every forecast.",
+)
 @_duration_option(
     "--sim-step", "5m", "Capacity simulation step (finer than the data: interpolated)."
 )
@@ -700,6 +713,8 @@ def backtest(
     max_units: int,
     interval_width: float,
     target_under: float,
+    peak_allowance: float,
+    max_value: float | None,
     sim_step: dt.timedelta,
     fmt: Literal["text", "json", "html"],
     output: Path | None,
@@ -742,6 +757,8 @@ def backtest(
         target_under=target_under,
         sim_step=sim_step,
         workers=workers,
+        peak_allowance=peak_allowance,
+        max_value=max_value,
     )
     done = usecase.backtest(
         args,

@@ -45,9 +45,11 @@ def encode_meta(
     live: LiveJudgement | None,
     candidates: Mapping[str, CompactForecast],
     candidate_errors: Mapping[str, str],
+    ceiling: float | None = None,
 ) -> str:
     """The meta JSON of a run (sorted keys, no NaN)."""
     meta: dict[str, Any] = {
+        "ceiling": finite(ceiling),
         "components": list(components),
         "notes": list(notes),
         "interval_width": interval_width,
@@ -93,6 +95,7 @@ def decode_meta(text: str) -> MetaFields:
         "candidate_errors": {
             str(k): str(v) for k, v in (meta.get("candidate_errors") or {}).items()
         },
+        "ceiling": None if meta.get("ceiling") is None else float(meta["ceiling"]),
     }
 
 
@@ -103,6 +106,7 @@ def choice_json(choice: Choice) -> dict[str, Any]:
         "basis": choice.basis,
         "factor": finite(choice.factor, ndigits=6),
         "reason": choice.reason,
+        "floor_headroom": finite(choice.floor_headroom, ndigits=6),
         "evidence": [
             {
                 "model": e.model,
@@ -113,6 +117,7 @@ def choice_json(choice: Choice) -> dict[str, Any]:
                 "factor": finite(e.factor, ndigits=6),
                 "under_share_widened": finite(e.under_share_widened, ndigits=6),
                 "provisioned_ratio": finite(e.provisioned_ratio, ndigits=6),
+                "floor_headroom": finite(e.floor_headroom, ndigits=6),
             }
             for e in choice.evidence
         ],
@@ -120,6 +125,10 @@ def choice_json(choice: Choice) -> dict[str, Any]:
 
 
 # -- pieces ------------------------------------------------------------------------------
+def _maybe(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
@@ -165,9 +174,11 @@ def choice_from_json(raw: Any) -> Choice | None:
                 factor=_float(e.get("factor")),
                 under_share_widened=_float(e.get("under_share_widened")),
                 provisioned_ratio=_float(e.get("provisioned_ratio")),
+                floor_headroom=_maybe(e.get("floor_headroom")),
             )
             for e in raw.get("evidence", ())
         ),
+        floor_headroom=_maybe(raw.get("floor_headroom")),
     )
 
 

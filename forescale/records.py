@@ -127,6 +127,7 @@ class ForecastRun:
     live: LiveJudgement | None = None
     candidates: Mapping[str, CompactForecast] = field(default_factory=lambda: _NO_CANDIDATES)
     candidate_errors: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    ceiling: float | None = None  # the credible ceiling the forecast was capped at
     frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     id: int | None = None
 
@@ -158,6 +159,7 @@ class ForecastRun:
             live=live,
             candidates=candidates or _NO_CANDIDATES,
             candidate_errors=candidate_errors or _EMPTY,
+            ceiling=forecast.ceiling,
             frame=forecast.frame,
         )
 
@@ -179,6 +181,7 @@ class ForecastRun:
             model=self.model,
             event_effects=self.event_effects,
             notes=self.notes,
+            ceiling=self.ceiling,
         )
 
 

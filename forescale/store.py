@@ -309,6 +309,7 @@ class Store:
             live=run.live,
             candidates=run.candidates,
             candidate_errors=run.candidate_errors,
+            ceiling=run.ceiling,
         )
         with self._begin() as conn:
             inserted = conn.execute(

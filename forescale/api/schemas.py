@@ -55,6 +55,7 @@ class EvidenceOut(BaseModel):
     factor: float | None
     under_share_widened: float | None
     provisioned_ratio: float | None
+    floor_headroom: float | None = None
 
 
 class ChoiceOut(BaseModel):
@@ -64,6 +65,7 @@ class ChoiceOut(BaseModel):
     basis: str
     factor: float | None
     reason: str
+    floor_headroom: float | None = None  # the observed floor's headroom the record chose
     evidence: list[EvidenceOut]
 
 

@@ -42,6 +42,7 @@ from forescale.forecaster.backtest import (
     run_backtest,
 )
 from forescale.forecaster.candidates import DEFAULT_MODELS, PRODUCT, CandidateSet, Fitted
+from forescale.forecaster.ceiling import PEAK_ALLOWANCE
 from forescale.forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
 
 if TYPE_CHECKING:
@@ -102,6 +103,8 @@ class BacktestArgs:
     target_under: float = 0.03
     sim_step: dt.timedelta = dt.timedelta(minutes=5)
     workers: int | None = None  # fitting processes (None: the CPUs)
+    peak_allowance: float = PEAK_ALLOWANCE  # the credible ceiling: fitted peak x this
+    max_value: float | None = None  # the most the demand can be (100 for a percentage)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -389,6 +392,11 @@ def _prepare_service(args: BacktestArgs, name: str, candidates: CandidateSet) ->
 
     settings = load_settings(args.config)
     service = settings.service(name)
+    args = replace(
+        args,
+        peak_allowance=service.forecast.peak_allowance,
+        max_value=service.source.demand_max(),
+    )
     series = _stored_history(settings, name)
     fsettings = replace(forecast_settings(settings, service), horizon=args.horizon)
     policy = capacity_policy(service)
@@ -446,6 +454,8 @@ def _config(
         policy=policy,
         sim_step=sim_step,
         target_under=args.target_under,
+        peak_allowance=args.peak_allowance,
+        max_value=args.max_value,
     )
 
 
@@ -465,4 +475,6 @@ def _echo(
         "country_holidays": settings.country_holidays,
         "timezone": settings.timezone,
         "target_under": args.target_under,
+        "peak_allowance": args.peak_allowance,
+        "max_value": args.max_value,
     }

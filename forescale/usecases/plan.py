@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -93,6 +93,7 @@ def schedule(
         data_fresh=data_fresh,
         timezone=timezone,  # reasons read in the report's clock
         in_force=in_force,
+        floor_cap=forecast.ceiling,
     )
     return Schedule(
         plan=plan, observed_demand=observed_demand, data_fresh=data_fresh, last_seen=last_seen
@@ -154,6 +155,10 @@ def plan_with_run(
     if reused:
         forecast = forecast.noted(f"forecast run #{run.id} reused (made {run.as_of:%H:%M}Z)")
     policy = capacity_policy(service)
+    if run.choice is not None and run.choice.floor_headroom is not None:
+        # the observed floor's headroom the record asked for (never above the setting)
+        headroom = min(run.choice.floor_headroom, policy.observed_headroom)
+        policy = replace(policy, observed_headroom=headroom)
     planned = schedule(
         forecast,
         history,

@@ -9,7 +9,8 @@ cannot stop any service's forecast. Steps, for one service as of ``now``:
    in a worker process for many services, see :func:`refit_all`);
 3. live accuracy of the forecast in force (:mod:`forescale.live`) and the record of every
    candidate over ``forecast.record_window`` (:func:`forescale.forecaster.candidates.live_record`);
-4. the choice (:func:`forescale.forecaster.candidates.choose`): model and headroom factor;
+4. the choice (:func:`forescale.forecaster.candidates.choose`): model and headroom factor,
+   capped at the credible ceiling (:mod:`forescale.forecaster.ceiling`);
 5. one :class:`~forescale.records.ForecastRun` stored, with the choice, the live judgement
    and each candidate's first day (the next refit's record).
 """
@@ -28,6 +29,7 @@ import pandas as pd
 from forescale.errors import ForescaleError
 from forescale.forecaster.accuracy import Floor
 from forescale.forecaster.candidates import CandidateSet, Fitted, choose, compact, live_record
+from forescale.forecaster.ceiling import credible_ceiling
 from forescale.forecaster.types import Event, ForecastSettings
 from forescale.records import ForecastRun, LiveJudgement
 from forescale.usecases.context import App, forecast_settings, selected
@@ -103,6 +105,9 @@ def refit(
         target_under=fc.target_under,
         max_factor=fc.max_band_factor,
         floor=Floor(headroom=service.observed_headroom),
+        ceiling=credible_ceiling(
+            job.history, allowance=fc.peak_allowance, max_value=service.source.demand_max()
+        ),
     )
     judged = None
     if live is not None:

@@ -136,3 +136,36 @@ def test_parse_duration_rejects(text: object) -> None:
 def test_format_duration_round_trips() -> None:
     for text in ["15m", "1h30m", "2d", "0s", "1d2h"]:
         assert format_duration(parse_duration(text)) == text
+
+
+def test_the_most_the_demand_can_be_is_set_or_inferred_for_percentages() -> None:
+    from forescale.config.settings import CloudWatchSource, CsvSource, PrometheusSource
+
+    assert CsvSource(path=Path("d.csv"), max_value=100).demand_max() == 100
+    assert PrometheusSource(url="http://p:9090", query="up").demand_max() is None
+    cpu = CloudWatchSource(
+        region="eu-west-1", namespace="AWS/EC2", metric_name="CPUUtilization", statistic="Average"
+    )
+    assert cpu.demand_max() == 100.0  # CloudWatch reports it in Percent
+    summed = cpu.model_copy(update={"statistic": "Sum"})
+    assert summed.demand_max() is None  # a sum of percentages is no percentage
+    requests = CloudWatchSource(
+        region="eu-west-1",
+        namespace="AWS/ELB",
+        metric_name="RequestCount",
+        statistic="Sum",
+        period=dt.timedelta(minutes=5),
+    )
+    assert requests.demand_max() is None
+    assert requests.model_copy(update={"unit": "Percent"}).demand_max() == 100.0
+    assert requests.model_copy(update={"max_value": 5e3}).demand_max() == 5e3
+
+
+def test_the_new_candidates_and_the_peak_allowance_are_settings() -> None:
+    from forescale.config.settings import ForecastConfig
+
+    fc = ForecastConfig()
+    assert fc.models == ("ensemble", "prophet", "seasonal_naive", "recent_peak", "reactive")
+    assert fc.peak_allowance == 1.25
+    with pytest.raises(ValueError, match="peak_allowance"):
+        ForecastConfig(peak_allowance=0.5)

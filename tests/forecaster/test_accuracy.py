@@ -352,3 +352,25 @@ def test_widened_multiplies_only_the_upper_edge() -> None:
         out.frame.drop(columns="yhat_upper"), fc.frame.drop(columns="yhat_upper")
     )
     assert out.notes == ("fitted", "x2")
+
+
+def test_the_record_lowers_the_floor_headroom_when_the_forecast_holds_without_it() -> None:
+    """A point forecast that is right within 2 % holds the target on its own: the floor's
+    30 % headroom would only add cost, so the record asks for less (never more)."""
+    from forescale.forecaster.accuracy import Floor, choose_model
+
+    ds = pd.date_range("2024-03-01", periods=288, freq="5min", tz="UTC")
+    rng = np.random.default_rng(3)
+    actual = 100 + 20 * np.sin(np.arange(288) / 288 * 2 * np.pi) + rng.normal(0, 1, 288)
+    record = pd.DataFrame(
+        {"ds": ds, "actual": actual, "good:yhat": actual * 1.02, "good:upper": actual * 1.5}
+    )
+    choice = choose_model(
+        record, ["good"], target_under=0.03, min_steps=48, floor=Floor(headroom=0.3)
+    )
+    assert choice.floor_headroom is not None and choice.floor_headroom < 0.3
+    assert "observed floor needs only" in choice.reason
+    [evidence] = choice.evidence
+    assert evidence.provisioned_ratio < 1.1  # the floor at +30 % would have cost >= 1.3x
+    # the configured headroom is the most it ever gets
+    assert all(e.floor_headroom is not None and e.floor_headroom <= 0.3 for e in choice.evidence)

@@ -65,6 +65,7 @@ CHOICE = {
     "basis": "point",
     "factor": 1.25,
     "reason": "seasonal_naive: the cheapest headroom that held on the last 96 steps",
+    "floor_headroom": 0.1,
     "evidence": [
         {
             "model": "ensemble",
@@ -75,6 +76,7 @@ CHOICE = {
             "factor": 1.5,
             "under_share_widened": 0.01,
             "provisioned_ratio": 1.6,
+            "floor_headroom": 0.3,
         },
         {
             "model": "seasonal_naive",
@@ -85,6 +87,7 @@ CHOICE = {
             "factor": 1.25,
             "under_share_widened": 0.02,
             "provisioned_ratio": 1.3,
+            "floor_headroom": 0.1,
         },
     ],
 }

@@ -114,14 +114,15 @@ def test_the_product_forecaster_records_its_choice_and_learns_from_its_record(
     assert "record too short" in first.model_choice["reason"]
     run = store.forecast_run(first.forecast_run_id or -1, points=False)
     assert run is not None
-    assert set(run.candidates) == {"ensemble", "prophet", "seasonal_naive"}
+    models = {"ensemble", "prophet", "seasonal_naive", "recent_peak", "reactive"}
+    assert set(run.candidates) == models
 
     second = plan_service(app, "web", now=NOW)
     choice = second.model_choice
     assert choice is not None and choice["evidence"]
     steps = {e["model"]: e["steps"] for e in choice["evidence"]}
     # The first run's candidates are kept for their first 24 h: 48 half-hour steps judged.
-    assert steps == {"ensemble": 48, "prophet": 48, "seasonal_naive": 48}
+    assert steps == dict.fromkeys(models, 48)
     assert choice["model"] in steps and choice["factor"] >= 1.0
     assert any(n.startswith("model: ") for n in second.forecast.notes)
     # The stored run carries the same choice, for the API.

@@ -1,0 +1,109 @@
+"""The credible ceiling: capacity from a forecast never exceeds what the history justifies.
+
+A forecast can explode: a log-scale fit of a bursty 0.1 %-idle CPU series put its upper
+band at 75,677 for a percentage, and the plan would have pinned the group at ``max_units``.
+The ceiling bounds what a forecast may ask for, in demand units:
+
+1. ``peak`` — the highest demand observed in the fitted window (the history handed to the
+   fit, up to ``now``);
+2. ``value = peak × allowance`` (``forecast.peak_allowance``, a bounded headroom over the
+   peak for demand that grows), never above the source's ``max_value`` (e.g. 100 for a
+   percentage) — which caps the forecast on its own even without a peak allowance;
+3. raised only by a stated reason: inside the window of a calendar event with an
+   ``expected_uplift`` (an event history has not seen), the ceiling of those rows is
+   ``value × (1 + uplift)`` (still never above ``max_value``).
+
+:func:`capped` clips the forecast's upper band (and point) to the ceiling row by row and
+says so in a note, naming the peak and the allowance; when the band went more than
+``EXPLODED`` times above the ceiling it says the band exploded. The planner also keeps the
+observed-demand floor at the ceiling while the observed demand is below it (so a floor with
+30 % headroom over a demand at its peak does not buy 30 % more than the peak needs); once
+demand breaks through the ceiling, the floor follows it with its full headroom — the
+ceiling was wrong and the record will show it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from forescale.forecaster.outliers import flag_outliers, masked
+from forescale.forecaster.types import Forecast
+
+__all__ = ["EXPLODED", "PEAK_ALLOWANCE", "Ceiling", "capped", "credible_ceiling"]
+
+EXPLODED = 3.0
+PEAK_ALLOWANCE = 1.25
+"""The default allowance over the fitted window's peak (chosen by leaving whole groups of
+series out: docs/BENCHMARKS.md)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ceiling:
+    """The most demand a forecast may plan for (demand units), and where it comes from."""
+
+    value: float
+    peak: float
+    allowance: float
+    max_value: float | None = None
+
+    def describe(self) -> str:
+        if self.max_value is not None and self.value >= self.max_value:
+            return f"the source's maximum {self.max_value:,.6g}"
+        return f"the fitted window's peak {self.peak:,.6g} × {self.allowance:g}"
+
+
+def credible_ceiling(
+    history: pd.DataFrame, *, allowance: float, max_value: float | None = None
+) -> Ceiling | None:
+    """The ceiling for a forecast fitted on ``history`` (``ds``, ``y``; outliers do not
+    count: :mod:`forescale.forecaster.outliers`); None when the history has no positive
+    demand to judge by (and no ``max_value``)."""
+    values = masked(history, flag_outliers(history))["y"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    peak = float(values.max()) if values.size else math.nan
+    if not math.isfinite(peak) or peak <= 0:
+        if max_value is None:
+            return None
+        return Ceiling(value=max_value, peak=math.nan, allowance=allowance, max_value=max_value)
+    value = peak * allowance
+    if max_value is not None:
+        value = min(value, max_value)
+    return Ceiling(value=value, peak=peak, allowance=allowance, max_value=max_value)
+
+
+def capped(forecast: Forecast, ceiling: Ceiling | None) -> Forecast:
+    """``forecast`` with its band and point clipped to ``ceiling`` (raised in the windows
+    of expected-uplift events), noted when anything was clipped; ``forecast.ceiling`` is
+    set either way (the planner caps the observed floor with it)."""
+    if ceiling is None:
+        return forecast
+    frame = forecast.frame
+    limit = np.full(len(frame), ceiling.value)
+    ds = pd.DatetimeIndex(frame["ds"])
+    for effect in forecast.event_effects:
+        if effect.source != "expected_uplift" or effect.effect <= 0:
+            continue
+        inside = np.asarray((ds >= pd.Timestamp(effect.start)) & (ds < pd.Timestamp(effect.end)))
+        limit[inside] *= 1 + effect.effect
+    if ceiling.max_value is not None:
+        limit = np.minimum(limit, ceiling.max_value)
+    upper = frame["yhat_upper"].to_numpy(dtype=float)
+    over = np.isfinite(upper) & (upper > limit)
+    if not over.any():
+        return replace(forecast, ceiling=ceiling.value)
+    out = frame.copy()
+    for column in ("yhat", "yhat_lower", "yhat_upper"):
+        out[column] = np.minimum(out[column].to_numpy(dtype=float), limit)
+    highest = float(upper[over].max())
+    exploded = highest > EXPLODED * float(limit[over].max())
+    what = "the band exploded (upper edge up to" if exploded else "the upper band reached"
+    note = (
+        f"capped at the credible ceiling {ceiling.value:,.6g} ({ceiling.describe()}): "
+        f"{what} {highest:,.6g} on {int(over.sum())} of {len(over)} steps"
+        + (")" if exploded else "")
+    )
+    return replace(forecast.noted(note, frame=out), ceiling=ceiling.value)

@@ -570,6 +570,37 @@ class TerraformSettings(BaseModel):
     allow_replace: bool = False
 
 
+class ScheduleSettings(BaseModel):
+    """``iac.write: schedule``: the plan of the horizon as a map variable Terraform turns
+    into scheduled actions (see forescale/iac_writer/schedule.py)."""
+
+    model_config = _STRICT
+
+    file: FilePath = Path("forescale.schedule.auto.tfvars.json")  # relative to working_dir
+    variable: str = Field(default="forescale_schedule", pattern=r"^[A-Za-z_][\w-]*$")
+    # the fields each entry sets (min_size; desired_capacity / max_size only where managed)
+    fields: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w-]*$")]] = Field(
+        default_factory=lambda: ["min_size"], min_length=1, max_length=3
+    )
+    # resource addresses the plan may create, update or delete (the scheduled actions)
+    resources: list[str] = Field(
+        default_factory=lambda: [
+            "aws_autoscaling_schedule.forescale*",
+            "aws_appautoscaling_scheduled_action.forescale*",
+        ],
+        min_length=1,
+    )
+    margin: Annotated[Duration, _within(HOUR)] = dt.timedelta(minutes=5)  # start in the future
+    max_entries: Int = Field(default=125, ge=1, le=1000)  # AWS: 125 per Auto Scaling group
+    warn_before: Annotated[Duration, _within(WEEK)] = dt.timedelta(hours=6)
+
+    @model_validator(mode="after")
+    def _auto_file(self) -> ScheduleSettings:
+        if not self.file.name.endswith(".auto.tfvars.json"):
+            raise ValueError("schedule.file must end in .auto.tfvars.json")
+        return self
+
+
 class IacTarget(BaseModel):
     """Where the capacity lives: a variable in a Terraform variable file."""
 
@@ -579,9 +610,12 @@ class IacTarget(BaseModel):
     var_file: FilePath = Path("terraform.tfvars")  # relative to working_dir
     address: str  # plain `web_min_size` or nested `capacity.web.min`
     # in_place: replace the value's characters in var_file; auto_tfvars: own a generated
-    # JSON var file holding only forescale's variable (a plain variable name).
-    write: Literal["in_place", "auto_tfvars"] = "in_place"
+    # JSON var file holding only forescale's variable (a plain variable name); schedule:
+    # own a JSON var file holding the plan of the horizon as scheduled actions (the team's
+    # variable at `address` is the capacity before the first entry).
+    write: Literal["in_place", "auto_tfvars", "schedule"] = "in_place"
     auto_tfvars_file: FilePath = Path("forescale.auto.tfvars.json")  # relative to working_dir
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     terraform: TerraformSettings = Field(default_factory=TerraformSettings)
     commit_branch: str = "forescale/{service}"  # mode commit: branch of the IaC repo
 
@@ -602,6 +636,21 @@ class IacTarget(BaseModel):
     def auto_tfvars_path(self) -> Path:
         path = self.auto_tfvars_file
         return path if path.is_absolute() else self.working_dir / path
+
+    @property
+    def schedule_path(self) -> Path:
+        path = self.schedule.file
+        return path if path.is_absolute() else self.working_dir / path
+
+    @property
+    def owned_var_file(self) -> Path | None:
+        """forescale's own var file as configured (relative to working_dir unless absolute),
+        passed last as -var-file; None for in-place writes."""
+        if self.write == "auto_tfvars":
+            return self.auto_tfvars_file
+        if self.write == "schedule":
+            return self.schedule.file
+        return None
 
     @field_validator("address")
     @classmethod
@@ -861,6 +910,15 @@ def _check_shared_variables(settings: Settings, source: str) -> None:
         iac = svc.iac
         auto = iac.write == "auto_tfvars"
         file = _real(iac.auto_tfvars_path if auto else iac.var_file_path)
+        if iac.write == "schedule":  # the schedule variable in forescale's own file
+            scheduled = (_real(iac.schedule_path), iac.schedule.variable)
+            other = written.setdefault(scheduled, name)
+            if other != name:
+                raise ConfigError(
+                    f"{source}: invalid settings: services {other} and {name} both write the "
+                    f"schedule {iac.schedule.variable} in {scheduled[0]}; give each service "
+                    "its own schedule file or variable"
+                )
         other = written.setdefault((file, iac.address), name)
         if other != name:
             raise ConfigError(

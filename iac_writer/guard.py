@@ -126,14 +126,17 @@ def check_plan(
     allow_delete: bool = False,
     allow_replace: bool = False,
     known_format_majors: Collection[int] = (0, 1),
-    expected_variables: Mapping[str, int] | None = None,
+    expected_variables: Mapping[str, object] | None = None,
+    schedule_addresses: Collection[str] = (),
 ) -> GuardResult:
     """Decide whether forescale may apply this plan (see the module docstring for the rules).
 
     ``allowed_addresses`` are resource address patterns (``"*"`` allows all);
     ``expected_change`` says the caller changed a value and expects Terraform to act on it;
     ``expected_variables`` maps variable addresses (``web_min_size``, ``capacity.web.min``)
-    to the number the plan must have been made with (forescale's intended value).
+    to the value the plan must have been made with (forescale's intended number, or its
+    whole schedule); ``schedule_addresses`` are the patterns of the scheduled actions
+    forescale's schedule owns: those may be created, updated and destroyed.
     """
     if isinstance(allowed_addresses, str):
         raise TypeError("allowed_addresses must be a collection of patterns, not one string")
@@ -142,6 +145,8 @@ def check_plan(
 
     def is_allowed(address: str) -> bool:
         return any(m.fullmatch(address) for m in matchers)
+
+    scheduled = [_compile_pattern(p) for p in schedule_addresses]
 
     reasons: list[str] = []
     reasons.extend(_check_format(plan_json, known_format_majors))
@@ -157,14 +162,17 @@ def check_plan(
         reasons.append("The plan's resource_changes is not a list; the plan JSON is malformed.")
         raw_changes = []
     for raw in raw_changes:
-        summary, reason = _judge_change(
-            raw,
-            is_allowed=is_allowed,
-            patterns=patterns,
-            allow_create=allow_create,
-            allow_delete=allow_delete,
-            allow_replace=allow_replace,
-        )
+        if _is_scheduled(raw, scheduled):
+            summary, reason = _scheduled_change(raw), None
+        else:
+            summary, reason = _judge_change(
+                raw,
+                is_allowed=is_allowed,
+                patterns=patterns,
+                allow_create=allow_create,
+                allow_delete=allow_delete,
+                allow_replace=allow_replace,
+            )
         if summary is not None:
             changes.append(summary)
         if reason is not None:
@@ -211,7 +219,7 @@ def _check_format(plan_json: Mapping[str, Any], known_majors: Collection[int]) -
     return []
 
 
-def _check_variables(raw: Any, expected: Mapping[str, int]) -> list[str]:
+def _check_variables(raw: Any, expected: Mapping[str, object]) -> list[str]:
     """The plan was made with forescale's values: a variable file edited by someone else
     while Terraform planned would otherwise be applied under forescale's name."""
     reasons = []
@@ -221,7 +229,13 @@ def _check_variables(raw: Any, expected: Mapping[str, int]) -> list[str]:
         value: Any = _mapping(entry).get("value") if isinstance(entry, Mapping) else None
         for key in keys:
             value = value.get(key) if isinstance(value, Mapping) else None
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(wanted, Mapping):
+            if value != wanted:
+                reasons.append(
+                    f"The plan was not made with forescale's {address} (the variable file "
+                    "changed while Terraform planned, or Terraform read another value)."
+                )
+        elif isinstance(value, bool) or not isinstance(value, int | float):
             reasons.append(
                 f"The plan does not show a number for variable {address}, so it cannot be "
                 f"checked that it was made with forescale's value {wanted}."
@@ -232,6 +246,31 @@ def _check_variables(raw: Any, expected: Mapping[str, int]) -> list[str]:
                 f"{wanted}: the variable file changed while Terraform planned."
             )
     return reasons
+
+
+def _is_scheduled(raw: Any, scheduled: Sequence[re.Pattern[str]]) -> bool:
+    return isinstance(raw, Mapping) and any(
+        m.fullmatch(str(raw.get("address", ""))) for m in scheduled
+    )
+
+
+def _scheduled_change(raw: Mapping[str, Any]) -> ResourceChangeSummary | None:
+    """A scheduled action of forescale's own schedule: created, updated or destroyed as the
+    schedule says (any known action is allowed; no-op and read are left out)."""
+    change = _mapping(raw.get("change"))
+    actions = tuple(str(a) for a in change.get("actions") or ())
+    kind = _KINDS.get(actions, "unknown")
+    if kind in _IGNORED_KINDS:
+        return None
+    return ResourceChangeSummary(
+        address=str(raw.get("address")),
+        kind=kind,
+        actions=actions,
+        action_reason=str(raw["action_reason"]) if raw.get("action_reason") else None,
+        changed_attributes=_changed_attributes(change),
+        replace_paths=tuple(_render_path(p) for p in change.get("replace_paths") or ()),
+        allowed=kind != "unknown",
+    )
 
 
 def _judge_change(

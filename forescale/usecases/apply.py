@@ -36,9 +36,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import json
+import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -46,8 +48,10 @@ from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import ForescaleError, PlanRefused, TerraformError, TfvarsConflict
 from forescale.iac_writer import files, scratch
 from forescale.iac_writer.guard import GuardResult, check_plan
+from forescale.iac_writer.schedule import Entry, ScheduleTarget, entries_for, key_of
 from forescale.iac_writer.target import Edit, Target, Undo, UndoResult, Written
 from forescale.records import NOT_APPLIED, UNFINISHED, ChangeRecord
+from forescale.report.plan_view import ServiceReport
 from forescale.store import Store, sqlite_file
 from forescale.usecases.context import App, selected, service_target
 from forescale.usecases.plan import plan_service, units_of
@@ -55,6 +59,7 @@ from forescale.usecases.plan import plan_service, units_of
 __all__ = ["NOT_APPLIED", "ApplyOutcome", "apply_due", "guard_for", "service_lock"]
 
 DUE_TOLERANCE = dt.timedelta(minutes=1)
+log = logging.getLogger("forescale.apply")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,12 +82,16 @@ class ApplyOutcome:
 
 
 def guard_for(
-    service: ServiceSettings, *, units: int | None = None, expected_change: bool = True
+    service: ServiceSettings,
+    *,
+    expected: Mapping[str, object] | None = None,
+    expected_change: bool = True,
 ) -> Callable[[object], GuardResult]:
-    """The plan guard of ``service``; with ``units``, the plan must also have been made with
-    the managed variable at exactly that value."""
+    """The plan guard of ``service``; with ``expected`` ({variable address: value}) the
+    plan must also have been made with exactly those values. In schedule mode the
+    scheduled actions (``iac.schedule.resources``) may be created, updated and destroyed."""
     tf = service.iac.terraform
-    expected = None if units is None else {service.iac.address: units}
+    scheduled = service.iac.schedule.resources if service.iac.write == "schedule" else ()
 
     def guard(plan_json: object) -> GuardResult:
         assert isinstance(plan_json, dict)
@@ -94,9 +103,19 @@ def guard_for(
             allow_delete=tf.allow_delete,
             allow_replace=tf.allow_replace,
             expected_variables=expected,
+            schedule_addresses=scheduled,
         )
 
     return guard
+
+
+def expected_values(service: ServiceSettings, record: ChangeRecord) -> dict[str, object]:
+    """What the plan must have been made with for ``record``: the managed number, or in
+    schedule mode the whole schedule forescale wrote."""
+    if service.iac.write == "schedule":
+        table = json.loads(record.literal_after) if record.literal_after else {}
+        return {service.iac.schedule.variable: table}
+    return {service.iac.address: record.to_units}
 
 
 @contextlib.contextmanager
@@ -167,7 +186,7 @@ class _Service:
     _open: ChangeRecord | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.target = service_target(self.service)
+        self.target = service_target(self.service, now=self.now)
 
     @property
     def store(self) -> Store:
@@ -254,6 +273,9 @@ class _Service:
     def fresh(self, *, replans: int) -> None:
         """Plan the step due now and act on it per the service's mode."""
         report = plan_service(self.app, self.name, now=self.now, reuse_for=self.reuse_forecast_for)
+        if self.service.iac.write == "schedule":
+            self._schedule(report)
+            return
         step = report.next_step
         if step is None or step.at > self.now + DUE_TOLERANCE:
             when = "" if step is None else f"; next change at {step.at:%Y-%m-%d %H:%M}Z"
@@ -319,22 +341,100 @@ class _Service:
                 record = self._update(record, status="written")
                 self._terraform(record, resumed=False)
 
+    # ------------------------------------------------------------------ schedule mode
+    def _schedule(self, report: ServiceReport) -> None:
+        """Write the plan of the horizon as scheduled actions (one apply per refit): only
+        when the future entries differ from the file's; the same intent, CAS, guard and
+        audit as a single change."""
+        assert isinstance(self.target, ScheduleTarget)
+        cfg = self.service.iac.schedule
+        entries, notes = entries_for(
+            [(s.at, s.units) for s in report.plan.steps],
+            now=self.now,
+            margin=cfg.margin,
+            max_entries=cfg.max_entries,
+        )
+        edit = self.target.propose_entries(entries)
+        until = f" until {key_of(entries[-1].start)}" if entries else ""
+        if not edit.changed or self.target.up_to_date(entries, after=self.now + cfg.margin):
+            self._say("nothing-due", f"schedule up to date: {len(entries)} entries{until}")
+            self._warn_if_running_out(entries)
+            return
+        current = report.plan.current_units
+        first = entries[0].units if entries else current
+        summary = f"schedule: {len(entries)} entries{until}" + "".join(f"; {n}" for n in notes)
+        if self.mode == "dry-run":
+            self._say(
+                "dry-run", f"dry-run: would write {summary}", from_units=current, diff=edit.diff
+            )
+            return
+        written = edit.written()
+        record = self._record(
+            ChangeRecord(
+                service=self.name,
+                forecast_run_id=report.forecast_run_id,
+                due_at=entries[0].start if entries else self.now,
+                var_file=str(self.target.path),
+                address=cfg.variable,
+                from_units=current,
+                to_units=first,
+                direction="schedule",
+                reason=summary,
+                mode=self.mode,
+                status="intent",
+                diff=edit.diff,
+                trigger=self.trigger,
+                file_sha_before=written.sha_before,
+                literal_before=written.literal_before,
+                file_sha_after=written.sha_after,
+                literal_after=written.literal_after,
+            )
+        )
+        with self._attempt(record):
+            if self.mode == "plan":
+                self._plan_only(record, edit)
+            elif self.mode == "commit":
+                self._close(record, "refused", "commit mode needs iac.write: in_place")
+            else:
+                try:
+                    self.target.write(edit)
+                except TfvarsConflict as exc:
+                    self._close(record, "conflict", f"{exc}; nothing written")
+                    return
+                record = self._update(record, status="written")
+                self._terraform(record, resumed=False)
+
+    def _warn_if_running_out(self, entries: Sequence[Entry]) -> None:
+        """If forescale stopped now, the cloud would keep executing the written entries;
+        warn when the last one is less than ``warn_before`` away."""
+        cfg = self.service.iac.schedule
+        last = entries[-1].start if entries else None
+        if last is None or last - self.now < cfg.warn_before:
+            when = "no entries left" if last is None else f"the last entry starts {key_of(last)}"
+            log.warning(
+                "schedule of %s runs out soon: %s (refits failing?)",
+                self.name,
+                when,
+                extra={"service": self.name},
+            )
+
     # ------------------------------------------------------------------ apply mode
     def _terraform(self, record: ChangeRecord, *, resumed: bool) -> None:
         """Plan, guard, check the file, apply the saved plan; record the outcome."""
         with self._attempt(record):
             written = _written(record, self.target)
             runner = self.app.runner_factory(self.service, self.service.iac.working_dir)
-            guard = guard_for(self.service, units=record.to_units)
+            expected = expected_values(self.service, record)
+            guard = guard_for(self.service, expected=expected)
             try:
                 if self.service.iac.terraform.init:
                     runner.init()
                 with runner.plan() as planned:
                     verdict = guard(planned.plan_json)
                     if resumed and not planned.has_changes:
-                        settled = guard_for(
-                            self.service, units=record.to_units, expected_change=False
-                        )(planned.plan_json)
+                        settled = guard_for(self.service, expected=expected, expected_change=False)(
+                            planned.plan_json
+                        )
                         if settled.ok:
                             self._close(
                                 record,
@@ -449,7 +549,9 @@ class _Service:
                 if self.service.iac.terraform.init:
                     runner.init()
                 with runner.plan() as planned:
-                    verdict = guard_for(self.service, units=record.to_units)(planned.plan_json)
+                    verdict = guard_for(
+                        self.service, expected=expected_values(self.service, record)
+                    )(planned.plan_json)
             except TerraformError as exc:
                 self._close(
                     record, "failed", str(exc), exit_code=exc.returncode, output_tail=exc.stderr

@@ -57,7 +57,7 @@ def default_runner(service: ServiceSettings, working_dir: Path) -> TerraformRunn
         backend_config=tuple(tf.backend_config),
         # forescale's own file goes last: a -var-file overrides *.auto.tfvars*
         scaler_var_file=(
-            str(service.iac.auto_tfvars_file) if service.iac.write == "auto_tfvars" else None
+            None if service.iac.owned_var_file is None else str(service.iac.owned_var_file)
         ),
     )
 
@@ -184,10 +184,22 @@ def capacity_policy(service: ServiceSettings) -> CapacityPolicy:
     )
 
 
-def service_target(service: ServiceSettings) -> Target:
-    """The managed number of ``service`` (in place or in forescale's auto var file): the one
-    place that looks at ``iac.write``."""
+def service_target(service: ServiceSettings, *, now: dt.datetime | None = None) -> Target:
+    """The managed number of ``service``: in place, in forescale's auto var file, or the
+    schedule forescale writes (judged at ``now``, default the clock) - the one place that
+    looks at ``iac.write``."""
     iac = service.iac
+    if iac.write == "schedule":
+        from forescale.iac_writer.schedule import ScheduleTarget
+        from forescale.iac_writer.target import TfvarsTarget
+
+        return ScheduleTarget(
+            iac.schedule_path,
+            iac.schedule.variable,
+            iac.schedule.fields,
+            now=now or dt.datetime.now(dt.UTC),
+            fallback=TfvarsTarget(iac.var_file_path, iac.address),
+        )
     return target_for(
         write=iac.write,
         var_file=iac.var_file_path,

@@ -20,10 +20,12 @@ import pandas as pd
 from forescale.codec import choice_json
 from forescale.collectors.base import describe_source
 from forescale.collectors.series import coverage, infer_step
+from forescale.config.settings import ServiceSettings
 from forescale.errors import DataError, ForescaleError, PlanError, TfvarsTargetError
 from forescale.forecaster.capacity import plan_capacity, planner_frame
 from forescale.forecaster.types import CapacityPlan, CapacityPolicy, Forecast
-from forescale.iac_writer.target import Snapshot
+from forescale.iac_writer.schedule import ScheduleTarget, entries_for, key_after
+from forescale.iac_writer.target import Edit, Snapshot, Target
 from forescale.records import ChangeRecord, ChangeStatus, ForecastRun
 from forescale.report.plan_view import HistorySummary, PlanReport, ServiceFailure, ServiceReport
 from forescale.usecases.context import App, capacity_policy, selected, service_target
@@ -148,7 +150,7 @@ def plan_with_run(
 ) -> ServiceReport:
     """Plan ``name`` from ``run`` as of ``now``; compute (never write) the next change."""
     service = app.service(name)
-    target = service_target(service)
+    target = service_target(service, now=now)
     current = units_of(target.read())  # the IaC is the source of truth: read it first
     history = app.history(name, now=now) if history is None else history
     forecast = run.to_forecast(since=now)
@@ -191,9 +193,43 @@ def plan_with_run(
         var_file=str(target.path),
         address=service.iac.address,
         next_step=next_step,
-        change=target.propose(next_step.units) if next_step is not None else None,
+        change=_change(service, target, planned.plan, now),
         forecast_run_id=run.id,
         model_choice=None if run.choice is None else choice_json(run.choice),
+        notes=_written_schedule(target, now),
+    )
+
+
+def _change(
+    service: ServiceSettings, target: Target, plan: CapacityPlan, now: dt.datetime
+) -> Edit | None:
+    """The edit the next change would make (never written): the managed number set to the
+    next step's units, or in schedule mode the whole schedule of the horizon."""
+    if isinstance(target, ScheduleTarget):
+        cfg = service.iac.schedule
+        entries, _ = entries_for(
+            [(s.at, s.units) for s in plan.steps],
+            now=now,
+            margin=cfg.margin,
+            max_entries=cfg.max_entries,
+        )
+        edit = target.propose_entries(entries)
+        same = not edit.changed or target.up_to_date(entries, after=now + cfg.margin)
+        return None if same else edit
+    return target.propose(plan.steps[0].units) if plan.steps else None
+
+
+def _written_schedule(target: Target, now: dt.datetime) -> tuple[str, ...]:
+    """In schedule mode: what the cloud would do if forescale stopped now."""
+    if not isinstance(target, ScheduleTarget):
+        return ()
+    ahead = sorted(k for k in target.table() if key_after(k, now))
+    if not ahead:
+        return ("schedule mode: no scheduled change is written after now",)
+    return (
+        f"schedule mode: {len(ahead)} scheduled change(s) written, the last starting "
+        f"{ahead[-1]}; if forescale stopped now, the cloud would keep carrying them out "
+        "until then",
     )
 
 

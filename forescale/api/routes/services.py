@@ -205,7 +205,7 @@ def schedule(
     name: ServiceName, settings: SettingsDep, store: StoreDep, clock: ClockDep
 ) -> ScheduleOut:
     now = clock().astimezone(dt.UTC)
-    forecast_run_id, plan = plan_schedule(settings, store, name, now)
+    forecast_run_id, plan, written = plan_schedule(settings, store, name, now)
     return ScheduleOut(
         service=name,
         now=now,
@@ -228,13 +228,13 @@ def schedule(
             DesiredOut(ds=utc(r["ds"]), units=int(r["units"]))
             for r in plan.desired.to_dict("records")
         ],
-        notes=list(plan.notes),
+        notes=[*plan.notes, *written],
     )
 
 
 def plan_schedule(
     settings: Settings, store: Store, name: str, now: dt.datetime
-) -> tuple[int, CapacityPlan]:
+) -> tuple[int, CapacityPlan, tuple[str, ...]]:
     """The capacity plan of ``name`` at ``now`` (UTC) from its newest stored forecast, by
     the same planning use case the daemon acts on, and that forecast's run id. 404:
     unknown service or no stored forecast; 409: the current units are unreadable or there
@@ -248,7 +248,7 @@ def plan_schedule(
         report = plan_with_run(App(settings=settings, store=store), name, run, now=now)
     except TfvarsError as exc:
         raise ApiError(409, "IacError", f"cannot read current units: {exc}") from None
-    return int(run.id or 0), report.plan
+    return int(run.id or 0), report.plan, report.notes
 
 
 # -- /v1/services/{name}/plan -----------------------------------------------------------

@@ -601,6 +601,34 @@ class ScheduleSettings(BaseModel):
         return self
 
 
+class ManagedAddresses(BaseModel):
+    """Several numbers of one service (any subset with min or desired): forescale sets min
+    and desired to the planned units and max to max(max_base, units), in one edit."""
+
+    model_config = _STRICT
+
+    min: str | None = None
+    desired: str | None = None
+    max: str | None = None
+
+    @model_validator(mode="after")
+    def _min_or_desired(self) -> ManagedAddresses:
+        if self.min is None and self.desired is None:
+            raise ValueError("addresses needs min or desired (max alone plans nothing)")
+        for value in (self.min, self.desired, self.max):
+            if value is not None and not _ADDRESS.fullmatch(value):
+                raise ValueError(f"{value!r} is not a variable address like capacity.web.min")
+        return self
+
+    def roles(self) -> dict[str, str]:
+        return {
+            r: a for r, a in (("min", self.min), ("desired", self.desired), ("max", self.max)) if a
+        }
+
+
+_ADDRESS = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")
+
+
 class IacTarget(BaseModel):
     """Where the capacity lives: a variable in a Terraform variable file."""
 
@@ -608,7 +636,13 @@ class IacTarget(BaseModel):
 
     working_dir: FilePath
     var_file: FilePath = Path("terraform.tfvars")  # relative to working_dir
-    address: str  # plain `web_min_size` or nested `capacity.web.min`
+    # plain `web_min_size` or nested `capacity.web.min`; with `addresses`: their min or
+    # desired (set for you)
+    address: str = ""
+    # several variables at once: {min: ..., desired: ..., max: ...} (write: in_place)
+    addresses: ManagedAddresses | None = None
+    # with addresses.max: the team's usual maximum, restored after a peak
+    max_base: Int | None = Field(default=None, ge=1, le=MAX_UNITS)
     # in_place: replace the value's characters in var_file; auto_tfvars: own a generated
     # JSON var file holding only forescale's variable (a plain variable name); schedule:
     # own a JSON var file holding the plan of the horizon as scheduled actions (the team's
@@ -618,6 +652,24 @@ class IacTarget(BaseModel):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     terraform: TerraformSettings = Field(default_factory=TerraformSettings)
     commit_branch: str = "forescale/{service}"  # mode commit: branch of the IaC repo
+
+    @model_validator(mode="after")
+    def _one_form_of_address(self) -> IacTarget:
+        if self.addresses is None:
+            if not self.address:
+                raise ValueError("give address (one variable) or addresses (min/desired/max)")
+            return self
+        if self.address:
+            raise ValueError("give address or addresses, not both")
+        if self.write != "in_place":
+            raise ValueError("addresses (several variables) needs write: in_place")
+        if self.addresses.max is not None and self.max_base is None:
+            raise ValueError(
+                "addresses.max needs max_base: the usual maximum forescale returns to after "
+                "raising the ceiling ahead of a peak"
+            )
+        self.address = self.addresses.min or self.addresses.desired or ""
+        return self
 
     @model_validator(mode="after")
     def _auto_needs_a_plain_variable(self) -> IacTarget:
@@ -655,7 +707,7 @@ class IacTarget(BaseModel):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", value):
+        if value and not _ADDRESS.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not a variable address like web_min_size or capacity.web.min"
             )

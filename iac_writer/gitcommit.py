@@ -71,11 +71,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Final
+from typing import Final, Protocol
 
 from forescale.errors import GitError, TfvarsConflict
 from forescale.iac_writer.process import TAIL_LINES, StopPolicy, run_process
-from forescale.iac_writer.tfvars import TfvarsChange
 
 __all__ = ["CommitResult", "commit_change", "read_parent_file"]
 
@@ -131,8 +130,46 @@ class CommitResult:
 # --------------------------------------------------------------------------- public API
 
 
+class FileChange(Protocol):
+    """A planned edit of one file to commit (:class:`~forescale.iac_writer.tfvars.TfvarsChange`
+    or :class:`ProposedFile`): the bytes it was planned on and the new bytes."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def new_value(self) -> int: ...
+
+    @property
+    def old_sha256(self) -> str: ...
+
+    @property
+    def new_bytes(self) -> bytes: ...
+
+    @property
+    def changed(self) -> bool: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProposedFile:
+    """Any target's edit as a :class:`FileChange` (several variables, other formats)."""
+
+    path: str
+    address: str
+    new_value: int
+    old_sha256: str
+    new_bytes: bytes
+
+    @property
+    def changed(self) -> bool:
+        return hashlib.sha256(self.new_bytes).hexdigest() != self.old_sha256
+
+
 def commit_change(
-    change: TfvarsChange,
+    change: FileChange,
     *,
     repo: Path | None = None,
     branch: str,

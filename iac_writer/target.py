@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +43,7 @@ from forescale.iac_writer.tfvars import locate, patch, put_literal
 __all__ = [
     "AutoVarsTarget",
     "Edit",
+    "MultiTarget",
     "Snapshot",
     "Target",
     "TfvarsTarget",
@@ -263,6 +265,77 @@ class TfvarsTarget(_FileTarget):
         return put_literal(data, self._address, literal, filename=str(self._path)).new_bytes
 
 
+class MultiTarget(_FileTarget):
+    """Several numbers of one service in one variable file, edited together: ``min``,
+    ``desired`` and ``max`` (any subset with ``min`` or ``desired``), one consistent edit
+    and one compare-and-swap. For ``units``: min = desired = units and max =
+    max(``max_base``, units) - so min <= desired <= max holds, and a ceiling raised ahead of
+    a peak returns to the team's usual maximum after it. A snapshot's ``literal`` is the JSON
+    of every managed value's characters; its ``value`` the min (else the desired)."""
+
+    ROLES = ("min", "desired", "max")
+
+    def __init__(
+        self, path: Path, addresses: Mapping[str, str], *, max_base: int | None = None
+    ) -> None:
+        roles = {r: a for r, a in addresses.items() if r in self.ROLES}
+        if not roles or ("min" not in roles and "desired" not in roles):
+            raise TfvarsError(f"{path}: manage at least min or desired (got {sorted(roles)})")
+        if "max" in roles and max_base is None:
+            raise TfvarsError(f"{path}: managing max needs max_base, the usual maximum")
+        super().__init__(path, ", ".join(f"{r}={roles[r]}" for r in self.ROLES if r in roles))
+        self._roles = {r: roles[r] for r in self.ROLES if r in roles}
+        self._max_base = max_base
+
+    def _snapshot(self, data: bytes | None) -> Snapshot:
+        if data is None:
+            raise TfvarsError(f"{self._path}: cannot read: no such file")
+        found = {r: locate(data, a, filename=str(self._path)) for r, a in self._roles.items()}
+        main = found.get("min") or found["desired"]
+        return Snapshot(
+            path=self._path,
+            address=self._address,
+            sha256=files.sha256(data),
+            literal=json.dumps({r: v.literal for r, v in found.items()}, sort_keys=True),
+            value=main.value,
+        )
+
+    def values_for(self, units: int) -> dict[str, int]:
+        out: dict[str, int] = {r: units for r in ("min", "desired") if r in self._roles}
+        if "max" in self._roles:
+            out["max"] = max(units, self._max_base or units)
+        return out
+
+    def _edit(self, data: bytes | None, before: Snapshot, units: int) -> Edit:
+        assert data is not None
+        new = data
+        for role, value in self.values_for(units).items():
+            new = patch(new, self._roles[role], value, filename=str(self._path)).new_bytes
+        after = {
+            r: locate(new, a, filename=str(self._path)).literal for r, a in self._roles.items()
+        }
+        return Edit(
+            before=before,
+            units=units,
+            literal=json.dumps(after, sort_keys=True),
+            new_bytes=new,
+            diff=_diff(data, new, str(self._path)),
+        )
+
+    def put(self, data: bytes, literal: str | None, *, file_was_absent: bool) -> bytes | None:
+        if literal is None:
+            raise TfvarsError(f"{self._path}: no values of {self._address} recorded to put back")
+        for role, characters in json.loads(literal).items():
+            data = put_literal(
+                data, self._roles[role], characters, filename=str(self._path)
+            ).new_bytes
+        return data
+
+    def expected(self, units: int) -> dict[str, int]:
+        """What a plan for ``units`` must have been made with: {address: value}."""
+        return {self._roles[r]: v for r, v in self.values_for(units).items()}
+
+
 class AutoVarsTarget(_FileTarget):
     """forescale's own ``*.auto.tfvars.json``; ``fallback`` (the team's variable file)
     gives the current value until forescale has written the variable."""
@@ -311,6 +384,12 @@ class AutoVarsTarget(_FileTarget):
         else:
             content[self._address] = json.loads(literal)
         return render_auto(content)
+
+
+def _diff(old: bytes, new: bytes, filename: str) -> str:
+    from forescale.iac_writer.tfvars import _decode, _unified_diff
+
+    return _unified_diff(_decode(old, filename)[1], _decode(new, filename)[1], filename)
 
 
 def target_for(

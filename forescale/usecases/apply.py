@@ -49,7 +49,7 @@ from forescale.errors import ForescaleError, PlanRefused, TerraformError, Tfvars
 from forescale.iac_writer import files, scratch
 from forescale.iac_writer.guard import GuardResult, check_plan
 from forescale.iac_writer.schedule import Entry, ScheduleTarget, entries_for, key_of
-from forescale.iac_writer.target import Edit, Target, Undo, UndoResult, Written
+from forescale.iac_writer.target import Edit, MultiTarget, Target, Undo, UndoResult, Written
 from forescale.records import NOT_APPLIED, UNFINISHED, ChangeRecord
 from forescale.report.plan_view import ServiceReport
 from forescale.store import Store, sqlite_file
@@ -115,6 +115,9 @@ def expected_values(service: ServiceSettings, record: ChangeRecord) -> dict[str,
     if service.iac.write == "schedule":
         table = json.loads(record.literal_after) if record.literal_after else {}
         return {service.iac.schedule.variable: table}
+    target = service_target(service)
+    if isinstance(target, MultiTarget):
+        return dict(target.expected(record.to_units))
     return {service.iac.address: record.to_units}
 
 
@@ -568,8 +571,7 @@ class _Service:
         )
 
     def _commit(self, record: ChangeRecord) -> None:
-        from forescale.iac_writer.gitcommit import commit_change
-        from forescale.iac_writer.tfvars import plan_change
+        from forescale.iac_writer.gitcommit import ProposedFile, commit_change
 
         if self.service.iac.write != "in_place":
             self._close(
@@ -578,7 +580,14 @@ class _Service:
                 "commit mode needs iac.write: in_place (the team reviews their own variable file)",
             )
             return
-        change = plan_change(self.target.path, self.target.address, record.to_units)
+        edit = self.target.propose(record.to_units)
+        change = ProposedFile(
+            path=str(edit.before.path),
+            address=edit.before.address,
+            new_value=edit.units,
+            old_sha256=edit.before.sha256 or "",
+            new_bytes=edit.new_bytes,
+        )
         if not change.changed:
             self._close(record, "committed", "the variable already holds the target")
             return

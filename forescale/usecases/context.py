@@ -200,6 +200,10 @@ def service_target(service: ServiceSettings, *, now: dt.datetime | None = None) 
             now=now or dt.datetime.now(dt.UTC),
             fallback=TfvarsTarget(iac.var_file_path, iac.address),
         )
+    if iac.addresses is not None:
+        from forescale.iac_writer.target import MultiTarget
+
+        return MultiTarget(iac.var_file_path, iac.addresses.roles(), max_base=iac.max_base)
     return target_for(
         write=iac.write,
         var_file=iac.var_file_path,

@@ -101,3 +101,31 @@ def test_auto_target_undo_keeps_other_variables_added_meanwhile(tmp_path: Path) 
     auto.write_text(json.dumps({"api_min_size": 3, "web_min_size": 9}))
     assert target.undo(edit.written()).outcome is Undo.VALUE_ONLY
     assert json.loads(auto.read_text()) == {"api_min_size": 3, "web_min_size": 5}
+
+
+MULTI = b'capacity = {\n  web = { min_size = 4, desired = 4.0, max_size = 10 }\n}\nregion = "eu"\n'
+
+
+def test_several_variables_in_one_edit_and_one_undo(tmp_path: Path) -> None:
+    from forescale.iac_writer.target import MultiTarget
+
+    path = tmp_path / "prod.tfvars"
+    path.write_bytes(MULTI)
+    roles = {"min": "capacity.web.min_size", "desired": "capacity.web.desired"}
+    target = MultiTarget(path, {**roles, "max": "capacity.web.max_size"}, max_base=10)
+    assert target.read().value == 4
+    edit = target.propose(12)
+    assert edit.new_bytes == MULTI.replace(b"min_size = 4", b"min_size = 12").replace(
+        b"desired = 4.0", b"desired = 12"
+    ).replace(b"max_size = 10", b"max_size = 12")
+    target.write(edit)
+    path.write_bytes(path.read_bytes().replace(b'"eu"', b'"us"'))  # a human, elsewhere
+    assert target.undo(edit.written()).outcome is Undo.VALUE_ONLY
+    assert path.read_bytes() == MULTI.replace(b'"eu"', b'"us"')  # "4.0" back, human kept
+    lower = target.propose(6)
+    assert b"max_size = 10" in lower.new_bytes  # never below the team's usual maximum
+    target.write(lower)
+    path.write_bytes(path.read_bytes().replace(b"max_size = 10", b"max_size = 20"))
+    assert target.undo(lower.written()).outcome is Undo.CONFLICT  # one value changed: hands off
+    with pytest.raises(TfvarsError, match="needs max_base"):
+        MultiTarget(path, {"min": "a", "max": "b"})

@@ -551,6 +551,30 @@ class ForecastConfig(BaseModel):
 Mode = Literal["dry-run", "plan", "apply", "commit"]
 
 
+class UnitPrice(BaseModel):
+    """What one unit of capacity costs per hour, in any currency."""
+
+    model_config = _STRICT
+
+    per_hour: Float = Field(ge=0, le=1e6)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"  # ISO 4217
+
+
+class PricingLookup(BaseModel):
+    """An on-demand EC2 price looked up once with the AWS Pricing API (GetProducts)."""
+
+    model_config = _STRICT
+
+    aws_instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    os: Literal["Linux", "Windows", "RHEL", "SUSE"] = "Linux"
+    tenancy: Literal["Shared", "Dedicated"] = "Shared"
+    # The Pricing API lives in a few regions only (us-east-1, eu-central-1, ap-south-1).
+    api_region: str = "us-east-1"
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+
 class TerraformSettings(BaseModel):
     """How forescale runs Terraform for a service (modes ``plan`` and ``apply``)."""
 
@@ -627,6 +651,21 @@ class ManagedAddresses(BaseModel):
 
 
 _ADDRESS = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")
+# YAML: [doc[<n> or Kind/name].]key.key (keys as Helm values spell them)
+_YAML_ADDRESS = re.compile(r"(doc\[[^\]\s]+\]\.)?[^.\s\[\]]+(\.[^.\s\[\]]+)*")
+
+FileKindName = Literal["tfvars", "terragrunt", "yaml"]
+
+
+def file_kind(path: Path) -> FileKindName:
+    """What kind of file holds the number, by its name (the rule of
+    ``forescale.iac_writer.target.file_kind``, which the writer uses)."""
+    name = path.name.lower()
+    if name.endswith((".yaml", ".yml")):
+        return "yaml"
+    if name.endswith(".hcl"):
+        return "terragrunt"
+    return "tfvars"
 
 
 class IacTarget(BaseModel):
@@ -707,11 +746,32 @@ class IacTarget(BaseModel):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        if value and not _ADDRESS.fullmatch(value):
+        if value and not (_ADDRESS.fullmatch(value) or _YAML_ADDRESS.fullmatch(value)):
             raise ValueError(
                 f"{value!r} is not a variable address like web_min_size or capacity.web.min"
             )
         return value
+
+    @model_validator(mode="after")
+    def _fits_the_file(self) -> IacTarget:
+        kind = file_kind(self.var_file)
+        if kind != "yaml" and not _ADDRESS.fullmatch(self.address):
+            raise ValueError(
+                f"{self.address!r} is not a variable address like web_min_size or "
+                "capacity.web.min (doc[Kind/name]. selects a document of a YAML file only)"
+            )
+        if kind != "tfvars" and self.write != "in_place":
+            raise ValueError(
+                f"write: {self.write} needs a Terraform variable file; {self.var_file.name} "
+                f"({'a Kubernetes YAML file' if kind == 'yaml' else 'Terragrunt inputs'}) is "
+                "edited in place (write: in_place)"
+            )
+        return self
+
+    @property
+    def kind(self) -> FileKindName:
+        """What kind of file ``var_file`` is (by its name)."""
+        return file_kind(self.var_file)
 
     @property
     def var_file_path(self) -> Path:
@@ -740,6 +800,14 @@ class ServiceSettings(BaseModel):
     iac: IacTarget
     events_file: FilePath | None = None  # overrides the global events_file
     mode: Mode | None = None  # overrides the global mode for this service
+    unit_price: UnitPrice | None = None  # cost of one unit per hour
+    pricing: PricingLookup | None = None  # or: look the price up (AWS Pricing API)
+
+    @model_validator(mode="after")
+    def _one_price(self) -> ServiceSettings:
+        if self.unit_price is not None and self.pricing is not None:
+            raise ValueError("give unit_price or pricing, not both")
+        return self
 
     @model_validator(mode="after")
     def _bounds(self) -> ServiceSettings:
@@ -954,6 +1022,33 @@ def _real(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
+def _check_targets(settings: Settings, source: str) -> None:
+    """Each service's mode must be one its kind of file can carry out."""
+    for name, svc in sorted(settings.services.items()):
+        mode, kind = settings.mode_of(svc), svc.iac.kind
+        if kind == "yaml" and mode == "plan":
+            raise ConfigError(
+                f"{source}: invalid settings: services.{name}: mode plan runs terraform, and "
+                f"{svc.iac.var_file.name} is a Kubernetes YAML file: use dry-run, apply "
+                "(forescale writes the file; Argo CD, Flux or helm upgrade roll it out) or "
+                "commit"
+            )
+        if kind == "terragrunt" and mode == "plan":
+            raise ConfigError(
+                f"{source}: invalid settings: services.{name}: mode plan plans in a private "
+                "copy of working_dir, and a Terragrunt unit reads its parent folders "
+                "(include, find_in_parent_folders): use dry-run, apply or commit"
+            )
+        binary = Path(svc.iac.terraform.binary).name
+        if kind == "terragrunt" and mode == "apply" and binary != "terragrunt":
+            raise ConfigError(
+                f"{source}: invalid settings: services.{name}: {svc.iac.var_file.name} holds "
+                f"Terragrunt inputs, which {binary} does not read: set "
+                "iac.terraform.binary: terragrunt for mode apply (commit and dry-run need "
+                "no binary)"
+            )
+
+
 def _check_shared_variables(settings: Settings, source: str) -> None:
     """Refuse two services that would write the same number (rule 6 of the module docs)."""
     written: dict[tuple[Path, str], str] = {}
@@ -1058,6 +1153,7 @@ def parse_settings(data: Mapping[str, Any], *, source: str, base_dir: Path) -> S
     except ConfigError as exc:
         raise ConfigError(_one_line(f"{source}: invalid settings: {exc}")) from None
     _check_shared_variables(settings, source)
+    _check_targets(settings, source)
     return settings
 
 

@@ -380,6 +380,7 @@ def check_config(config: Path | None) -> None:
     """Validate the settings file and the events calendar(s)."""
     from forescale.config.settings import load_settings
     from forescale.usecases.context import EventsCache
+    from forescale.usecases.plan import autoscaler_warnings
 
     settings = load_settings(config)
     events = EventsCache(timezone=settings.display_timezone)
@@ -389,6 +390,8 @@ def check_config(config: Path | None) -> None:
             f"{name}: {svc.source.type} source, {svc.min_units}-{svc.max_units} units, "
             f"{svc.iac.var_file_path}:{svc.iac.address}, {len(found)} calendar event(s)"
         )
+        for warning in autoscaler_warnings(svc.iac.var_file_path):
+            click.echo(f"forescale: warning: {name}: {warning}", err=True)
     click.echo("configuration OK")
 
 
@@ -774,17 +777,21 @@ def backtest(
 
 @cli.group()
 def tfvars() -> None:
-    """Read and edit a number in a Terraform variable file, like hcledit."""
+    """Read and edit one number in a variable file, like hcledit.
+
+    By the file's name: a Terraform variable file (.tfvars, .tfvars.json), a Terragrunt
+    unit (terragrunt.hcl: a key inside inputs) or Kubernetes YAML (.yaml/.yml: Helm values,
+    a KEDA ScaledObject, an HPA; doc[Kind/name]. picks a document)."""
 
 
 @tfvars.command("get")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("address")
 def tfvars_get(file: Path, address: str) -> None:
-    """Print the number at ADDRESS (web_min_size or capacity.web.min)."""
-    from forescale.iac_writer.tfvars import read_value
+    """Print the number at ADDRESS (web_min_size, capacity.web.min, spec.minReplicaCount)."""
+    from forescale.iac_writer.target import file_target
 
-    click.echo(read_value(file, address).literal)
+    click.echo(file_target(file, address).read().literal)
 
 
 @tfvars.command("set")
@@ -794,7 +801,7 @@ def tfvars_get(file: Path, address: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
 def tfvars_set(file: Path, address: str, value: str, dry_run: bool) -> None:
     """Set the number at ADDRESS, changing only its characters; print the unified diff."""
-    from forescale.iac_writer.tfvars import apply_change, plan_change
+    from forescale.iac_writer.target import FileKind, file_kind, file_target
 
     try:
         number = int(value, 10)
@@ -802,10 +809,17 @@ def tfvars_set(file: Path, address: str, value: str, dry_run: bool) -> None:
         raise ConfigError(f"VALUE {value!r} is not a whole number") from None
     if number < 0:
         raise ConfigError(f"VALUE {number} is negative: a capacity is a whole number >= 0")
-    change = plan_change(file, address, number)
-    sys.stdout.write(change.diff)
+    target = file_target(file, address)
+    edit = target.propose(number)
+    if file_kind(file) is FileKind.YAML:
+        from forescale.iac_writer.files import read_bytes
+        from forescale.iac_writer.yamlvalues import autoscaler_conflicts
+
+        for warning in autoscaler_conflicts(read_bytes(file) or b"", filename=str(file)):
+            click.echo(f"forescale: warning: {warning}", err=True)
+    sys.stdout.write(edit.diff)
     if not dry_run:
-        apply_change(change)
+        target.write(edit)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@
     │   ├── InsufficientHistory       less history than the minimum rule allows
     │   └── NonFiniteValue            NaN / inf in the input, with its row
     ├── CollectorError                a metric source failed (vendor errors wrapped)
+    ├── PricingError                  a unit's price could not be looked up (never guessed)
     ├── ForecastError                 model fitting / prediction failed
     ├── PlanError                     capacity policy cannot be satisfied / bad input
     ├── StoreError                    database unreachable or inconsistent
@@ -95,6 +96,10 @@ class NonFiniteValue(DataError):
 
 class CollectorError(ForescaleError):
     """A metric source failed; the message says what to fix."""
+
+
+class PricingError(ForescaleError):
+    """A unit's price could not be looked up; the message says what to fix."""
 
 
 class ForecastError(ForescaleError):

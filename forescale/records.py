@@ -33,6 +33,7 @@ __all__ = [
     "Mode",
     "RefreshRun",
     "RunStamp",
+    "StoredPrice",
     "WriteMode",
 ]
 
@@ -266,3 +267,14 @@ class RefreshRun:
     finished_at: dt.datetime | None = None
     error: str | None = None
     forecast_run_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredPrice:
+    """A unit's on-demand price looked up once with the AWS Pricing API (``prices``)."""
+
+    key: str  # aws:ec2:<instance type>:<region>:<os>:<tenancy>
+    per_hour: float
+    currency: str
+    fetched_at: dt.datetime
+    description: str  # what the price list says the price is for

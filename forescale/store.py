@@ -32,6 +32,7 @@ from forescale.records import (
     ForecastRun,
     RefreshRun,
     RunStamp,
+    StoredPrice,
 )
 
 log = logging.getLogger("forescale.store")
@@ -129,6 +130,17 @@ refresh_runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("forecast_run_id", sa.Integer, sa.ForeignKey("forecast_runs.id"), nullable=True),
+)
+
+# A unit's price looked up once with the AWS Pricing API, with its date (migration 0004).
+prices = sa.Table(
+    "prices",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),  # aws:ec2:<type>:<region>:<os>:<tenancy>
+    sa.Column("per_hour", sa.Float, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("fetched_at", sa.BigInteger, nullable=False),  # Unix seconds, UTC
+    sa.Column("description", sa.Text, nullable=False),  # what the price list said it is
 )
 
 
@@ -591,6 +603,38 @@ class Store:
             )
             for r in rows
         ]
+
+    # -- prices (AWS Pricing API lookups, kept so the API is asked once) -----------------
+    def price(self, key: str) -> StoredPrice | None:
+        """The price stored under ``key``, or None when it was never looked up."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(prices).where(prices.c.key == key)).mappings().first()
+        if row is None:
+            return None
+        return StoredPrice(
+            key=row["key"],
+            per_hour=float(row["per_hour"]),
+            currency=row["currency"],
+            fetched_at=_from_epoch(int(row["fetched_at"])),
+            description=row["description"],
+        )
+
+    def save_price(self, price: StoredPrice) -> None:
+        """Store ``price`` under its key, replacing an older lookup of the same key."""
+        with self._begin() as conn:
+            stmt = self._upsert(
+                conn, prices, ["key"], ["per_hour", "currency", "fetched_at", "description"]
+            )
+            conn.execute(
+                stmt,
+                {
+                    "key": price.key,
+                    "per_hour": price.per_hour,
+                    "currency": price.currency,
+                    "fetched_at": _epoch(price.fetched_at),
+                    "description": price.description,
+                },
+            )
 
     # -- refresh runs (API-requested refits) -------------------------------------------
     def create_refresh_run(self, service: str, *, requested_at: dt.datetime) -> RefreshRun:

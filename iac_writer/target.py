@@ -20,7 +20,9 @@ A :class:`Target` is one managed number in one file. It can
      value found is reported (a conflict: forescale never writes over a human).
 
 Two ways of writing (``iac.write``): :class:`TfvarsTarget` edits the team's variable file in
-place (``.tfvars`` or ``.tfvars.json``, only the value's characters change);
+place (``.tfvars`` or ``.tfvars.json``, only the value's characters change; a Terragrunt
+unit's ``inputs`` and a Kubernetes YAML file are edited in place the same way by
+``TerragruntTarget`` and ``YamlTarget``, chosen by the file's name: :func:`file_kind`);
 :class:`AutoVarsTarget` owns a ``*.auto.tfvars.json`` holding only forescale's variables
 (until forescale has written the variable, the current value is the team's file's).
 :func:`target_for` is the one place that chooses between them.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,11 +40,12 @@ from typing import Protocol
 from forescale.errors import TfvarsConflict, TfvarsError
 from forescale.iac_writer import files
 from forescale.iac_writer.autovars import auto_change, parse_auto, render_auto
-from forescale.iac_writer.tfvars import locate, patch, put_literal
+from forescale.iac_writer.tfvars import TfvarsChange, TfvarsValue, locate, patch, put_literal
 
 __all__ = [
     "AutoVarsTarget",
     "Edit",
+    "FileKind",
     "MultiTarget",
     "Snapshot",
     "Target",
@@ -50,8 +53,51 @@ __all__ = [
     "Undo",
     "UndoResult",
     "Written",
+    "file_kind",
+    "file_target",
     "target_for",
 ]
+
+
+class FileKind(enum.StrEnum):
+    """What kind of file holds a managed number (by its name: :func:`file_kind`)."""
+
+    TFVARS = "tfvars"  # .tfvars / .tfvars.json (and any other name): Terraform reads it
+    TERRAGRUNT = "terragrunt"  # terragrunt.hcl (any *.hcl): a value inside ``inputs``
+    YAML = "yaml"  # .yaml / .yml: Helm values, a KEDA ScaledObject, an HPA, any manifest
+
+    @property
+    def runs_terraform(self) -> bool:
+        """Whether a plan/apply of this file is Terraform's (YAML is a GitOps tool's)."""
+        return self is not FileKind.YAML
+
+
+def file_kind(path: Path | str) -> FileKind:
+    """The kind of ``path`` by its name: ``*.yaml``/``*.yml`` YAML, ``*.hcl`` Terragrunt,
+    anything else a Terraform variable file."""
+    name = Path(path).name.lower()
+    if name.endswith((".yaml", ".yml")):
+        return FileKind.YAML
+    if name.endswith(".hcl"):
+        return FileKind.TERRAGRUNT
+    return FileKind.TFVARS
+
+
+_Locate = Callable[..., TfvarsValue]
+_Change = Callable[..., TfvarsChange]
+
+
+def _codec(kind: FileKind) -> tuple[_Locate, _Change, _Change]:
+    """locate, patch and put_literal of one kind of file (same signatures, same records)."""
+    if kind is FileKind.YAML:
+        from forescale.iac_writer import yamlvalues
+
+        return yamlvalues.locate, yamlvalues.patch, yamlvalues.put_literal
+    if kind is FileKind.TERRAGRUNT:
+        from forescale.iac_writer import terragrunt
+
+        return terragrunt.locate, terragrunt.patch, terragrunt.put_literal
+    return locate, patch, put_literal
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -286,11 +332,12 @@ class MultiTarget(_FileTarget):
         super().__init__(path, ", ".join(f"{r}={roles[r]}" for r in self.ROLES if r in roles))
         self._roles = {r: roles[r] for r in self.ROLES if r in roles}
         self._max_base = max_base
+        self._locate, self._patch, self._put_literal = _codec(file_kind(path))
 
     def _snapshot(self, data: bytes | None) -> Snapshot:
         if data is None:
             raise TfvarsError(f"{self._path}: cannot read: no such file")
-        found = {r: locate(data, a, filename=str(self._path)) for r, a in self._roles.items()}
+        found = {r: self._locate(data, a, filename=str(self._path)) for r, a in self._roles.items()}
         main = found.get("min") or found["desired"]
         return Snapshot(
             path=self._path,
@@ -310,10 +357,9 @@ class MultiTarget(_FileTarget):
         assert data is not None
         new = data
         for role, value in self.values_for(units).items():
-            new = patch(new, self._roles[role], value, filename=str(self._path)).new_bytes
-        after = {
-            r: locate(new, a, filename=str(self._path)).literal for r, a in self._roles.items()
-        }
+            new = self._patch(new, self._roles[role], value, filename=str(self._path)).new_bytes
+        name = str(self._path)
+        after = {r: self._locate(new, a, filename=name).literal for r, a in self._roles.items()}
         return Edit(
             before=before,
             units=units,
@@ -326,7 +372,7 @@ class MultiTarget(_FileTarget):
         if literal is None:
             raise TfvarsError(f"{self._path}: no values of {self._address} recorded to put back")
         for role, characters in json.loads(literal).items():
-            data = put_literal(
+            data = self._put_literal(
                 data, self._roles[role], characters, filename=str(self._path)
             ).new_bytes
         return data
@@ -400,9 +446,26 @@ def target_for(
     address: str,
 ) -> Target:
     """The target a service's ``iac`` settings describe (``write``: in_place|auto_tfvars)."""
-    team = TfvarsTarget(var_file, address)
     if write == "auto_tfvars":
-        return AutoVarsTarget(auto_tfvars_file, address, team)
+        if file_kind(var_file) is not FileKind.TFVARS:
+            raise TfvarsError(
+                f"{var_file}: write: auto_tfvars works with Terraform variable files only"
+            )
+        return AutoVarsTarget(auto_tfvars_file, address, TfvarsTarget(var_file, address))
     if write == "in_place":
-        return team
+        return file_target(var_file, address)
     raise TfvarsError(f"unknown iac.write {write!r} (in_place or auto_tfvars)")
+
+
+def file_target(path: Path, address: str) -> Target:
+    """The number at ``address`` in ``path``, edited in place, by the file's kind."""
+    kind = file_kind(path)
+    if kind is FileKind.YAML:
+        from forescale.iac_writer.yaml_target import YamlTarget
+
+        return YamlTarget(path, address)
+    if kind is FileKind.TERRAGRUNT:
+        from forescale.iac_writer.terragrunt import TerragruntTarget
+
+        return TerragruntTarget(path, address)
+    return TfvarsTarget(path, address)

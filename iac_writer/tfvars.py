@@ -133,10 +133,23 @@ def patch(data: bytes, address: str, new_value: int, *, filename: str = "<tfvars
     value only; otherwise :class:`TfvarsError` is raised. ``new_value`` must be an
     integer (an integral float is accepted); bools, NaN and infinities are refused.
     """
+    return _patch(data, address, new_value, filename=filename, parse=_parse)
+
+
+def _patch(
+    data: bytes,
+    address: str,
+    new_value: int,
+    *,
+    filename: str,
+    parse: Callable[[str, str], _Document],
+) -> TfvarsChange:
+    """:func:`patch` for a document type ``parse(text, filename)`` (also the Terragrunt
+    module's)."""
     parts = _parse_address(address, filename)
     wanted = _check_new_value(new_value, address, filename)
     bom, text = _decode(data, filename)
-    document = _parse(text, filename)
+    document = parse(text, filename)
     old = document.locate(parts)
     old_sha256 = hashlib.sha256(data).hexdigest()
     if old.value == wanted:
@@ -162,9 +175,21 @@ def put_literal(
     Undoing forescale's own edit uses this, so the file gets back its original bytes
     instead of a re-spelled number. The literal must parse as a whole number in the
     file's syntax; everything else is checked as in :func:`patch`."""
+    return _put_literal(data, address, literal, filename=filename, parse=_parse)
+
+
+def _put_literal(
+    data: bytes,
+    address: str,
+    literal: str,
+    *,
+    filename: str,
+    parse: Callable[[str, str], _Document],
+) -> TfvarsChange:
+    """:func:`put_literal` for a document type ``parse(text, filename)``."""
     parts = _parse_address(address, filename)
     bom, text = _decode(data, filename)
-    document = _parse(text, filename)
+    document = parse(text, filename)
     old = document.locate(parts)
     if old.literal == literal:
         return TfvarsChange(
@@ -176,7 +201,7 @@ def put_literal(
             new_bytes=data,
             diff="",
         )
-    probe = _parse(text[: old.start] + literal + text[old.end :], filename).locate(parts)
+    probe = parse(text[: old.start] + literal + text[old.end :], filename).locate(parts)
     if isinstance(probe.value, float) and not probe.value.is_integer():
         raise TfvarsError(f"{filename}: {address} = {literal} is not a whole number")
     return _replace(data, bom, text, document, parts, old, literal, int(probe.value), filename)
@@ -359,6 +384,14 @@ class _Document:
         """The key an :meth:`evaluate` dict key stands for."""
         return key
 
+    def reparse(self, text: str) -> _Document:
+        """``text`` parsed as the same kind of document (for the after-edit check)."""
+        return _parse(text, self.filename)
+
+    def value_path(self, parts: tuple[str, ...]) -> tuple[str, ...]:
+        """Where the value at address ``parts`` sits in :meth:`evaluate`'s dict."""
+        return parts
+
 
 def _parse(text: str, filename: str) -> _Document:
     if filename.lower().endswith(".json"):
@@ -377,8 +410,9 @@ def _verify(
 ) -> None:
     """Defence in depth: the patched text must parse and differ only in the target."""
     address = ".".join(parts)
+    path = before.value_path(parts)
     try:
-        after = _parse(new_text, filename)
+        after = before.reparse(new_text)
         new = after.locate(parts)
         old_values, new_values = before.evaluate(), after.evaluate()
     except TfvarsError as exc:
@@ -389,7 +423,7 @@ def _verify(
         and new.start == old.start
         and new_text[: old.start] == before.text[: old.start]
         and new_text[old.start + len(literal) :] == before.text[old.end :]
-        and _without(old_values, parts, before.key_of) == _without(new_values, parts, before.key_of)
+        and _without(old_values, path, before.key_of) == _without(new_values, path, before.key_of)
     )
     if not ok:
         raise TfvarsError(
@@ -497,10 +531,8 @@ class _HclDocument(_Document):
         previous_end: int | None = None
         for child in body.children:
             if _is_tree(child, "block"):
-                raise TfvarsParseError(
-                    f"{self.filename}:{child.meta.line}: blocks are not allowed in a variable "
-                    f"file ({_snippet(self._source(child))})"
-                )
+                self._block(child)
+                continue
             if not _is_tree(child, "attribute"):
                 continue
             start, end = _token_span(child)
@@ -514,6 +546,13 @@ class _HclDocument(_Document):
             previous_end = end
             found.append((str(_first_token(child.children[0])), child))
         return found
+
+    def _block(self, block: Tree[Token]) -> None:
+        """A top-level block: refused in a variable file (Terragrunt files keep them)."""
+        raise TfvarsParseError(
+            f"{self.filename}:{block.meta.line}: blocks are not allowed in a variable "
+            f"file ({_snippet(self._source(block))})"
+        )
 
     def _source(self, node: Tree[Token] | Token) -> str:
         start, end = _token_span(node)

@@ -49,7 +49,15 @@ from forescale.errors import ForescaleError, PlanRefused, TerraformError, Tfvars
 from forescale.iac_writer import files, scratch
 from forescale.iac_writer.guard import GuardResult, check_plan
 from forescale.iac_writer.schedule import Entry, ScheduleTarget, entries_for, key_of
-from forescale.iac_writer.target import Edit, MultiTarget, Target, Undo, UndoResult, Written
+from forescale.iac_writer.target import (
+    Edit,
+    MultiTarget,
+    Target,
+    Undo,
+    UndoResult,
+    Written,
+    file_kind,
+)
 from forescale.records import NOT_APPLIED, UNFINISHED, ChangeRecord
 from forescale.report.plan_view import ServiceReport
 from forescale.store import Store, sqlite_file
@@ -423,7 +431,17 @@ class _Service:
 
     # ------------------------------------------------------------------ apply mode
     def _terraform(self, record: ChangeRecord, *, resumed: bool) -> None:
-        """Plan, guard, check the file, apply the saved plan; record the outcome."""
+        """Plan, guard, check the file, apply the saved plan; record the outcome. A YAML
+        file has no terraform: written is done (a GitOps controller rolls it out)."""
+        if not file_kind(self.target.path).runs_terraform:
+            self._close(
+                record,
+                "applied",
+                f"wrote {record.from_units}→{record.to_units} to {self.target.path} (a "
+                "Kubernetes YAML file: Argo CD, Flux or helm upgrade rolls it out; forescale "
+                "runs no terraform for it)",
+            )
+            return
         with self._attempt(record):
             written = _written(record, self.target)
             runner = self.app.runner_factory(self.service, self.service.iac.working_dir)

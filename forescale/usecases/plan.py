@@ -14,6 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pandas as pd
 
@@ -24,8 +25,9 @@ from forescale.config.settings import ServiceSettings
 from forescale.errors import DataError, ForescaleError, PlanError, TfvarsTargetError
 from forescale.forecaster.capacity import plan_capacity, planner_frame
 from forescale.forecaster.types import CapacityPlan, CapacityPolicy, Forecast
+from forescale.iac_writer import files
 from forescale.iac_writer.schedule import ScheduleTarget, entries_for, key_after
-from forescale.iac_writer.target import Edit, Snapshot, Target
+from forescale.iac_writer.target import Edit, FileKind, Snapshot, Target, file_kind
 from forescale.records import ChangeRecord, ChangeStatus, ForecastRun
 from forescale.report.plan_view import HistorySummary, PlanReport, ServiceFailure, ServiceReport
 from forescale.usecases.context import App, capacity_policy, selected, service_target
@@ -196,7 +198,7 @@ def plan_with_run(
         change=_change(service, target, planned.plan, now),
         forecast_run_id=run.id,
         model_choice=None if run.choice is None else choice_json(run.choice),
-        notes=_written_schedule(target, now),
+        notes=_written_schedule(target, now) + autoscaler_warnings(target.path),
     )
 
 
@@ -217,6 +219,17 @@ def _change(
         same = not edit.changed or target.up_to_date(entries, after=now + cfg.margin)
         return None if same else edit
     return target.propose(plan.steps[0].units) if plan.steps else None
+
+
+def autoscaler_warnings(path: Path) -> tuple[str, ...]:
+    """For a Kubernetes YAML file: each Deployment/StatefulSet that sets spec.replicas
+    while an HPA or KEDA ScaledObject in the file scales it (they would fight)."""
+    if file_kind(path) is not FileKind.YAML:
+        return ()
+    from forescale.iac_writer.yamlvalues import autoscaler_conflicts
+
+    data = files.read_bytes(path, missing_ok=True)
+    return () if data is None else autoscaler_conflicts(data, filename=str(path))
 
 
 def _written_schedule(target: Target, now: dt.datetime) -> tuple[str, ...]:

@@ -165,12 +165,12 @@ def test_check_config_on_the_demo(demo_dir: Path, capsys: pytest.CaptureFixture[
 
 
 def test_a_bug_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import forescale.iac_writer.tfvars
+    import forescale.iac_writer.target
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(forescale.iac_writer.tfvars, "read_value", boom)
+    monkeypatch.setattr(forescale.iac_writer.target, "file_target", boom)
     assert main(["tfvars", "get", "x.tfvars", "a"]) == 3
     assert "internal error" in capsys.readouterr().err
 

@@ -1,0 +1,5 @@
+locals {
+  inputs = { min_size = 2 }
+}
+
+inputs = local.inputs

@@ -1,0 +1,4 @@
+# région eu-west-3 (saved as Latin-1)
+inputs = {
+  min_size = 2
+}

@@ -1,0 +1,3 @@
+inputs = {
+  min_size = = 2
+}

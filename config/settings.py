@@ -548,7 +548,23 @@ class ForecastConfig(BaseModel):
         return value
 
 
-Mode = Literal["dry-run", "plan", "apply", "commit"]
+Mode = Literal["dry-run", "plan", "apply", "commit", "shadow"]
+# What a shadow service is promoted to once its record earns it.
+PromotedMode = Literal["plan", "apply", "commit"]
+
+
+class PromoteSettings(BaseModel):
+    """When a ``mode: shadow`` service has earned promotion (and when it loses it)."""
+
+    model_config = _STRICT
+
+    to: PromotedMode = "apply"
+    # The shadow record must cover at least this long before it can promote.
+    after: Annotated[Duration, _within(dt.timedelta(days=365), positive=True)] = WEEK
+    # Would-have-been under-provisioned share of minutes, at most.
+    max_under: Float = Field(default=0.005, ge=0, le=1)
+    # Would-have-been unit-hours / simulated reactive target tracking's, at most.
+    max_cost_ratio: Float = Field(default=0.9, gt=0, le=100)
 
 
 class UnitPrice(BaseModel):
@@ -800,8 +816,30 @@ class ServiceSettings(BaseModel):
     iac: IacTarget
     events_file: FilePath | None = None  # overrides the global events_file
     mode: Mode | None = None  # overrides the global mode for this service
+    promote: PromoteSettings | None = None  # overrides the global promote (mode: shadow)
     unit_price: UnitPrice | None = None  # cost of one unit per hour
     pricing: PricingLookup | None = None  # or: look the price up (AWS Pricing API)
+    # the resource whose instances the units are, for `forescale plan --infracost-usage`
+    # (default: the one address of iac.terraform.allowed_addresses, when it names one)
+    infracost_resource: (
+        Annotated[
+            str,
+            Field(
+                pattern=r'^(module\.[\w-]+(\["[^"]*"\]|\[\d+\])?\.)*[a-z][\w-]*\.[\w-]+(\["[^"]*"\]|\[\d+\])?$'
+            ),
+        ]
+        | None
+    ) = None
+
+    @property
+    def usage_resource(self) -> str | None:
+        """The resource address an Infracost usage file prices with this service's units."""
+        if self.infracost_resource is not None:
+            return self.infracost_resource
+        allowed = self.iac.terraform.allowed_addresses
+        if len(allowed) == 1 and "*" not in allowed[0] and "?" not in allowed[0]:
+            return allowed[0]
+        return None
 
     @model_validator(mode="after")
     def _one_price(self) -> ServiceSettings:
@@ -865,6 +903,7 @@ class Settings(BaseSettings):
     )
 
     mode: Mode = "dry-run"
+    promote: PromoteSettings = Field(default_factory=PromoteSettings)  # for mode: shadow
     store_url: str = "sqlite:///.forescale/forescale.db"
     display_timezone: TimezoneName = "UTC"
     events_file: FilePath | None = None
@@ -907,6 +946,10 @@ class Settings(BaseSettings):
     def mode_of(self, service: ServiceSettings) -> str:
         """The service's mode: its own, else the global one."""
         return service.mode or self.mode
+
+    def promote_of(self, service: ServiceSettings) -> PromoteSettings:
+        """The service's promotion bar: its own, else the global one."""
+        return service.promote or self.promote
 
     def forecast_timezone(self, service: ServiceSettings) -> str:
         return service.forecast.timezone or self.display_timezone
@@ -1023,30 +1066,38 @@ def _real(path: Path) -> Path:
 
 
 def _check_targets(settings: Settings, source: str) -> None:
-    """Each service's mode must be one its kind of file can carry out."""
+    """Each service's mode (and a shadow service's promote.to) must be one its kind of file
+    can carry out."""
     for name, svc in sorted(settings.services.items()):
-        mode, kind = settings.mode_of(svc), svc.iac.kind
-        if kind == "yaml" and mode == "plan":
-            raise ConfigError(
-                f"{source}: invalid settings: services.{name}: mode plan runs terraform, and "
-                f"{svc.iac.var_file.name} is a Kubernetes YAML file: use dry-run, apply "
-                "(forescale writes the file; Argo CD, Flux or helm upgrade roll it out) or "
-                "commit"
-            )
-        if kind == "terragrunt" and mode == "plan":
-            raise ConfigError(
-                f"{source}: invalid settings: services.{name}: mode plan plans in a private "
-                "copy of working_dir, and a Terragrunt unit reads its parent folders "
-                "(include, find_in_parent_folders): use dry-run, apply or commit"
-            )
-        binary = Path(svc.iac.terraform.binary).name
-        if kind == "terragrunt" and mode == "apply" and binary != "terragrunt":
-            raise ConfigError(
-                f"{source}: invalid settings: services.{name}: {svc.iac.var_file.name} holds "
-                f"Terragrunt inputs, which {binary} does not read: set "
-                "iac.terraform.binary: terragrunt for mode apply (commit and dry-run need "
-                "no binary)"
-            )
+        mode = settings.mode_of(svc)
+        modes = [mode, settings.promote_of(svc).to] if mode == "shadow" else [mode]
+        for each in modes:
+            _check_mode(svc, name, each, source)
+
+
+def _check_mode(svc: ServiceSettings, name: str, mode: str, source: str) -> None:
+    kind = svc.iac.kind
+    if kind == "yaml" and mode == "plan":
+        raise ConfigError(
+            f"{source}: invalid settings: services.{name}: mode plan runs terraform, and "
+            f"{svc.iac.var_file.name} is a Kubernetes YAML file: use dry-run, apply "
+            "(forescale writes the file; Argo CD, Flux or helm upgrade roll it out) or "
+            "commit"
+        )
+    if kind == "terragrunt" and mode == "plan":
+        raise ConfigError(
+            f"{source}: invalid settings: services.{name}: mode plan plans in a private "
+            "copy of working_dir, and a Terragrunt unit reads its parent folders "
+            "(include, find_in_parent_folders): use dry-run, apply or commit"
+        )
+    binary = Path(svc.iac.terraform.binary).name
+    if kind == "terragrunt" and mode == "apply" and binary != "terragrunt":
+        raise ConfigError(
+            f"{source}: invalid settings: services.{name}: {svc.iac.var_file.name} holds "
+            f"Terragrunt inputs, which {binary} does not read: set "
+            "iac.terraform.binary: terragrunt for mode apply (commit and dry-run need "
+            "no binary)"
+        )
 
 
 def _check_shared_variables(settings: Settings, source: str) -> None:

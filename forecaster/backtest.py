@@ -65,6 +65,7 @@ __all__ = [
     "FoldResult",
     "ModelMetrics",
     "ReactiveBaseline",
+    "reactive_units",
     "rolling_cutoffs",
     "run_backtest",
 ]
@@ -930,6 +931,18 @@ def _sim_demand(
         filled = y.reindex(union).interpolate(method="time", limit_area="inside")
         values = filled.reindex(grid).to_numpy()
     return pd.DataFrame({"ds": grid, "y": values})
+
+
+def reactive_units(
+    demand: pd.DataFrame,
+    baseline: ReactiveBaseline,
+    cpu: float,
+    policy: CapacityPolicy,
+    step: dt.timedelta,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(serving units, paid units) per row of ``demand`` (``y`` on a regular ``step``
+    grid) for target tracking ``baseline`` at ``cpu`` per unit within ``policy``'s bounds."""
+    return _reactive(demand, baseline, cpu, policy, step)
 
 
 def _reactive(

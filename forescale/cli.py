@@ -8,6 +8,7 @@ one line on stderr; 2 "changes pending" where a command promises it (``plan
 from __future__ import annotations
 
 import datetime as dt
+import re
 import signal
 import sys
 import threading
@@ -93,6 +94,14 @@ def cli() -> None:
     help="Collect new samples before planning.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a change is pending.")
+@click.option(
+    "--infracost-usage",
+    "usage_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write an Infracost usage file: each managed resource's average instance "
+    "count over the horizon (services.<name>.infracost_resource).",
+)
 def plan(
     config: Path | None,
     now: str | None,
@@ -101,6 +110,7 @@ def plan(
     output: Path | None,
     collect_first: bool,
     detailed_exitcode: bool,
+    usage_file: Path | None,
 ) -> None:
     """Dry-run: forecast, plan capacity and print what would change, when and why."""
     from forescale.config.settings import load_settings
@@ -132,6 +142,15 @@ def plan(
         print_plan(build_plan_view(report), console)
     else:
         sys.stdout.write(render_plan(report, fmt))
+    if usage_file is not None:
+        from forescale.iac_writer.files import write_atomic
+        from forescale.report.infracost import infracost_usage, usage_lines
+
+        resources = {name: settings.service(name).usage_resource for name in settings.services}
+        lines, skipped = usage_lines(report, resources)
+        for note in skipped:
+            click.echo(f"forescale: warning: {note}", err=True)
+        write_atomic(usage_file, infracost_usage(lines, report.as_of).encode("utf-8"))
     if report.failures and not report.services:
         raise ForescaleError("; ".join(f"{f.name}: {f.error}" for f in report.failures))
     if report.failures:
@@ -177,8 +196,19 @@ def collect(config: Path | None, services: tuple[str, ...], since: str | None) -
                 since=start,
                 progress=lambda name: bar.update(task, advance=1, description=name),
             )
+        from forescale.usecases.context import App
+        from forescale.usecases.shadow import review_modes
+
+        # shadow mode: after each collect, promote or demote by the record
+        changes = review_modes(
+            App(settings=settings, store=store), now=dt.datetime.now(dt.UTC), services=names
+        )
     finally:
         store.close()
+    for change in changes:
+        click.echo(
+            f"{change.service}: mode {change.from_mode or '-'} → {change.to_mode}: {change.reason}"
+        )
     days = collecting.COVERAGE_WINDOW.days
     for result in results:
         if result.error:
@@ -672,6 +702,19 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     type=click.FloatRange(0, 1e12, min_open=True),
     help="The most the demand can be (e.g. 100 for a percentage); caps every forecast.",
 )
+@click.option(
+    "--unit-price",
+    default=None,
+    type=click.FloatRange(0, 1e6),
+    help="What one unit costs per hour: adds cost columns (--service: its unit_price).",
+)
+@click.option(
+    "--currency",
+    default="USD",
+    show_default=True,
+    callback=lambda ctx, param, value: _currency(value),
+    help="The currency of --unit-price (ISO 4217).",
+)
 @_duration_option(
     "--sim-step", "5m", "Capacity simulation step (finer than the data: interpolated)."
 )
@@ -718,6 +761,8 @@ def backtest(
     target_under: float,
     peak_allowance: float,
     max_value: float | None,
+    unit_price: float | None,
+    currency: str,
     sim_step: dt.timedelta,
     fmt: Literal["text", "json", "html"],
     output: Path | None,
@@ -762,6 +807,8 @@ def backtest(
         workers=workers,
         peak_allowance=peak_allowance,
         max_value=max_value,
+        unit_price=unit_price,
+        currency=currency,
     )
     done = usecase.backtest(
         args,
@@ -773,6 +820,12 @@ def backtest(
         output.write_text(text, encoding="utf-8")
     elif text:
         sys.stdout.write(text)
+
+
+def _currency(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise click.BadParameter(f"{value!r} is not an ISO 4217 code like USD or EUR")
+    return value
 
 
 @cli.group()

@@ -64,6 +64,7 @@ from forescale.usecases.apply import ApplyOutcome, apply_due
 from forescale.usecases.collect import CollectResult, collect_all
 from forescale.usecases.context import App, RunnerFactory, default_runner
 from forescale.usecases.refit import refit_all
+from forescale.usecases.shadow import review_modes
 
 log = logging.getLogger("forescale.daemon")
 
@@ -389,6 +390,9 @@ class Daemon:
                     source = self.settings.services[r.service].source.type
                     self.metrics.count_collector_error(source)
         early = self._judge_live(app.store)
+        for change in review_modes(app, now=self.clock()):  # shadow mode: promote or demote
+            if self.metrics is not None:
+                self.metrics.set_mode(change.service, change.to_mode)
         if not auto_refit:
             return
         changed = self.watch.changed(self.settings)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from forescale.config.settings import ServiceSettings, Settings
     from forescale.store import Store
 
+MODES = ("dry-run", "plan", "apply", "commit", "shadow")  # label values of forescale_service_mode
 QUANTILES = ("yhat", "lower", "upper")  # label values of forescale_forecast_demand
 _JOB_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)  # seconds
 
@@ -53,6 +54,13 @@ class Metrics:
             "forescale_forecast_error_ratio",
             "Relative forecast error (e.g. backtest MAPE or |observed - yhat| / observed).",
             ["service"],
+            registry=registry,
+        )
+        self.service_mode = Gauge(
+            "forescale_service_mode",
+            "1 for the mode each service acts in now (shadow mode's promotion included), "
+            "0 for the others.",
+            ["service", "mode"],
             registry=registry,
         )
         self.early_refits = Counter(
@@ -123,6 +131,11 @@ class Metrics:
         for quantile, value in zip(QUANTILES, (yhat, lower, upper), strict=True):
             self.forecast_demand.labels(service=service, quantile=quantile).set(value)
 
+    def set_mode(self, service: str, mode: str) -> None:
+        """``forescale_service_mode{service, mode}``: 1 for ``mode``, 0 for the others."""
+        for each in MODES:
+            self.service_mode.labels(service=service, mode=each).set(1 if each == mode else 0)
+
     def count_apply(self, service: str, result: str) -> None:
         self.apply_total.labels(service=service, result=result).inc()
 
@@ -146,6 +159,8 @@ class Metrics:
                     self.data_age.labels(service=name).set((now - newest).total_seconds())
             except ForescaleError:
                 pass
+            with contextlib.suppress(ForescaleError):
+                self.set_mode(name, _effective_mode(settings, store, name))
             # Read first: ``labels()`` would create a 0-valued series for a failed read.
             with contextlib.suppress(ForescaleError, OSError):
                 units = self._units_of(service)
@@ -181,3 +196,9 @@ class Metrics:
                 self._units_cache.clear()
             self._units_cache[key] = cached
         return cached
+
+
+def _effective_mode(settings: Settings, store: Store, name: str) -> str:
+    from forescale.usecases.context import effective_mode  # imports heavy parts
+
+    return effective_mode(settings, store, name)

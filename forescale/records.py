@@ -31,6 +31,7 @@ __all__ = [
     "ForecastRun",
     "LiveJudgement",
     "Mode",
+    "ModeChange",
     "RefreshRun",
     "RunStamp",
     "StoredPrice",
@@ -45,6 +46,7 @@ class Mode(enum.StrEnum):
     PLAN = "plan"  # patch a private copy, terraform plan there
     APPLY = "apply"  # write, plan, guard, apply the saved plan
     COMMIT = "commit"  # one commit on a branch of the IaC repository
+    SHADOW = "shadow"  # plan as apply would, write nothing, score what it would have done
 
 
 class WriteMode(enum.StrEnum):
@@ -70,6 +72,7 @@ class ChangeStatus(enum.StrEnum):
     INTERRUPTED = "interrupted"  # the run stopped mid-way (Ctrl-C, SIGTERM, a kill)
     SUPERSEDED = "superseded"  # dropped: the mode changed, forescale's write undone
     ERROR = "error"  # could not be attempted (nothing written)
+    SHADOWED = "shadowed"  # shadow mode: what apply would have done (nothing written)
 
 
 UNFINISHED = frozenset(
@@ -278,3 +281,16 @@ class StoredPrice:
     currency: str
     fetched_at: dt.datetime
     description: str  # what the price list says the price is for
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModeChange:
+    """A shadow service entering shadow mode, promoted out of it or demoted back
+    (``mode_changes``): the audit of what mode forescale acts in and why."""
+
+    service: str
+    at: dt.datetime  # UTC
+    from_mode: str | None  # None: the first record of this service
+    to_mode: str
+    reason: str
+    id: int | None = None

@@ -30,6 +30,7 @@ from forescale.records import (
     CollectRun,
     ForecastPoint,
     ForecastRun,
+    ModeChange,
     RefreshRun,
     RunStamp,
     StoredPrice,
@@ -130,6 +131,18 @@ refresh_runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("forecast_run_id", sa.Integer, sa.ForeignKey("forecast_runs.id"), nullable=True),
+)
+
+# Shadow mode's promotions and demotions (migration 0005).
+mode_changes = sa.Table(
+    "mode_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(64), nullable=False, index=True),
+    sa.Column("at", sa.BigInteger, nullable=False),  # Unix seconds, UTC
+    sa.Column("from_mode", sa.String(20), nullable=True),
+    sa.Column("to_mode", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
 )
 
 # A unit's price looked up once with the AWS Pricing API, with its date (migration 0004).
@@ -603,6 +616,45 @@ class Store:
             )
             for r in rows
         ]
+
+    # -- mode changes (shadow mode's promotions and demotions) ---------------------------
+    def record_mode_change(self, change: ModeChange) -> int:
+        """Append ``change``; returns its id."""
+        with self._begin() as conn:
+            new_id = conn.execute(
+                mode_changes.insert().values(
+                    service=change.service,
+                    at=_epoch(change.at),
+                    from_mode=change.from_mode,
+                    to_mode=change.to_mode,
+                    reason=change.reason,
+                )
+            ).inserted_primary_key
+        assert new_id is not None
+        return int(new_id[0])
+
+    def list_mode_changes(self, service: str | None = None, limit: int = 100) -> list[ModeChange]:
+        """The newest ``limit`` mode changes (of ``service``), newest first."""
+        query = sa.select(mode_changes).order_by(mode_changes.c.id.desc()).limit(limit)
+        if service is not None:
+            query = query.where(mode_changes.c.service == service)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            ModeChange(
+                id=int(r["id"]),
+                service=r["service"],
+                at=_from_epoch(int(r["at"])),
+                from_mode=r["from_mode"],
+                to_mode=r["to_mode"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+
+    def latest_mode_change(self, service: str) -> ModeChange | None:
+        found = self.list_mode_changes(service, limit=1)
+        return found[0] if found else None
 
     # -- prices (AWS Pricing API lookups, kept so the API is asked once) -----------------
     def price(self, key: str) -> StoredPrice | None:

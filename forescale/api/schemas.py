@@ -23,7 +23,10 @@ class CollectOut(BaseModel):
 
 class ServiceOut(BaseModel):
     name: str
-    mode: str
+    mode: str  # the mode it acts in now (a mode: shadow service may have been promoted)
+    configured_mode: str  # the settings' mode
+    mode_since: dt.datetime | None  # mode: shadow: when it entered its mode
+    mode_reason: str | None  # mode: shadow: why (the newest promotion/demotion)
     source: str
     last_collect: CollectOut | None
     coverage: float | None  # share of grid slots with a sample over the last 7 days

@@ -19,6 +19,7 @@ import numpy as np
 
 from forescale.config.durations import format_duration
 from forescale.forecaster.backtest import ApproachOutcome, FoldResult, ModelMetrics
+from forescale.forecaster.cost import Price
 from forescale.report.backtest_view import BacktestView
 from forescale.report.formatting import finite, iso_utc
 
@@ -51,7 +52,14 @@ def backtest_json(view: BacktestView) -> dict[str, Any]:
         "settings": _mapping(view.settings, "settings"),
         "folds": [_fold(f, result.horizon) for f in result.folds],
         "metrics": [_metrics(m) for m in result.metrics],
-        "approaches": [_approach(a) for a in result.approaches],
+        "price": None
+        if view.price is None
+        else {
+            "per_unit_hour": view.price.per_unit_hour,
+            "currency": view.price.currency,
+            "source": view.price.source,
+        },
+        "approaches": [_approach(a, view.price) for a in result.approaches],
         "forescale_vs": [
             {
                 "baseline": c.baseline,
@@ -90,12 +98,13 @@ def _metrics(m: ModelMetrics) -> dict[str, Any]:
     }
 
 
-def _approach(a: ApproachOutcome) -> dict[str, Any]:
+def _approach(a: ApproachOutcome, price: Price | None) -> dict[str, Any]:
     return {
         "name": a.name,
         "steps": int(a.steps),
         "under_share": finite(a.under_share),
         "unit_hours": finite(a.unit_hours),
+        "cost": None if price is None else finite(a.unit_hours * price.per_unit_hour),
         "vs_static": finite(a.vs_static),
         "mean_units": finite(a.mean_units),
     }

@@ -37,6 +37,7 @@ import numpy as np
 
 from forescale.config.durations import format_duration
 from forescale.forecaster.backtest import ApproachOutcome, BacktestResult, FoldResult, dominated_by
+from forescale.forecaster.cost import Price
 from forescale.report.blocks import Column, Phrase, Span, Table
 from forescale.report.formatting import DASH, factor, iso_utc, local_time, number, share
 
@@ -111,6 +112,7 @@ class BacktestView:
     end: dt.datetime | None  # last cutoff + horizon (UTC)
     metrics: Table
     approaches: Table
+    price: Price | None  # cost columns when known
     comparisons: tuple[Comparison, ...]
     dominated_by: tuple[str, ...]
     dominance: str
@@ -127,6 +129,7 @@ def build_backtest_view(
     source: str,
     settings: Mapping[str, object],
     timezone: str,
+    price: Price | None = None,
 ) -> BacktestView:
     """The view of ``result`` (rules 1-7 of the module docstring); times in ``timezone``
     (an IANA name)."""
@@ -154,7 +157,8 @@ def build_backtest_view(
         start=min(cutoffs) if cutoffs else None,
         end=max(cutoffs) + result.horizon if cutoffs else None,
         metrics=_metrics(result),
-        approaches=_approaches(result),
+        approaches=_approaches(result, price),
+        price=price,
         comparisons=tuple(_compare(own, a) for a in result.approaches if a.name != FORESCALE),
         dominated_by=worse,
         dominance=_dominance(own, worse),
@@ -224,22 +228,31 @@ def _metrics(result: BacktestResult) -> Table:
     )
 
 
-def _approaches(result: BacktestResult) -> Table:
+def _approaches(result: BacktestResult, price: Price | None) -> Table:
     steps = max((a.steps for a in result.approaches), default=0)
     rows = tuple(
         (
             a.name,
             share(a.under_share),
             number(a.unit_hours),
+            *(() if price is None else (_money(a.unit_hours * price.per_unit_hour),)),
             factor(a.vs_static),
             number(a.mean_units),
             _DESCRIPTIONS.get(a.name, ""),
         )
         for a in result.approaches
     )
-    return Table(
-        title=f"Capacity over {steps:,} simulated steps", columns=APPROACH_COLUMNS, rows=rows
-    )
+    columns = APPROACH_COLUMNS
+    title = f"Capacity over {steps:,} simulated steps"
+    if price is not None:
+        cost = Column(header=f"cost {price.currency}", align="right")
+        columns = (*APPROACH_COLUMNS[:3], cost, *APPROACH_COLUMNS[3:])
+        title += f" (cost at {price.per_unit_hour:g} {price.currency} per unit-hour)"
+    return Table(title=title, columns=columns, rows=rows)
+
+
+def _money(amount: float) -> str:
+    return DASH if not math.isfinite(amount) else f"{amount:,.2f}"
 
 
 def _compare(own: ApproachOutcome | None, other: ApproachOutcome) -> Comparison:

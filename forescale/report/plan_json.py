@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from forescale.forecaster.cost import CostFigures, CostSummary
 from forescale.forecaster.explain import Peak
 from forescale.forecaster.types import CapacityStep
 from forescale.report.formatting import finite, iso_utc
@@ -74,10 +75,36 @@ def _service(view: ServiceView) -> dict[str, Any]:
             "address": service.address,
         },
         "model_choice": service.model_choice,
+        "cost": None if service.cost is None else cost_json(service.cost),
         "schedule": [_step(s) for s in service.plan.steps],
         "next_change": None if service.next_step is None else _step(service.next_step),
         "diff": service.change.diff if service.change is not None else "",
         "notes": list(view.notes),
+    }
+
+
+def cost_json(cost: CostSummary) -> dict[str, Any]:
+    """``services[].cost`` (docs/report-json.md)."""
+
+    def figures(f: CostFigures) -> dict[str, float]:
+        return {
+            "schedule": round(f.schedule, _DIGITS),
+            "current_flat": round(f.current_flat, _DIGITS),
+            "static_peak": round(f.static_peak, _DIGITS),
+        }
+
+    return {
+        "currency": cost.price.currency,
+        "per_unit_hour": cost.price.per_unit_hour,
+        "price_source": cost.price.source,
+        "start": iso_utc(cost.start),
+        "end": iso_utc(cost.end),
+        "hours": round(cost.hours, _DIGITS),
+        "unit_hours": figures(cost.unit_hours),
+        "average_units": round(cost.average_units, _DIGITS),
+        "peak_units": cost.peak_units,
+        "horizon": figures(cost.horizon),
+        "monthly": figures(cost.monthly),
     }
 
 

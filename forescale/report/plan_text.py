@@ -49,6 +49,8 @@ def _print_service(service: ServiceView, console: Console) -> None:
         for effect in service.effects:
             console.print(f"  {escape(effect.line)}")
     console.print(_summary(service.capacity))
+    if service.cost is not None:
+        console.print(_summary(service.cost))
     console.print(rich_table(service.schedule))
     for note in service.notes:
         console.print(f"[yellow]note[/yellow] {escape(note)}")

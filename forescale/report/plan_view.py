@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from forescale.config.durations import format_duration
+from forescale.forecaster.cost import CostSummary
 from forescale.forecaster.explain import Peak, daily_peaks, effects_in_horizon, percent
 from forescale.forecaster.types import (
     CapacityPlan,
@@ -101,6 +102,8 @@ class ServiceReport:
     notes: tuple[str, ...] = ()
     # which candidate model plans capacity and why (forescale.pipeline.choice_json)
     model_choice: dict[str, Any] | None = None
+    # what the schedule costs over the horizon and per month (None: no price configured)
+    cost: CostSummary | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -166,6 +169,7 @@ class ServiceView:
     history: SummaryLine
     forecast: SummaryLine
     capacity: SummaryLine
+    cost: SummaryLine | None  # None: no price configured
     forecast_start: dt.datetime | None  # first forecast step (UTC); None: empty forecast
     forecast_end: dt.datetime | None  # last forecast step (UTC)
     peaks: tuple[Peak, ...]
@@ -177,8 +181,9 @@ class ServiceView:
     diff: DiffView
 
     @property
-    def summary(self) -> tuple[SummaryLine, SummaryLine, SummaryLine]:
-        return (self.history, self.forecast, self.capacity)
+    def summary(self) -> tuple[SummaryLine, ...]:
+        lines = (self.history, self.forecast, self.capacity)
+        return lines if self.cost is None else (*lines, self.cost)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -246,6 +251,7 @@ def build_service_view(service: ServiceReport, tz: ZoneInfo) -> ServiceView:
         history=_history_line(service, tz),
         forecast=_forecast_line(service.forecast, end, tz),
         capacity=_capacity_line(service),
+        cost=None if service.cost is None else cost_line(service.cost),
         forecast_start=start,
         forecast_end=end,
         peaks=peaks,
@@ -320,6 +326,28 @@ def _capacity_line(service: ServiceReport) -> SummaryLine:
             Span(text=rest),
         ),
     )
+
+
+def cost_line(cost: CostSummary) -> SummaryLine:
+    """``schedule 412.80 USD over 48 h (6,278/month); today's 5 units flat …; static peak
+    11 units …; 0.192 USD per unit-hour (unit_price)``."""
+    cur, horizon, month = cost.price.currency, cost.horizon, cost.monthly
+    hours = f"{cost.hours:g} h" if cost.hours < 100 else f"{cost.hours / 24:g} d"
+    units_now = round(cost.unit_hours.current_flat / cost.hours) if cost.hours else 0
+    text = (
+        f"schedule {money(horizon.schedule)} {cur} over {hours} ({money(month.schedule)}"
+        f"/month, {cost.average_units:.1f} units on average); today's {units_now} units "
+        f"flat {money(horizon.current_flat)} ({money(month.current_flat)}/month); static "
+        f"peak {cost.peak_units} units {money(horizon.static_peak)} "
+        f"({money(month.static_peak)}/month); {cost.price.per_unit_hour:g} {cur} per "
+        f"unit-hour ({cost.price.source})"
+    )
+    return SummaryLine(label="cost", text=(Span(text=text),))
+
+
+def money(amount: float) -> str:
+    """Money for reading: two decimals below 1,000, whole units with separators above."""
+    return f"{amount:,.2f}" if abs(amount) < 1000 else f"{amount:,.0f}"
 
 
 def _peak_row(peak: Peak, tz: ZoneInfo) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 from forescale.forecaster.backtest import BacktestResult
+from forescale.forecaster.cost import Price
 from forescale.report.backtest_html import render_backtest_html
 from forescale.report.backtest_json import render_backtest_json
 from forescale.report.backtest_text import render_backtest_text
@@ -58,9 +59,11 @@ def render_backtest(
     source: str,
     settings: Mapping[str, object],
     timezone: str,
+    price: Price | None = None,
 ) -> str:
-    """The backtest report as a ``fmt`` document; times shown in ``timezone`` (IANA name)."""
+    """The backtest report as a ``fmt`` document; times shown in ``timezone`` (IANA name);
+    cost columns when ``price`` is known."""
     view = build_backtest_view(
-        result, service=service, source=source, settings=settings, timezone=timezone
+        result, service=service, source=source, settings=settings, timezone=timezone, price=price
     )
     return BACKTEST_RENDERERS[fmt](view)

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import ForescaleError, PlanRefused, TerraformError, TfvarsConflict
+from forescale.forecaster.types import CapacityStep
 from forescale.iac_writer import files, scratch
 from forescale.iac_writer.guard import GuardResult, check_plan
 from forescale.iac_writer.schedule import Entry, ScheduleTarget, entries_for, key_of
@@ -165,7 +166,7 @@ def apply_due(
             app=app,
             name=name,
             service=service,
-            mode=app.settings.mode_of(service),
+            mode=app.mode_of(name),
             now=now,
             trigger=trigger,
             reuse_forecast_for=reuse_forecast_for,
@@ -292,6 +293,9 @@ class _Service:
             when = "" if step is None else f"; next change at {step.at:%Y-%m-%d %H:%M}Z"
             self._say("nothing-due", f"nothing due now ({report.plan.current_units} units){when}")
             return
+        if self.mode == "shadow":
+            self._shadow(report, step)
+            return
         if self.mode == "dry-run":
             self._say(
                 "dry-run",
@@ -351,6 +355,34 @@ class _Service:
                     return
                 record = self._update(record, status="written")
                 self._terraform(record, resumed=False)
+
+    # ------------------------------------------------------------------ shadow mode
+    def _shadow(self, report: ServiceReport, step: CapacityStep) -> None:
+        """Record what apply would do now, from shadow mode's own capacity; write nothing."""
+        message = (
+            f"shadow: would {step.direction} {step.from_units}→{step.units} (nothing written; "
+            f"the IaC holds {units_of(self.target.read())})"
+        )
+        self._record(
+            ChangeRecord(
+                service=self.name,
+                forecast_run_id=report.forecast_run_id,
+                due_at=step.at,
+                var_file=str(self.target.path),
+                address=self.target.address,
+                from_units=step.from_units,
+                to_units=step.units,
+                direction=step.direction,
+                reason=step.reason,
+                mode="shadow",
+                status="shadowed",
+                diff=report.change.diff if report.change else "",
+                trigger=self.trigger,
+                message=message,
+                finished_at=self.now,
+            ),
+            outcome=True,
+        )
 
     # ------------------------------------------------------------------ schedule mode
     def _schedule(self, report: ServiceReport) -> None:
@@ -589,7 +621,20 @@ class _Service:
         )
 
     def _commit(self, record: ChangeRecord) -> None:
-        from forescale.iac_writer.gitcommit import ProposedFile, commit_change
+        """One commit on the service's branch: the variable's characters and the proposal
+        ``FORESCALE_PR.md`` beside the file. An open proposal (the branch exists) gets one
+        more commit: the value set on the branch's version, the description replaced."""
+        from zoneinfo import ZoneInfo
+
+        from forescale.iac_writer.gitcommit import (
+            ExtraFile,
+            ProposedFile,
+            commit_change,
+            read_parent_file,
+        )
+        from forescale.report.plan_view import build_service_view
+        from forescale.report.proposal import PROPOSAL_FILE, Proposal, render_proposal
+        from forescale.usecases.plan import plan_with_run
 
         if self.service.iac.write != "in_place":
             self._close(
@@ -598,28 +643,64 @@ class _Service:
                 "commit mode needs iac.write: in_place (the team reviews their own variable file)",
             )
             return
-        edit = self.target.propose(record.to_units)
+        edit = self.target.propose(record.to_units)  # against the checkout: what the PR shows
+        if not edit.changed:
+            self._close(record, "committed", "the variable already holds the target")
+            return
+        branch = self.service.iac.commit_branch.format(service=self.name)
+        # The branch may carry an earlier proposal: set the value's characters on its
+        # version (commit_change still checks the branch holds exactly these bytes).
+        on_branch = read_parent_file(edit.before.path, branch=branch)
+        new_bytes = edit.new_bytes
+        if files.sha256(on_branch) != edit.before.sha256:
+            stacked = self.target.put(on_branch, edit.literal, file_was_absent=False)
+            assert stacked is not None  # only forescale's own auto var file is ever removed
+            new_bytes = stacked
         change = ProposedFile(
             path=str(edit.before.path),
             address=edit.before.address,
             new_value=edit.units,
-            old_sha256=edit.before.sha256 or "",
-            new_bytes=edit.new_bytes,
+            old_sha256=str(files.sha256(on_branch)),
+            new_bytes=new_bytes,
         )
         if not change.changed:
-            self._close(record, "committed", "the variable already holds the target")
+            self._close(record, "committed", f"{branch} already proposes {record.to_units}")
             return
-        branch = self.service.iac.commit_branch.format(service=self.name)
+        run_id = record.forecast_run_id
+        run = self.store.forecast_run(run_id) if run_id is not None else None
+        if run is None:
+            raise ForescaleError(f"forecast run #{run_id} of {self.name} is not in the store")
+        # The same run, history and 'now' as the plan: the same report, not a new fit.
+        report = plan_with_run(self.app, self.name, run, now=self.now)
+        tz = ZoneInfo(self.app.settings.display_timezone)
+        text = render_proposal(
+            Proposal(
+                view=build_service_view(report, tz),
+                timezone=tz,
+                made_at=self.now,
+                diff=edit.diff,
+                mode=self.mode,
+                branch=branch,
+                live=run.live,
+            )
+        )
+        description = edit.before.path.parent / PROPOSAL_FILE
         message = (
             f"forescale: {self.name} {record.address} {record.from_units} -> {record.to_units}"
-            f"\n\n{record.reason}\n\nPlanned at {self.now:%Y-%m-%d %H:%M}Z by forescale "
-            "(mode commit); apply through your usual review."
+            f"\n\n{record.reason}\n\nWhy, the forecast and the schedule: {PROPOSAL_FILE} "
+            f"beside {edit.before.path.name}. Planned at {self.now:%Y-%m-%d %H:%M}Z (mode "
+            "commit); apply through your usual review."
         )
-        result = commit_change(change, branch=branch, message=message)
+        result = commit_change(
+            change,
+            branch=branch,
+            message=message,
+            extra_files=(ExtraFile(path=str(description), data=text.encode("utf-8")),),
+        )
         self._close(
             record,
             "committed",
-            f"committed {result.commit_sha[:12]} on {result.branch}",
+            f"committed {result.commit_sha[:12]} on {result.branch} with {PROPOSAL_FILE}",
             commit_sha=result.commit_sha,
         )
 

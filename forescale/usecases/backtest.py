@@ -43,10 +43,11 @@ from forescale.forecaster.backtest import (
 )
 from forescale.forecaster.candidates import DEFAULT_MODELS, PRODUCT, CandidateSet, Fitted
 from forescale.forecaster.ceiling import PEAK_ALLOWANCE
+from forescale.forecaster.cost import Price
 from forescale.forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
 
 if TYPE_CHECKING:
-    from forescale.config.settings import Settings
+    from forescale.config.settings import Settings, UnitPrice
     from forescale.report.render import BacktestFormat
 
 __all__ = [
@@ -105,6 +106,8 @@ class BacktestArgs:
     workers: int | None = None  # fitting processes (None: the CPUs)
     peak_allowance: float = PEAK_ALLOWANCE  # the credible ceiling: fitted peak x this
     max_value: float | None = None  # the most the demand can be (100 for a percentage)
+    unit_price: float | None = None  # per unit-hour: cost columns (--service: its unit_price)
+    currency: str = "USD"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -129,6 +132,7 @@ class Prepared:
     fitter: FoldFitter
     config: BacktestConfig
     echo: Mapping[str, object]  # the settings the report echoes (seconds, counts, shares)
+    price: Price | None = None  # cost columns when known
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -140,6 +144,7 @@ class Backtest:
     source: str
     echo: Mapping[str, object]
     timezone: str  # IANA: the report shows times in it
+    price: Price | None = None  # cost columns when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,7 @@ def backtest(
         source=prepared.source,
         echo=prepared.echo,
         timezone=prepared.fitter.settings.timezone,
+        price=prepared.price,
     )
 
 
@@ -192,6 +198,7 @@ def report(done: Backtest, fmt: BacktestFormat, *, schedule_out: Path | None = N
         source=done.source,
         settings=done.echo,
         timezone=done.timezone,
+        price=done.price,
     )
 
 
@@ -338,6 +345,7 @@ def _prepare_csv(args: BacktestArgs, path: Path, candidates: CandidateSet, warn:
         fitter=FoldFitter(settings=settings, events=events, candidates=candidates),
         config=_config(args, series, policy, args.timezone),
         echo=_echo(args, settings, policy),
+        price=_price(args, None),
     )
 
 
@@ -383,6 +391,18 @@ def _csv_policy(args: BacktestArgs) -> CapacityPolicy:
     return policy
 
 
+def _price(args: BacktestArgs, configured: UnitPrice | None) -> Price | None:
+    """``--unit-price``, else the service's ``unit_price`` (a ``pricing:`` lookup is the
+    plan's: the backtest asks no network), else None (no cost columns)."""
+    if args.unit_price is not None:
+        return Price(per_unit_hour=args.unit_price, currency=args.currency, source="--unit-price")
+    if configured is not None:
+        return Price(
+            per_unit_hour=configured.per_hour, currency=configured.currency, source="unit_price"
+        )
+    return None
+
+
 def _prepare_service(args: BacktestArgs, name: str, candidates: CandidateSet) -> Prepared:
     """A configured service: its whole stored history, its forecast settings (with the
     backtest's horizon), policy and events, as the daemon reads them."""
@@ -412,6 +432,7 @@ def _prepare_service(args: BacktestArgs, name: str, candidates: CandidateSet) ->
         fitter=fitter,
         config=_config(args, series, policy, fsettings.timezone),
         echo=_echo(args, fsettings, policy),
+        price=_price(args, service.unit_price),
     )
 
 

@@ -20,10 +20,12 @@ from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import DataError
 from forescale.forecaster import candidates as candidates_module
 from forescale.forecaster.candidates import CandidateSet
+from forescale.forecaster.cost import Price
 from forescale.forecaster.events import parse_events
 from forescale.forecaster.types import CapacityPolicy, Event, ForecastSettings, StepLimit
 from forescale.iac_writer.target import Target, target_for
 from forescale.iac_writer.terraform import CommandTimeouts, TerraformRunner
+from forescale.pricing import ClientFactory, pricing_client, resolve
 from forescale.store import Store
 
 __all__ = [
@@ -108,6 +110,7 @@ class App:
     store: Store
     candidates: CandidateSet = field(default_factory=lambda: candidates_module.PRODUCT)
     runner_factory: RunnerFactory = default_runner
+    pricing_client: ClientFactory = pricing_client  # the AWS Pricing API (``pricing:``)
     events: EventsCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -119,6 +122,7 @@ class App:
             store=self.store,
             candidates=self.candidates,
             runner_factory=self.runner_factory,
+            pricing_client=self.pricing_client,
         )
 
     def service(self, name: str) -> ServiceSettings:
@@ -127,12 +131,34 @@ class App:
     def events_of(self, service: ServiceSettings) -> tuple[Event, ...]:
         return self.events.get(self.settings.events_path(service))
 
+    def mode_of(self, name: str) -> str:
+        """The mode ``name`` acts in now (shadow mode's promotion included)."""
+        return effective_mode(self.settings, self.store, name)
+
+    def price_of(self, service: ServiceSettings, *, now: dt.datetime) -> Price | None:
+        """What one unit of ``service`` costs per hour (configured, or looked up once and
+        stored); None when no price is configured. A failed lookup is a PricingError."""
+        return resolve(service, self.store, now=now, client_factory=self.pricing_client)
+
     def history(self, name: str, *, now: dt.datetime) -> pd.DataFrame:
         """The history a fit of ``name`` as of ``now`` uses: the stored samples of the
         fitted window (``forecast.max_history`` and a day) on their own regular grid."""
         fsettings = forecast_settings(self.settings, self.service(name))
         start = now - fsettings.max_history - dt.timedelta(days=1)
         return load_history(self.store, name, start, now)
+
+
+def effective_mode(settings: Settings, store: Store, name: str) -> str:
+    """The mode ``name`` acts in: its configured mode, except that a ``mode: shadow``
+    service acts in its ``promote.to`` mode while its newest mode change (the audit of
+    :mod:`forescale.usecases.shadow`) says it was promoted to that."""
+    service = settings.service(name)
+    configured = settings.mode_of(service)
+    if configured != "shadow":
+        return configured
+    latest = store.latest_mode_change(name)
+    promoted = settings.promote_of(service).to
+    return promoted if latest is not None and latest.to_mode == promoted else "shadow"
 
 
 def selected(settings: Settings, names: Sequence[str] | None) -> list[str]:

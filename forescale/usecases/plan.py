@@ -22,8 +22,15 @@ from forescale.codec import choice_json
 from forescale.collectors.base import describe_source
 from forescale.collectors.series import coverage, infer_step
 from forescale.config.settings import ServiceSettings
-from forescale.errors import DataError, ForescaleError, PlanError, TfvarsTargetError
+from forescale.errors import (
+    DataError,
+    ForescaleError,
+    PlanError,
+    PricingError,
+    TfvarsTargetError,
+)
 from forescale.forecaster.capacity import plan_capacity, planner_frame
+from forescale.forecaster.cost import CostSummary, cost_of
 from forescale.forecaster.types import CapacityPlan, CapacityPolicy, Forecast
 from forescale.iac_writer import files
 from forescale.iac_writer.schedule import ScheduleTarget, entries_for, key_after
@@ -105,7 +112,13 @@ def schedule(
 
 
 def in_force(
-    app: App, name: str, *, now: dt.datetime, period: dt.timedelta, current: int
+    app: App,
+    name: str,
+    *,
+    now: dt.datetime,
+    period: dt.timedelta,
+    current: int,
+    statuses: frozenset[ChangeStatus] = frozenset({ChangeStatus.APPLIED}),
 ) -> list[tuple[dt.datetime, int]]:
     """The capacities forescale applied to ``name`` in the ``period`` before ``now`` (and
     the one in force at its start), from the audit trail: the step limits hold across
@@ -114,7 +127,7 @@ def in_force(
     ``now``."""
     by_time: dict[dt.datetime, tuple[int, int]] = {}
     for r in reversed(app.store.list_changes(name, limit=200)):  # oldest first
-        if r.status == ChangeStatus.APPLIED and r.created_at is not None and r.created_at < now:
+        if r.status in statuses and r.created_at is not None and r.created_at < now:
             by_time[r.created_at] = (r.from_units, r.to_units)  # the later record wins
     start = now - period
     applied = sorted(by_time.items())
@@ -127,6 +140,18 @@ def in_force(
     if not trail or trail[-1][1] != current:
         trail.append((now, current))
     return trail
+
+
+def shadow_units(app: App, name: str, *, fallback: int) -> int:
+    """The capacity shadow mode would have in force now: its newest would-be change since
+    it (re-)entered shadow mode, else ``fallback`` (what the IaC holds)."""
+    entered = app.store.latest_mode_change(name)
+    for record in app.store.list_changes(name, limit=200):  # newest first
+        if entered is not None and record.created_at is not None and record.created_at < entered.at:
+            break
+        if record.status == ChangeStatus.SHADOWED:
+            return record.to_units
+    return fallback
 
 
 def fresh_run(
@@ -154,6 +179,16 @@ def plan_with_run(
     service = app.service(name)
     target = service_target(service, now=now)
     current = units_of(target.read())  # the IaC is the source of truth: read it first
+    shadow_notes: tuple[str, ...] = ()
+    counted = frozenset({ChangeStatus.APPLIED})
+    if app.mode_of(name) == "shadow":
+        # shadow mode writes nothing: plan from forescale's own would-be capacity
+        in_iac, current = current, shadow_units(app, name, fallback=current)
+        counted = frozenset({ChangeStatus.SHADOWED})
+        shadow_notes = (
+            f"shadow mode: planned from forescale's would-be capacity ({current} units; the "
+            f"IaC holds {in_iac}); nothing is written",
+        )
     history = app.history(name, now=now) if history is None else history
     forecast = run.to_forecast(since=now)
     if reused:
@@ -171,9 +206,12 @@ def plan_with_run(
         now=now,
         stale_after=app.settings.stale_after,
         timezone=app.settings.display_timezone,
-        in_force=in_force(app, name, now=now, period=policy.step_period, current=current),
+        in_force=in_force(
+            app, name, now=now, period=policy.step_period, current=current, statuses=counted
+        ),
     )
     next_step = planned.plan.steps[0] if planned.plan.steps else None
+    cost, cost_notes = _cost(app, service, planned.plan, forecast, now)
     observed = history.dropna(subset=["y"])
     recent = history[history["ds"] >= pd.Timestamp(now - RECENT_HISTORY)]
     return ServiceReport(
@@ -198,8 +236,30 @@ def plan_with_run(
         change=_change(service, target, planned.plan, now),
         forecast_run_id=run.id,
         model_choice=None if run.choice is None else choice_json(run.choice),
-        notes=_written_schedule(target, now) + autoscaler_warnings(target.path),
+        notes=_written_schedule(target, now)
+        + autoscaler_warnings(target.path)
+        + cost_notes
+        + shadow_notes,
+        cost=cost,
     )
+
+
+def _cost(
+    app: App, service: ServiceSettings, plan: CapacityPlan, forecast: Forecast, now: dt.datetime
+) -> tuple[CostSummary | None, tuple[str, ...]]:
+    """The plan's cost from ``now`` to the forecast's end, when a price is configured. A
+    failed price lookup never stops planning or applying: the report says why it has no
+    cost (the lookup is tried again at the next plan)."""
+    if forecast.frame.empty:
+        return None, ()
+    try:
+        price = app.price_of(service, now=now)
+    except PricingError as exc:
+        return None, (f"cost unknown: {exc}",)
+    if price is None:
+        return None, ()
+    end = pd.Timestamp(forecast.frame["ds"].iloc[-1]).to_pydatetime() + forecast.resolution
+    return cost_of(plan, price, now, end), ()
 
 
 def _change(

@@ -194,9 +194,10 @@ def test_invalid_promql_is_bad_data_with_the_servers_message(prom_history: PromH
 
 @pytest.mark.external_service
 def test_server_side_timeout(prom_history: PromHistory) -> None:
-    prom = source(
-        prom_history.url, SUM_RATE, step=MINUTE, query_timeout=dt.timedelta(milliseconds=1)
-    )
+    # a subquery over a week at every one of a week's minutes: far more work than 1 ms on
+    # any machine (a light query may finish before Prometheus first checks its deadline)
+    heavy = f"max_over_time(({SUM_RATE})[7d:1m])"
+    prom = source(prom_history.url, heavy, step=MINUTE, query_timeout=dt.timedelta(milliseconds=1))
     with pytest.raises(CollectorError, match=r"timed out on the server \(timeout\)"):
         prom.fetch(prom_history.end_time - dt.timedelta(days=7), prom_history.end_time)
 

@@ -337,3 +337,14 @@ def test_min_and_max_replicas_move_together_in_a_values_file(
     assert after == VALUES.replace(b"minReplicas: 4 ", f"minReplicas: {new} ".encode()).replace(
         b"maxReplicas: 30", f"maxReplicas: {new}".encode()
     )
+
+
+def test_a_shadow_service_may_only_be_promoted_to_what_its_file_allows(tmp_path: Path) -> None:
+    path = tmp_path / "forescale.yaml"
+    text = settings_text("values.yaml", "web.min", "shadow")
+    path.write_text(text.replace("    iac:\n", "    promote: {to: plan}\n    iac:\n"))
+    (tmp_path / "demand.csv").write_text("timestamp,value\n")
+    with pytest.raises(ConfigError, match="mode plan runs terraform"):
+        load_settings(path)
+    path.write_text(text.replace("    iac:\n", "    promote: {to: commit}\n    iac:\n"))
+    assert load_settings(path).promote_of(load_settings(path).services["web"]).to == "commit"

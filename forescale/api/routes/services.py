@@ -42,6 +42,7 @@ from forescale.errors import TfvarsError
 from forescale.numbers import finite
 from forescale.records import ForecastRun
 from forescale.store import Store
+from forescale.usecases.context import effective_mode
 
 if TYPE_CHECKING:
     from forescale.forecaster.types import CapacityPlan
@@ -67,9 +68,13 @@ def _service_out(settings: Settings, store: Store, name: str) -> ServiceOut:
     collect = store.last_collect(name)
     latest = store.latest_run_stamp(name)
     changes = store.list_changes(name, limit=1)
+    moved = store.latest_mode_change(name)
     return ServiceOut(
         name=name,
-        mode=settings.mode_of(service),
+        mode=effective_mode(settings, store, name),
+        configured_mode=settings.mode_of(service),
+        mode_since=None if moved is None else moved.at,
+        mode_reason=None if moved is None else moved.reason,
         source=service.source.type,
         last_collect=None
         if collect is None

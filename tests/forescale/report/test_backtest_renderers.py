@@ -175,3 +175,21 @@ def test_html_renders_a_failed_fold(partly_failed: BacktestResult) -> None:
     )
     assert page.count("<svg") == 2
     assert "cannot fit &lt;this&gt; fold" in page
+
+
+def test_with_a_price_every_approach_has_its_cost(result: BacktestResult) -> None:
+    from forescale.forecaster.cost import Price
+
+    price = Price(per_unit_hour=0.25, currency="EUR", source="--unit-price")
+    kwargs = {"service": SERVICE, "source": SOURCE, "settings": SETTINGS, "timezone": "UTC"}
+    data = json.loads(render_backtest(result, "json", price=price, **kwargs))
+    assert data["price"] == {"per_unit_hour": 0.25, "currency": "EUR", "source": "--unit-price"}
+    for approach in data["approaches"]:
+        assert approach["cost"] == pytest.approx(approach["unit_hours"] * 0.25, rel=1e-12)
+    text = render_backtest(result, "text", price=price, **kwargs)
+    assert "cost EUR" in text and "0.25 EUR per unit-hour" in text
+    static = next(a for a in result.approaches if a.name == "static_peak")
+    assert f"{static.unit_hours * 0.25:,.2f}" in text
+    plain = json.loads(render_backtest(result, "json", **kwargs))
+    assert plain["price"] is None and all(a["cost"] is None for a in plain["approaches"])
+    assert "cost EUR" not in render_backtest(result, "text", **kwargs)

@@ -1,0 +1,174 @@
+"""What forescale would have done, scored against what happened (shadow mode's record).
+
+Pure: the demand that happened (``ds``, ``y`` on the service's grid), the capacity
+forescale had in force (the would-be changes of shadow mode, then the applied ones) and the
+comparison's capacity in, a :class:`ShadowScore` and a :class:`Verdict` out.
+
+Each demand sample stands for the interval up to the next one (the grid's step). A step is
+*under-provisioned* when the units in force at its start serve less than its demand
+(``units x capacity_per_unit x (1 + 1e-9) < demand``, as the backtest counts it). The
+comparison is simulated reactive target tracking at 80 % utilisation (the backtest's
+``reactive_headroom_20``: the demand 10 minutes old, 5 minutes warm-up paid from launch,
+15 minutes scale-in cooldown) on the same demand, within the same bounds.
+
+A service *qualifies* for promotion when its record covers at least ``after`` (it has been
+in shadow mode that long), its under-provisioned share of minutes is at most ``max_under``
+and its unit-hours are at most ``max_cost_ratio`` times the comparison's. A promoted
+service keeps being scored the same way (its applied changes are its capacity in force)
+and goes back to shadow mode when either bar breaks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forescale.forecaster.backtest import DEFAULT_REACTIVE, reactive_units
+from forescale.forecaster.types import CapacityPolicy
+
+__all__ = ["COMPARISON", "PromotionBar", "ShadowScore", "Verdict", "judge", "score"]
+
+COMPARISON = DEFAULT_REACTIVE[1]  # target tracking at 80 % utilisation
+_HOUR = dt.timedelta(hours=1)
+_MINUTE = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PromotionBar:
+    """When shadow mode has earned promotion (``promote:`` settings)."""
+
+    after: dt.timedelta  # the record must cover at least this long
+    max_under: float  # under-provisioned share of minutes, at most
+    max_cost_ratio: float  # unit-hours / the comparison's, at most
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ShadowScore:
+    """forescale's capacity against the demand of ``[start, end)`` and the comparison's."""
+
+    start: dt.datetime  # UTC
+    end: dt.datetime  # UTC
+    minutes: float  # minutes scored (samples x step)
+    under_minutes: float
+    unit_hours: float
+    comparison: str  # what the cost is compared with, in words
+    comparison_unit_hours: float
+    comparison_under_minutes: float
+
+    @property
+    def under_share(self) -> float:
+        return self.under_minutes / self.minutes if self.minutes > 0 else 0.0
+
+    @property
+    def cost_ratio(self) -> float | None:
+        """Unit-hours / the comparison's (None when the comparison paid nothing)."""
+        if self.comparison_unit_hours <= 0:
+            return None
+        return self.unit_hours / self.comparison_unit_hours
+
+    @property
+    def comparison_under_share(self) -> float:
+        return self.comparison_under_minutes / self.minutes if self.minutes > 0 else 0.0
+
+    def describe(self) -> str:
+        ratio = "n/a" if self.cost_ratio is None else f"{self.cost_ratio:.3f}x"
+        hours = (self.end - self.start) / _HOUR
+        return (
+            f"{hours:.1f} h scored: under-provisioned {self.under_share:.3%} of minutes "
+            f"({self.comparison}: {self.comparison_under_share:.3%}), unit-hours "
+            f"{self.unit_hours:,.1f} = {ratio} the comparison's ({self.comparison_unit_hours:,.1f})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Verdict:
+    """Whether the record meets the bar, and why (or why not) in words."""
+
+    qualifies: bool
+    breaks: bool  # a bar is broken (under or cost): a promoted service is demoted
+    reason: str
+
+
+def score(
+    demand: pd.DataFrame,
+    changes: Sequence[tuple[dt.datetime, int]],
+    initial_units: int,
+    policy: CapacityPolicy,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    step: dt.timedelta,
+) -> ShadowScore:
+    """Score the units in force (``initial_units`` until the first of ``changes``, each
+    change's units from its time) against ``demand`` (``ds`` UTC, ``y``) on
+    ``[start, end)``, beside the comparison on the same demand."""
+    if step <= dt.timedelta(0):
+        raise ValueError(f"step must be positive: {step}")
+    frame = demand[(demand["ds"] >= pd.Timestamp(start)) & (demand["ds"] < pd.Timestamp(end))]
+    frame = frame[np.isfinite(frame["y"].to_numpy(dtype=float))].reset_index(drop=True)
+    times = [pd.Timestamp(t).to_pydatetime() for t in frame["ds"]]
+    ordered = sorted(changes)
+    units = np.empty(len(times))
+    current, index = initial_units, 0
+    for i, when in enumerate(times):
+        while index < len(ordered) and ordered[index][0] <= when:
+            current = ordered[index][1]
+            index += 1
+        units[i] = current
+    y = frame["y"].to_numpy(dtype=float)
+    cpu = policy.capacity_per_unit
+    short = units * cpu * (1 + 1e-9) < y
+    step_hours = step / _HOUR
+    serving, paid = reactive_units(frame, COMPARISON, cpu, policy, step)
+    comparison_short = serving * cpu * (1 + 1e-9) < y
+    step_minutes = step / _MINUTE
+    return ShadowScore(
+        start=start,
+        end=end,
+        minutes=len(y) * step_minutes,
+        under_minutes=float(short.sum()) * step_minutes,
+        unit_hours=float(units.sum()) * step_hours,
+        comparison=f"reactive target tracking at {1 - COMPARISON.headroom:.0%} utilisation",
+        comparison_unit_hours=float(np.nansum(paid)) * step_hours,
+        comparison_under_minutes=float(comparison_short.sum()) * step_minutes,
+    )
+
+
+def judge(record: ShadowScore, bar: PromotionBar, *, covered: dt.timedelta) -> Verdict:
+    """Does ``record`` (of a service in shadow mode for ``covered``) meet ``bar``?"""
+    ratio = record.cost_ratio
+    under_ok = record.under_share <= bar.max_under
+    cost_ok = ratio is not None and math.isfinite(ratio) and ratio <= bar.max_cost_ratio
+    problems = []
+    if not under_ok:
+        problems.append(
+            f"under-provisioned {record.under_share:.3%} of minutes > max_under {bar.max_under:.3%}"
+        )
+    if not cost_ok:
+        shown = "n/a" if ratio is None else f"{ratio:.3f}x"
+        problems.append(
+            f"unit-hours {shown} the comparison's > max_cost_ratio {bar.max_cost_ratio:g}x"
+        )
+    if covered < bar.after:
+        hours = covered / _HOUR
+        wanted = bar.after / _HOUR
+        return Verdict(
+            qualifies=False,
+            breaks=bool(problems),
+            reason=f"record covers {hours:.1f} h of the {wanted:g} h needed"
+            + (f"; {'; '.join(problems)}" if problems else ""),
+        )
+    if problems:
+        return Verdict(qualifies=False, breaks=True, reason="; ".join(problems))
+    return Verdict(
+        qualifies=True,
+        breaks=False,
+        reason=f"under-provisioned {record.under_share:.3%} ≤ {bar.max_under:.3%} and "
+        f"unit-hours {ratio:.3f}x ≤ {bar.max_cost_ratio:g}x the comparison's over "
+        f"{covered / _HOUR:.1f} h",
+    )

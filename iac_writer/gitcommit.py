@@ -31,11 +31,18 @@ Which parent
 What gets committed
     ``change.new_bytes`` were computed from bytes hashing to ``change.old_sha256``. They are
     committed only if the parent's blob at that path has exactly that SHA-256, so the commit
-    changes the variable's characters and nothing else. Otherwise
+    changes the variable's characters and nothing else in that file. Otherwise
     :class:`~forescale.errors.TfvarsConflict` asks to re-plan: plan on the branch's version
     with :func:`read_parent_file` + :func:`forescale.iac_writer.tfvars.patch`. That is also
     the way to stack a second change on the branch, and to plan in repositories whose eol conversion
     or clean/smudge filters make the checkout differ from the committed bytes.
+
+Extra files (``extra_files``, e.g. the proposal ``FORESCALE_PR.md`` beside the variable file)
+    go into the same single commit, whole: forescale owns them, so each is added if the
+    parent has no such path or replaced if it has one as a regular file (its mode kept; a
+    new file is ``100644``). They are never the variable file and have no compare-and-swap
+    of their own; the variable file's check and the branch's compare-and-swap hold for the
+    whole commit. The commit touches the variable file and these paths, nothing else.
 
 Refused with :class:`~forescale.errors.GitError`: a branch name ``git check-ref-format
 --branch`` rejects (or one starting with ``refs/``, which would create
@@ -68,7 +75,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Final, Protocol
@@ -76,7 +83,7 @@ from typing import Final, Protocol
 from forescale.errors import GitError, TfvarsConflict
 from forescale.iac_writer.process import TAIL_LINES, StopPolicy, run_process
 
-__all__ = ["CommitResult", "commit_change", "read_parent_file"]
+__all__ = ["CommitResult", "ExtraFile", "ProposedFile", "commit_change", "read_parent_file"]
 
 _log = logging.getLogger(__name__)
 
@@ -117,7 +124,8 @@ class CommitResult:
 
     ``commit_sha`` is the new tip of ``refs/heads/<branch>``, ``parent_sha`` its only parent
     (the previous tip, or ``base`` when ``created_branch``), ``path_in_repo`` the file's path
-    relative to the repository's top level, with ``/`` separators.
+    relative to the repository's top level, with ``/`` separators; ``extra_paths`` those of
+    the extra files committed with it, in the order given.
     """
 
     branch: str
@@ -125,6 +133,7 @@ class CommitResult:
     parent_sha: str
     path_in_repo: str
     created_branch: bool
+    extra_paths: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- public API
@@ -168,6 +177,15 @@ class ProposedFile:
         return hashlib.sha256(self.new_bytes).hexdigest() != self.old_sha256
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExtraFile:
+    """A whole file forescale owns, committed with a change (``path`` as on disk, inside the
+    repository; it need not exist in the checkout)."""
+
+    path: str
+    data: bytes
+
+
 def commit_change(
     change: FileChange,
     *,
@@ -179,6 +197,7 @@ def commit_change(
     base: str = "HEAD",
     git: str = "git",
     timeout: float = 60,
+    extra_files: Sequence[ExtraFile] = (),
 ) -> CommitResult:
     """Commit ``change.new_bytes`` at ``change.path`` as one new commit on ``branch``.
 
@@ -187,13 +206,15 @@ def commit_change(
     ``refs/heads/...``), created from ``base`` if it does not exist and extended from its
     tip if it does (``base`` is then not used; see the module docstring). ``message`` is
     the whole commit message, written by the caller: what changed, when and why. Author
-    and committer are ``author_name <author_email>``. ``timeout`` bounds the whole call,
+    and committer are ``author_name <author_email>``. ``extra_files`` are added or replaced
+    whole in the same commit (see the module docstring). ``timeout`` bounds the whole call,
     in seconds.
 
     Raises :class:`~forescale.errors.TfvarsConflict` if the file in the parent commit is not
     the one the change was planned on (nothing written), and
     :class:`~forescale.errors.GitError` for everything git refuses or fails at (no branch
-    moved). ``ValueError`` for caller bugs: an empty message, a change that changes nothing.
+    moved). ``ValueError`` for caller bugs: an empty message, a change that changes nothing,
+    an extra file that is the variable file or is given twice.
     """
     if not isinstance(message, str) or not message.strip():
         raise ValueError("commit message must be non-empty: say what changed, when and why")
@@ -206,11 +227,17 @@ def commit_change(
         )
 
     g = _Git.open(git, timeout=timeout)
-    _top, path_in_repo = _locate(g, change.path, repo)
+    top, path_in_repo = _locate(g, change.path, repo)
+    extra_paths = tuple(_inside(top, extra.path) for extra in extra_files)
+    if path_in_repo in extra_paths:
+        raise ValueError(f"{change.path}: an extra file cannot be the variable file itself")
+    if len(set(extra_paths)) != len(extra_paths):
+        raise ValueError("an extra file is given more than once")
     name = _check_branch(g, branch)
     _refuse_checked_out(g, name)
     parent, old_tip = _choose_parent(g, name, base)
     mode, blob = _tracked_entry(g, parent, path_in_repo)
+    extra_modes = [_extra_mode(g, parent, path) for path in extra_paths]
 
     data = g.run("cat-file", "blob", blob).stdout
     if hashlib.sha256(data).hexdigest() != change.old_sha256:
@@ -222,14 +249,18 @@ def commit_change(
         )
 
     new_blob = g.text("hash-object", "-w", "--stdin", "--no-filters", input=change.new_bytes)
+    entries = [f"{mode},{new_blob},{path_in_repo}"]
+    for extra, extra_mode, extra_path in zip(extra_files, extra_modes, extra_paths, strict=True):
+        extra_blob = g.text("hash-object", "-w", "--stdin", "--no-filters", input=extra.data)
+        entries.append(f"{extra_mode},{extra_blob},{extra_path}")
     with tempfile.TemporaryDirectory(prefix="forescale-git-") as scratch:
         index_env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
         g.run(*_INDEX_CONFIG, "read-tree", parent, env=index_env)
         g.run(
             *_INDEX_CONFIG,
             "update-index",
-            "--cacheinfo",
-            f"{mode},{new_blob},{path_in_repo}",
+            "--add",  # an extra file may be new; the variable file is tracked (checked above)
+            *(arg for entry in entries for arg in ("--cacheinfo", entry)),
             env=index_env,
         )
         tree = g.text(*_INDEX_CONFIG, "write-tree", env=index_env)
@@ -278,6 +309,7 @@ def commit_change(
         parent_sha=parent,
         path_in_repo=path_in_repo,
         created_branch=old_tip is None,
+        extra_paths=extra_paths,
     )
 
 
@@ -310,10 +342,7 @@ def read_parent_file(
 
 def _locate(g: _Git, file: str, repo: Path | None) -> tuple[Path, str]:
     """Find the repository's top level and the file's path in it; ``g`` then runs there."""
-    absolute = os.path.abspath(file)
-    # Resolve the directory, not the file: a tracked symlink must be seen as one (and
-    # refused) rather than silently followed to some other path.
-    directory = os.path.realpath(os.path.dirname(absolute))
+    directory = os.path.realpath(os.path.dirname(os.path.abspath(file)))
     start = os.fspath(repo) if repo is not None else directory
     if not os.path.isdir(start):
         raise GitError(
@@ -322,10 +351,19 @@ def _locate(g: _Git, file: str, repo: Path | None) -> tuple[Path, str]:
     g.cwd = start
     top = Path(os.path.realpath(g.text("rev-parse", "--show-toplevel", what="find the repository")))
     g.cwd = os.fspath(top)
+    return top, _inside(top, file)
+
+
+def _inside(top: Path, file: str) -> str:
+    """``file``'s path relative to the repository's top level ``top``, ``/``-separated."""
+    absolute = os.path.abspath(file)
+    # Resolve the directory, not the file: a tracked symlink must be seen as one (and
+    # refused) rather than silently followed to some other path.
+    directory = os.path.realpath(os.path.dirname(absolute))
     relative = os.path.relpath(os.path.join(directory, os.path.basename(absolute)), top)
     if relative == os.curdir or relative.split(os.sep)[0] == os.pardir:
         raise GitError(f"{file} is not inside the git repository {top}", cmd=(), returncode=None)
-    return top, PurePath(relative).as_posix()
+    return PurePath(relative).as_posix()
 
 
 def _check_branch(g: _Git, branch: str) -> str:
@@ -393,6 +431,26 @@ def _choose_parent(g: _Git, branch: str, base: str) -> tuple[str, str | None]:
 
 def _tracked_entry(g: _Git, commit: str, path: str) -> tuple[str, str]:
     """Return (mode, blob) of ``path`` in ``commit``; refuse anything but a regular file."""
+    found = _entry(g, commit, path)
+    if found is None:
+        raise GitError(
+            f"{path} is not tracked in commit {commit[:12]} of {g.cwd}; commit mode edits only "
+            "files that are already in the repository",
+            cmd=(g.binary, "ls-tree", "-z", "--full-tree", commit, "--", path),
+            returncode=None,
+        )
+    return found
+
+
+def _extra_mode(g: _Git, commit: str, path: str) -> str:
+    """The mode an extra file is committed with: its mode in ``commit``, else ``100644``."""
+    found = _entry(g, commit, path)
+    return "100644" if found is None else found[0]
+
+
+def _entry(g: _Git, commit: str, path: str) -> tuple[str, str] | None:
+    """(mode, blob) of the regular file ``path`` in ``commit``; None when absent; refuse
+    anything else at that path."""
     done = g.run("ls-tree", "-z", "--full-tree", commit, "--", path)
     for record in done.stdout.split(b"\0"):
         meta, tab, name = record.partition(b"\t")
@@ -408,12 +466,7 @@ def _tracked_entry(g: _Git, commit: str, path: str) -> tuple[str, str]:
             cmd=done.cmd,
             returncode=None,
         )
-    raise GitError(
-        f"{path} is not tracked in commit {commit[:12]} of {g.cwd}; commit mode edits only "
-        "files that are already in the repository",
-        cmd=done.cmd,
-        returncode=None,
-    )
+    return None
 
 
 # --------------------------------------------------------------------------- subprocess

@@ -26,7 +26,7 @@ from forescale.api.cache import ResponseCache
 from forescale.api.contract import ApiConfig, RefreshQueue, ServerStatus, api_only
 from forescale.api.errors import ApiError, error_response, status_of
 from forescale.api.middleware import BodyLimit
-from forescale.api.routes import ROUTERS
+from forescale.api.routes import ROUTERS, pages
 from forescale.api.schemas import ERROR_RESPONSES
 from forescale.api.security import HostCheck
 from forescale.config.settings import Settings
@@ -70,6 +70,7 @@ def create_app(
     app.add_middleware(HostCheck, allowed=config.allowed_hosts)  # added last: runs first
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(pages.router)  # the read-only web page (HTML, not in the schema)
     return app
 
 

@@ -149,6 +149,7 @@ def git(cwd: Path, *args: str) -> str:
 def test_commit_mode_makes_exactly_one_commit_with_only_the_variable_line(
     tmp_path: Path,
 ) -> None:
+    """One commit: the variable line and the proposal FORESCALE_PR.md beside it, nothing else."""
     root = make_project(tmp_path, mode="commit")
     git(root, "init", "-q", "-b", "main")
     (root / ".gitignore").write_text("state/\n.terraform/\n*.tfstate*\n.terraform.lock.hcl\n")
@@ -162,25 +163,94 @@ def test_commit_mode_makes_exactly_one_commit_with_only_the_variable_line(
     [record] = records(root)
     assert record.commit_sha and record.status == "committed"
     assert git(root, "rev-list", "--count", f"{head}..forescale/web").strip() == "1"
-    diff = git(root, "diff", head, "forescale/web")
-    changed = [
-        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    assert git(root, "diff", "--name-only", head, "forescale/web").split() == [
+        "tf/FORESCALE_PR.md",
+        "tf/terraform.tfvars",
     ]
-    assert changed == [
+    assert _changed(git(root, "diff", head, "forescale/web", "--", "tf/terraform.tfvars")) == [
         "-web_min_size = 4 # raised before peaks",  # text mode reads CRLF as LF
         "+web_min_size = 11 # raised before peaks",
     ]
+    proposal = git(root, "show", "forescale/web:tf/FORESCALE_PR.md")
+    assert proposal.startswith("# forescale: web: raise 4 \u2192 11 units at ")
+    assert "-web_min_size = 4 # raised before peaks" in proposal  # the diff
+    assert "+web_min_size = 11 # raised before peaks" in proposal
+    for part in (
+        "## Why",
+        "Forecast peaks:",
+        "```mermaid\n",
+        "xychart-beta",
+        "## Capacity schedule",
+    ):
+        assert part in proposal, part
+    assert f"- Forecast run: #{record.forecast_run_id} " in proposal
     message = git(root, "log", "-1", "--format=%B", "forescale/web")
     assert "web_min_size 4 -> 11" in message and "needs 11 units" in message
+    assert "FORESCALE_PR.md beside terraform.tfvars" in message
+    assert len(message.strip().splitlines()) <= 8  # short: the description is in the file
     # forescale does not apply in commit mode, and the checkout is untouched.
     assert git(root, "rev-parse", "HEAD").strip() == head
     assert git(root, "status", "--porcelain") == ""
     assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS
+    assert not (root / "tf" / "FORESCALE_PR.md").exists()
     assert state_values(root / "tf") == before
 
     # The next run proposes nothing new while the branch awaits its merge.
     [again] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
     assert again.status == "nothing-due" and "awaiting merge" in again.message
+
+
+def _changed(diff: str) -> list[str]:
+    return [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+
+
+def test_commit_mode_updates_the_open_proposal_on_the_same_branch(tmp_path: Path) -> None:
+    """A different plan while the proposal is open: one more commit on the same branch,
+    the variable set to the new value there and FORESCALE_PR.md replaced; no new branch."""
+    root = make_project(tmp_path, mode="commit")
+    git(root, "init", "-q", "-b", "main")
+    (root / ".gitignore").write_text("state/\n.terraform/\n*.tfstate*\n.terraform.lock.hcl\n")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "infra")
+    head = git(root, "rev-parse", "HEAD").strip()
+    [first] = run_apply(root)
+    assert first.status == "committed", first.message
+    tip = git(root, "rev-parse", "forescale/web").strip()
+
+    # Each unit now serves twice the demand: 1,000 req/s * 1.1 / 200 -> 6 units.
+    settings = root / "forescale.yaml"
+    settings.write_text(
+        settings.read_text().replace("capacity_per_unit: 100", "capacity_per_unit: 200")
+    )
+    [second] = run_apply(root, now=NOW + dt.timedelta(minutes=10))
+    assert second.status == "committed", second.message
+    assert (second.from_units, second.to_units) == (4, 6)
+
+    heads = git(root, "for-each-ref", "--format=%(refname)", "refs/heads").split()
+    assert heads == ["refs/heads/forescale/web", "refs/heads/main"]
+    assert git(root, "rev-list", "--count", f"{head}..forescale/web").strip() == "2"
+    assert git(root, "log", "-1", "--format=%P", "forescale/web").split() == [tip]
+    assert git(root, "diff", "--name-only", tip, "forescale/web").split() == [
+        "tf/FORESCALE_PR.md",
+        "tf/terraform.tfvars",
+    ]
+    assert _changed(git(root, "diff", tip, "forescale/web", "--", "tf/terraform.tfvars")) == [
+        "-web_min_size = 11 # raised before peaks",
+        "+web_min_size = 6 # raised before peaks",
+    ]
+    # Against the base, the open proposal is one line: 4 -> 6.
+    assert _changed(git(root, "diff", head, "forescale/web", "--", "tf/terraform.tfvars")) == [
+        "-web_min_size = 4 # raised before peaks",
+        "+web_min_size = 6 # raised before peaks",
+    ]
+    proposal = git(root, "show", "forescale/web:tf/FORESCALE_PR.md")
+    assert proposal.startswith("# forescale: web: raise 4 \u2192 6 units at ")
+    assert "+web_min_size = 6 # raised before peaks" in proposal
+    assert "= 11 #" not in proposal  # the old proposal is replaced, not kept
+    assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS
+    assert git(root, "status", "--porcelain") == " M forescale.yaml\n"  # this test's edit
 
 
 AUTO_SETTINGS = """

@@ -467,3 +467,92 @@ def test_eol_conversion_in_the_repo_plan_on_the_committed_bytes(tmp_path: Path) 
     blob = git(repo, "cat-file", "blob", f"{result.commit_sha}:prod.tfvars").encode()
     assert blob == PROD.replace(b"= 4 #", b"= 6 #")
     assert git(repo, "status", "--porcelain") == ""
+
+
+# --------------------------------------------------------------------------- extra files
+
+
+def _pr(repo: Path, text: bytes) -> gitcommit.ExtraFile:
+    return gitcommit.ExtraFile(path=str(repo / "envs" / "FORESCALE_PR.md"), data=text)
+
+
+def test_extra_files_go_into_the_same_single_commit(repo: Path) -> None:
+    head = sha(repo, "HEAD")
+    before = snapshot(repo)
+    result = commit(
+        plan_change(repo / "envs/prod.tfvars", "web_min_size", 6),
+        extra_files=[_pr(repo, b"# proposal 1\n")],
+    )
+
+    assert result.extra_paths == ("envs/FORESCALE_PR.md",)
+    assert git(repo, "rev-list", f"{head}..{BRANCH}").split() == [result.commit_sha]
+    assert sorted(git(repo, "diff", "--name-only", head, BRANCH).split()) == [
+        "envs/FORESCALE_PR.md",
+        "envs/prod.tfvars",
+    ]
+    # the variable file: exactly its line, nothing else
+    assert changed_lines(repo, head, f"{BRANCH}") == (
+        ["-web_min_size = 4 # peak floor"],
+        ["+# proposal 1", "+web_min_size = 6 # peak floor"],
+    )
+    assert git(repo, "ls-tree", BRANCH, "envs/FORESCALE_PR.md").split()[0] == "100644"
+    assert git(repo, "cat-file", "blob", f"{BRANCH}:envs/FORESCALE_PR.md") == "# proposal 1\n"
+    assert snapshot(repo) == before  # the checkout is untouched, no file written there
+    assert not (repo / "envs/FORESCALE_PR.md").exists()
+
+
+def test_a_second_proposal_replaces_the_extra_file_on_the_same_branch(repo: Path) -> None:
+    path = repo / "envs/prod.tfvars"
+    first = commit(plan_change(path, "web_min_size", 6), extra_files=[_pr(repo, b"one\n")])
+    on_branch = read_parent_file(path, branch=BRANCH)
+    second = commit(
+        patch(on_branch, "web_min_size", 9, filename=str(path)),
+        extra_files=[_pr(repo, b"two\n")],
+    )
+
+    assert second.parent_sha == first.commit_sha and not second.created_branch
+    assert heads(repo) == [f"refs/heads/{BRANCH}", "refs/heads/main"]
+    assert git(repo, "diff", "--name-only", first.commit_sha, second.commit_sha).split() == [
+        "envs/FORESCALE_PR.md",
+        "envs/prod.tfvars",
+    ]
+    assert git(repo, "cat-file", "blob", f"{BRANCH}:envs/FORESCALE_PR.md") == "two\n"
+
+
+def test_the_variable_file_keeps_its_compare_and_swap_with_extra_files(repo: Path) -> None:
+    path = repo / "envs/prod.tfvars"
+    commit(plan_change(path, "web_min_size", 6), extra_files=[_pr(repo, b"one\n")])
+    tip = branch_tip(repo)
+    # planned on the checkout (4), but the branch holds 6: refused, nothing written
+    with pytest.raises(TfvarsConflict, match="differs from what was planned"):
+        commit(plan_change(path, "web_min_size", 8), extra_files=[_pr(repo, b"two\n")])
+    assert branch_tip(repo) == tip
+
+
+def test_an_extra_file_that_is_not_a_regular_file_is_refused(repo: Path) -> None:
+    (repo / "envs" / "FORESCALE_PR.md").symlink_to("prod.tfvars")
+    git(repo, "add", "envs/FORESCALE_PR.md")
+    git(repo, "commit", "-q", "-m", "link")
+    with pytest.raises(GitError, match="FORESCALE_PR.md is a symlink"):
+        commit(
+            plan_change(repo / "envs/prod.tfvars", "web_min_size", 6),
+            extra_files=[_pr(repo, b"x\n")],
+        )
+    assert heads(repo) == ["refs/heads/main"]
+
+
+def test_an_extra_file_outside_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
+    outside = gitcommit.ExtraFile(path=str(tmp_path / "elsewhere.md"), data=b"x\n")
+    with pytest.raises(GitError, match="not inside the git repository"):
+        commit(plan_change(repo / "envs/prod.tfvars", "web_min_size", 6), extra_files=[outside])
+    assert heads(repo) == ["refs/heads/main"]
+
+
+def test_an_extra_file_may_not_be_the_variable_file_or_given_twice(repo: Path) -> None:
+    change = plan_change(repo / "envs/prod.tfvars", "web_min_size", 6)
+    same = gitcommit.ExtraFile(path=str(repo / "envs/prod.tfvars"), data=b"x\n")
+    with pytest.raises(ValueError, match="the variable file"):
+        commit(change, extra_files=[same])
+    with pytest.raises(ValueError, match="more than once"):
+        commit(change, extra_files=[_pr(repo, b"a\n"), _pr(repo, b"b\n")])
+    assert heads(repo) == ["refs/heads/main"]

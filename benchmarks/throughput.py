@@ -6,13 +6,14 @@
 Each service is a 2-week, 5-minute demand history (4,032 points) cut from the real
 series in ../shared/datasets (the four NAB CloudWatch series of the accuracy benchmark and
 the three tweet-volume series, sliding 2-week windows, scaled by a per-service factor so
-no two services are the same), and a refit is exactly the daemon's: Prophet, seasonal
-naive and their ensemble (:func:`forescale.usecases.refit.run_fit_job`) with the default
-settings, 24 h horizon. "serial" fits ``--serial`` services in this process (imports
-excluded), "process" the whole set in the ``fit: {executor: process}`` pool, "dask" in a
-``distributed.LocalCluster`` (2 workers x 1 thread, 127.0.0.1) started here. Wall time
-includes the pool/cluster start and shipping the histories; it prints services per minute
-and the time for 1,000 services at that rate.
+no two services are the same), and a refit is exactly the daemon's: every default candidate
+(``DEFAULT_MODELS``: Prophet, seasonal naive, their ensemble and the simple policies,
+:func:`forescale.usecases.refit.run_fit_job`) with the default settings, 24 h horizon.
+"serial" fits ``--serial`` services in this process (imports excluded), "process" the
+whole set in the ``fit: {executor: process}`` pool, "dask" in a ``distributed.LocalCluster``
+(2 workers x 1 thread, 127.0.0.1) started here. Wall time includes the pool/cluster start
+and shipping the histories; it prints services per minute and the time for 1,000 services
+at that rate.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
-from forescale.forecaster.candidates import PRODUCT  # noqa: E402
+from forescale.forecaster.candidates import DEFAULT_MODELS, PRODUCT  # noqa: E402
 from forescale.forecaster.types import ForecastSettings  # noqa: E402
 from forescale.usecases.refit import FitJob, run_fit_job  # noqa: E402
 
@@ -80,7 +81,7 @@ def jobs(count: int) -> list[FitJob]:
                 settings=settings,
                 now=now,
                 min_history=dt.timedelta(hours=24),
-                models=("ensemble", "prophet", "seasonal_naive"),
+                models=DEFAULT_MODELS,
                 candidates=PRODUCT,
             )
         )

@@ -671,6 +671,12 @@ _ADDRESS = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")
 _YAML_ADDRESS = re.compile(r"(doc\[[^\]\s]+\]\.)?[^.\s\[\]]+(\.[^.\s\[\]]+)*")
 
 FileKindName = Literal["tfvars", "terragrunt", "yaml"]
+CAPACITY_NAME_MAX = 54  # a service's capacity_source is stored as "<name>#capacity" (64)
+
+
+def capacity_series(name: str) -> str:
+    """The store's name for the samples of ``name``'s ``capacity_source``."""
+    return f"{name}#capacity"
 
 
 def file_kind(path: Path) -> FileKindName:
@@ -800,6 +806,9 @@ class ServiceSettings(BaseModel):
     model_config = _STRICT
 
     source: MetricSourceSettings
+    # the units actually in force (e.g. CloudWatch AWS/AutoScaling GroupInServiceInstances):
+    # shadow mode's record is compared with it instead of simulated target tracking
+    capacity_source: MetricSourceSettings | None = None
     capacity_per_unit: Float = Field(gt=0, le=MAX_CAPACITY_PER_UNIT)
     min_units: Int = Field(ge=0, le=MAX_UNITS)
     max_units: Int = Field(ge=1, le=MAX_UNITS)
@@ -918,6 +927,11 @@ class Settings(BaseSettings):
     @classmethod
     def _service_names(cls, value: dict[str, ServiceSettings]) -> dict[str, ServiceSettings]:
         for name in value:
+            if value[name].capacity_source is not None and len(name) > CAPACITY_NAME_MAX:
+                raise ValueError(
+                    f"service name {name!r}: at most {CAPACITY_NAME_MAX} characters with a "
+                    "capacity_source (its samples are stored as <name>#capacity)"
+                )
             if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name):
                 raise ValueError(
                     f"service name {name!r}: use lower-case letters, digits, '-' and '_'"

@@ -7,7 +7,9 @@ comparison's capacity in, a :class:`ShadowScore` and a :class:`Verdict` out.
 Each demand sample stands for the interval up to the next one (the grid's step). A step is
 *under-provisioned* when the units in force at its start serve less than its demand
 (``units x capacity_per_unit x (1 + 1e-9) < demand``, as the backtest counts it). The
-comparison is simulated reactive target tracking at 80 % utilisation (the backtest's
+comparison is the capacity actually in force when a source for it is configured and covers
+the window (``capacity_source``, e.g. the Auto Scaling group's GroupInServiceInstances),
+else simulated reactive target tracking at 80 % utilisation (the backtest's
 ``reactive_headroom_20``: the demand 10 minutes old, 5 minutes warm-up paid from launch,
 15 minutes scale-in cooldown) on the same demand, within the same bounds.
 
@@ -103,10 +105,13 @@ def score(
     start: dt.datetime,
     end: dt.datetime,
     step: dt.timedelta,
+    in_force: pd.DataFrame | None = None,
 ) -> ShadowScore:
     """Score the units in force (``initial_units`` until the first of ``changes``, each
     change's units from its time) against ``demand`` (``ds`` UTC, ``y``) on
-    ``[start, end)``, beside the comparison on the same demand."""
+    ``[start, end)``, beside the comparison on the same demand: the capacity actually in
+    force (``in_force``: ``ds``, ``y`` units, each sample holding until the next) when
+    given and it covers the window's start, else simulated target tracking."""
     if step <= dt.timedelta(0):
         raise ValueError(f"step must be positive: {step}")
     frame = demand[(demand["ds"] >= pd.Timestamp(start)) & (demand["ds"] < pd.Timestamp(end))]
@@ -124,7 +129,13 @@ def score(
     cpu = policy.capacity_per_unit
     short = units * cpu * (1 + 1e-9) < y
     step_hours = step / _HOUR
-    serving, paid = reactive_units(frame, COMPARISON, cpu, policy, step)
+    observed = _observed_units(in_force, frame["ds"]) if in_force is not None else None
+    if observed is not None:
+        serving = paid = observed
+        comparison = "the capacity actually in force (capacity_source)"
+    else:
+        serving, paid = reactive_units(frame, COMPARISON, cpu, policy, step)
+        comparison = f"reactive target tracking at {1 - COMPARISON.headroom:.0%} utilisation"
     comparison_short = serving * cpu * (1 + 1e-9) < y
     step_minutes = step / _MINUTE
     return ShadowScore(
@@ -133,10 +144,20 @@ def score(
         minutes=len(y) * step_minutes,
         under_minutes=float(short.sum()) * step_minutes,
         unit_hours=float(units.sum()) * step_hours,
-        comparison=f"reactive target tracking at {1 - COMPARISON.headroom:.0%} utilisation",
+        comparison=comparison,
         comparison_unit_hours=float(np.nansum(paid)) * step_hours,
         comparison_under_minutes=float(comparison_short.sum()) * step_minutes,
     )
+
+
+def _observed_units(in_force: pd.DataFrame, times: pd.Series) -> np.ndarray | None:
+    """The observed units at each of ``times`` (the newest sample at or before it); None
+    when the observations do not reach back to the first time (no fair comparison)."""
+    known = in_force[np.isfinite(in_force["y"].to_numpy(dtype=float))].sort_values("ds")
+    if known.empty or times.empty or known["ds"].iloc[0] > times.iloc[0]:
+        return None
+    at = np.searchsorted(known["ds"].to_numpy(), times.to_numpy(), side="right") - 1
+    return np.asarray(known["y"].to_numpy(dtype=float)[at])
 
 
 def judge(record: ShadowScore, bar: PromotionBar, *, covered: dt.timedelta) -> Verdict:

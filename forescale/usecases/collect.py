@@ -8,6 +8,7 @@ honest about every row a source read but did not store (:class:`CollectResult.ac
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,12 @@ from forescale.collectors.series import (
     infer_step,
     regularize,
 )
-from forescale.config.settings import ServiceSettings, Settings
+from forescale.config.settings import (
+    MetricSourceSettings,
+    ServiceSettings,
+    Settings,
+    capacity_series,
+)
 from forescale.errors import DataError, ForescaleError
 from forescale.store import Store
 from forescale.usecases.context import selected
@@ -54,6 +60,7 @@ class CollectResult:
 
 
 COVERAGE_WINDOW = dt.timedelta(days=7)
+log = logging.getLogger("forescale.collect")
 
 
 def collect_all(
@@ -97,6 +104,8 @@ def collect_all(
                 )
         except ForescaleError as exc:
             error = str(exc)
+        if error is None and service.capacity_source is not None:
+            _collect_capacity(store, name, service.capacity_source, since)
         at = clock()
         coverage, newest = store_coverage(store, name, now=at, grace=settings.stale_after)
         store.record_collect(
@@ -155,3 +164,28 @@ def store_coverage(
     slots = recent["ds"].astype("int64") // 10**9 // size
     held = slots[(slots >= first) & (slots <= last)].nunique()
     return held / (last - first + 1), newest
+
+
+def _collect_capacity(
+    store: Store,
+    name: str,
+    source_settings: MetricSourceSettings,
+    since: dt.datetime | None,
+) -> None:
+    """Store the units actually in force (``capacity_source``) as ``<name>#capacity``.
+    Best effort: a failure is logged (shadow mode then compares with simulated target
+    tracking); the demand collect stands."""
+    series_name = capacity_series(name)
+    last = store.last_sample_time(series_name)
+    start = since if since is not None else (last - COLLECT_OVERLAP if last else None)
+    try:
+        source = build_source(source_settings)
+        try:
+            fetched = fetch_accounted(source, start, None)
+        finally:
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
+        store.upsert_samples(series_name, fetched.series)
+    except ForescaleError as exc:
+        log.warning("collect: %s: capacity_source not collected: %s", name, exc)

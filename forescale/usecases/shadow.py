@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from forescale.collectors.series import infer_step
+from forescale.config.settings import capacity_series
 from forescale.errors import ForescaleError
 from forescale.forecaster.shadow import PromotionBar, ShadowScore, Verdict, judge, score
 from forescale.records import ChangeStatus, ModeChange
@@ -164,6 +165,10 @@ def _score(app: App, name: str, *, start: dt.datetime, end: dt.datetime) -> Shad
     )
     before = [units for when, units in changes if when <= start]
     initial = before[-1] if before else units_of(service_target(app.service(name)).read())
+    in_force = None
+    if app.service(name).capacity_source is not None:
+        # from a day before: the sample in force at the window's start
+        in_force = app.store.load_samples(capacity_series(name), start - dt.timedelta(days=1), end)
     return score(
         demand,
         [(when, units) for when, units in changes if when > start],
@@ -172,4 +177,5 @@ def _score(app: App, name: str, *, start: dt.datetime, end: dt.datetime) -> Shad
         start=start,
         end=end,
         step=infer_step(demand["ds"]),
+        in_force=in_force,
     )

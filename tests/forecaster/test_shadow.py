@@ -101,3 +101,18 @@ def test_no_comparison_cost_never_qualifies() -> None:
     )
     assert free.cost_ratio is None
     assert not judge(free, BAR, covered=dt.timedelta(days=2)).qualifies
+
+
+def test_the_capacity_actually_in_force_is_the_comparison_when_observed() -> None:
+    frame = demand([450.0] * 6 + [950.0] * 6)
+    observed = pd.DataFrame(
+        {"ds": [pd.Timestamp(T0 - STEP), pd.Timestamp(T0 + 6 * STEP)], "y": [6.0, 9.0]}
+    )
+    s = score(frame, [], 10, POLICY, start=T0, end=T0 + 12 * STEP, step=STEP, in_force=observed)
+    assert s.comparison == "the capacity actually in force (capacity_source)"
+    # 6 units for 30 min, 9 for 30 min; 9 x 100 < 950 for the last six steps
+    assert s.comparison_unit_hours == pytest.approx(6 * 0.5 + 9 * 0.5)
+    assert s.comparison_under_minutes == 30
+    late = observed.assign(ds=observed["ds"] + 2 * STEP)  # starts after the window does
+    fallback = score(frame, [], 10, POLICY, start=T0, end=T0 + 12 * STEP, step=STEP, in_force=late)
+    assert "target tracking" in fallback.comparison

@@ -220,3 +220,62 @@ def test_the_api_lists_the_mode_a_shadow_service_acts_in(
             assert web["mode_reason"] == "promoted: ok"
     finally:
         store.close()
+
+
+def test_a_configured_capacity_source_is_collected_and_is_the_comparison(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forescale.config.settings import capacity_series
+
+    root = project(tmp_path, surge_from=None)
+    monkeypatch.chdir(root)
+    # the group ran a flat 20 instances (GroupInServiceInstances, as a CSV here)
+    ds = pd.date_range(T0 - dt.timedelta(days=6), T0 + dt.timedelta(days=2), freq="5min")
+    pd.DataFrame({"timestamp": ds.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": 20}).to_csv(
+        root / "in_service.csv", index=False
+    )
+    text = (
+        (root / "forescale.yaml")
+        .read_text()
+        .replace(
+            "    iac: {working_dir: tf",
+            "    capacity_source: {type: csv, path: in_service.csv}\n    iac: {working_dir: tf",
+        )
+    )
+    (root / "forescale.yaml").write_text(text)
+    settings = load_settings(root / "forescale.yaml")
+    store = Store.open(settings.store_url)
+    try:
+        collect_all(settings, store, since=T0 - dt.timedelta(days=7))
+        assert len(store.load_samples(capacity_series("web"))) == len(ds)
+        app = App(settings=settings, store=store, candidates=FAST)
+        for hour in range(0, 7):
+            tick(app, T0 + hour * HOUR)
+        status = shadow_status(app, "web", now=T0 + 6 * HOUR)
+    finally:
+        store.close()
+    assert status is not None and status.record is not None
+    record = status.record
+    assert record.comparison == "the capacity actually in force (capacity_source)"
+    assert record.comparison_unit_hours == pytest.approx(20 * 6)
+    assert record.cost_ratio is not None and record.cost_ratio < 1  # 20 flat is generous
+
+
+def test_a_capacity_source_needs_room_for_its_stored_name(tmp_path: Path) -> None:
+    from forescale.errors import ConfigError
+
+    (tmp_path / "tf").mkdir()
+    (tmp_path / "demand.csv").write_text("timestamp,value\n")
+    source = (
+        "capacity_source: {type: cloudwatch, region: eu-west-1, namespace: AWS/AutoScaling, "
+        "metric_name: GroupInServiceInstances, dimensions: {AutoScalingGroupName: web-prod}, "
+        "statistic: Average, period: 5m}"
+    )
+    text = settings_text().replace(
+        "    iac: {working_dir: tf", f"    {source}\n    iac: {{working_dir: tf"
+    )
+    (tmp_path / "ok.yaml").write_text(text)
+    assert load_settings(tmp_path / "ok.yaml").services["web"].capacity_source is not None
+    (tmp_path / "long.yaml").write_text(text.replace("  web:", "  " + "w" * 55 + ":"))
+    with pytest.raises(ConfigError, match="at most 54 characters with a capacity_source"):
+        load_settings(tmp_path / "long.yaml")

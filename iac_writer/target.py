@@ -46,6 +46,7 @@ __all__ = [
     "AutoVarsTarget",
     "Edit",
     "FileKind",
+    "InPlaceTarget",
     "MultiTarget",
     "Snapshot",
     "Target",
@@ -278,13 +279,21 @@ class _FileTarget:
         )
 
 
-class TfvarsTarget(_FileTarget):
-    """A number in the team's ``.tfvars`` / ``.tfvars.json``, edited in place."""
+class InPlaceTarget(_FileTarget):
+    """One number in a file the team keeps, edited in place: only its characters change.
+    The file's kind (:class:`FileKind`) says how it is read and patched; subclasses fix
+    it, this class takes it from the file's name."""
+
+    KIND: FileKind | None = None  # None: by the file's name
+
+    def __init__(self, path: Path, address: str) -> None:
+        super().__init__(path, address)
+        self._locate, self._patch, self._put_literal = _codec(self.KIND or file_kind(path))
 
     def _snapshot(self, data: bytes | None) -> Snapshot:
         if data is None:
             raise TfvarsError(f"{self._path}: cannot read: no such file")
-        found = locate(data, self._address, filename=str(self._path))
+        found = self._locate(data, self._address, filename=str(self._path))
         return Snapshot(
             path=self._path,
             address=self._address,
@@ -294,9 +303,9 @@ class TfvarsTarget(_FileTarget):
         )
 
     def _edit(self, data: bytes | None, before: Snapshot, units: int) -> Edit:
-        assert data is not None
-        change = patch(data, self._address, units, filename=str(self._path))
-        new = locate(change.new_bytes, self._address, filename=str(self._path))
+        assert data is not None  # _snapshot refused an absent file
+        change = self._patch(data, self._address, units, filename=str(self._path))
+        new = self._locate(change.new_bytes, self._address, filename=str(self._path))
         return Edit(
             before=before,
             units=units,
@@ -308,7 +317,14 @@ class TfvarsTarget(_FileTarget):
     def put(self, data: bytes, literal: str | None, *, file_was_absent: bool) -> bytes | None:
         if literal is None:
             raise TfvarsError(f"{self._path}: no value of {self._address} recorded to put back")
-        return put_literal(data, self._address, literal, filename=str(self._path)).new_bytes
+        changed = self._put_literal(data, self._address, literal, filename=str(self._path))
+        return changed.new_bytes
+
+
+class TfvarsTarget(InPlaceTarget):
+    """A number in the team's ``.tfvars`` / ``.tfvars.json``, edited in place."""
+
+    KIND = FileKind.TFVARS
 
 
 class MultiTarget(_FileTarget):

@@ -51,9 +51,9 @@ from typing import NoReturn
 
 from lark import Token, Tree
 
-from forescale.errors import TfvarsError, TfvarsParseError, TfvarsTargetError
+from forescale.errors import TfvarsParseError, TfvarsTargetError
 from forescale.iac_writer import files
-from forescale.iac_writer.target import Edit, Snapshot, _FileTarget
+from forescale.iac_writer.target import FileKind, InPlaceTarget
 from forescale.iac_writer.tfvars import (
     TfvarsChange,
     TfvarsValue,
@@ -151,7 +151,7 @@ def _read(name: str) -> bytes:
 # --------------------------------------------------------------------------- target
 
 
-class TerragruntTarget(_FileTarget):
+class TerragruntTarget(InPlaceTarget):
     """A number in a Terragrunt unit's ``inputs`` (``terragrunt.hcl``), edited in place.
 
     ``TerragruntTarget(path, address)``: ``path`` the ``terragrunt.hcl`` file, ``address``
@@ -159,34 +159,7 @@ class TerragruntTarget(_FileTarget):
     compare-and-swap rules of :class:`~forescale.iac_writer.target.Target`.
     """
 
-    def _snapshot(self, data: bytes | None) -> Snapshot:
-        if data is None:
-            raise TfvarsError(f"{self._path}: cannot read: no such file")
-        found = locate(data, self._address, filename=str(self._path))
-        return Snapshot(
-            path=self._path,
-            address=self._address,
-            sha256=files.sha256(data),
-            literal=found.literal,
-            value=found.value,
-        )
-
-    def _edit(self, data: bytes | None, before: Snapshot, units: int) -> Edit:
-        assert data is not None  # _snapshot refused a missing file
-        change = patch(data, self._address, units, filename=str(self._path))
-        new = locate(change.new_bytes, self._address, filename=str(self._path))
-        return Edit(
-            before=before,
-            units=units,
-            literal=new.literal,
-            new_bytes=change.new_bytes,
-            diff=change.diff,
-        )
-
-    def put(self, data: bytes, literal: str | None, *, file_was_absent: bool) -> bytes | None:
-        if literal is None:
-            raise TfvarsError(f"{self._path}: no value of {self._address} recorded to put back")
-        return put_literal(data, self._address, literal, filename=str(self._path)).new_bytes
+    KIND = FileKind.TERRAGRUNT
 
 
 # --------------------------------------------------------------------------- document

@@ -43,6 +43,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import ForescaleError, PlanRefused, TerraformError, TfvarsConflict
@@ -320,20 +321,11 @@ class _Service:
             return
         written = edit.written()
         record = self._record(
-            ChangeRecord(
-                service=self.name,
-                forecast_run_id=report.forecast_run_id,
-                due_at=step.at,
-                var_file=str(self.target.path),
-                address=self.target.address,
-                from_units=step.from_units,
-                to_units=step.units,
-                direction=step.direction,
-                reason=step.reason,
-                mode=self.mode,
+            self._step_record(
+                report,
+                step,
                 status="intent",
                 diff=edit.diff,
-                trigger=self.trigger,
                 file_sha_before=written.sha_before,
                 literal_before=written.literal_before,
                 file_sha_after=written.sha_after,
@@ -364,24 +356,36 @@ class _Service:
             f"the IaC holds {units_of(self.target.read())})"
         )
         self._record(
-            ChangeRecord(
-                service=self.name,
-                forecast_run_id=report.forecast_run_id,
-                due_at=step.at,
-                var_file=str(self.target.path),
-                address=self.target.address,
-                from_units=step.from_units,
-                to_units=step.units,
-                direction=step.direction,
-                reason=step.reason,
-                mode="shadow",
+            self._step_record(
+                report,
+                step,
                 status="shadowed",
                 diff=report.change.diff if report.change else "",
-                trigger=self.trigger,
                 message=message,
                 finished_at=self.now,
             ),
             outcome=True,
+        )
+
+    def _step_record(
+        self, report: ServiceReport, step: CapacityStep, *, status: str, diff: str, **fields: Any
+    ) -> ChangeRecord:
+        """The audit record of acting on ``step`` of ``report`` in this run's mode."""
+        return ChangeRecord(
+            service=self.name,
+            forecast_run_id=report.forecast_run_id,
+            due_at=step.at,
+            var_file=str(self.target.path),
+            address=self.target.address,
+            from_units=step.from_units,
+            to_units=step.units,
+            direction=step.direction,
+            reason=step.reason,
+            mode=self.mode,
+            status=status,
+            diff=diff,
+            trigger=self.trigger,
+            **fields,
         )
 
     # ------------------------------------------------------------------ schedule mode

@@ -81,7 +81,6 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from forescale.errors import ForecastError  # noqa: E402
 from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
 from forescale.forecaster import accuracy as accuracy_module  # noqa: E402
 from forescale.forecaster import backtest as engine  # noqa: E402
@@ -102,7 +101,12 @@ from forescale.forecaster.types import (  # noqa: E402
     Forecast,
     ForecastSettings,
 )
-from forescale.usecases.backtest import BacktestArgs, FoldFitter, fit_folds  # noqa: E402
+from forescale.usecases.backtest import (  # noqa: E402
+    BacktestArgs,
+    FoldFitter,
+    fit_folds,
+    fitted_candidates,
+)
 
 DATA = ROOT.parent / "shared" / "datasets"
 NAB = DATA / "nab"
@@ -544,20 +548,6 @@ def _load(path: Path) -> dict[dt.datetime, Fitted]:
     return _LOADED[path]
 
 
-def _candidates(
-    fits: dict[dt.datetime, Fitted],
-) -> Callable[[pd.DataFrame, dt.datetime], dict[str, Forecast]]:
-    def candidates(history: pd.DataFrame, cutoff: dt.datetime) -> dict[str, Forecast]:
-        got = fits.get(cutoff)
-        if got is None:
-            raise ForecastError(f"no fit for the fold at {cutoff.isoformat()}")
-        if not got.forecasts:
-            raise ForecastError("; ".join(f"{m}: {e}" for m, e in got.errors.items()))
-        return got.forecasts
-
-    return candidates
-
-
 @contextlib.contextmanager
 def engine_hooks(setting: Setting) -> Iterator[list[Decision]]:
     """For one replay: ``choose_model`` with the setting's ``switch_margin`` (not an engine
@@ -601,7 +591,7 @@ def replay(job: ReplayJob) -> dict[str, object]:
     config = config_for(job.case, job.setting, job.max_units)
     started = time.process_time()
     with engine_hooks(job.setting) as decisions:
-        result = run_backtest(job.case.series, config, _candidates(fits))
+        result = run_backtest(job.case.series, config, fitted_candidates(fits))
     row = summarize(job.case, job.setting, result, decisions)
     row["replay_cpu_s"] = round(time.process_time() - started, 2)
     return row

@@ -63,6 +63,7 @@ __all__ = [
     "execute",
     "fit_fold",
     "fit_folds",
+    "fitted_candidates",
     "prepare",
     "report",
 ]
@@ -232,7 +233,7 @@ def backtest_series(
     """Fit all folds (in ``executor`` when given, else here, one after the other), then
     replay them in order through :func:`forescale.forecaster.backtest.run_backtest`."""
     fits = fit_folds(series, config, fitter, executor=executor, progress=progress)
-    return run_backtest(series, config, _fitted(fits))
+    return run_backtest(series, config, fitted_candidates(fits))
 
 
 def all_cutoffs(config: BacktestConfig) -> list[dt.datetime]:
@@ -293,7 +294,7 @@ def _fit_jobs(
         yield jobs[outcome.index], fitted
 
 
-def _fitted(
+def fitted_candidates(
     fits: Mapping[dt.datetime, Fitted],
 ) -> Callable[[pd.DataFrame, dt.datetime], dict[str, Forecast]]:
     """The engine's candidates: each fold's forecasts, fitted beforehand."""

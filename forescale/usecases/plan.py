@@ -146,6 +146,8 @@ def shadow_units(app: App, name: str, *, fallback: int) -> int:
     """The capacity shadow mode would have in force now: its newest would-be change since
     it (re-)entered shadow mode, else ``fallback`` (what the IaC holds)."""
     entered = app.store.latest_mode_change(name)
+    if entered is not None and entered.from_mode is None:
+        entered = None  # the first review: shadow runs before it count too
     for record in app.store.list_changes(name, limit=200):  # newest first
         if entered is not None and record.created_at is not None and record.created_at < entered.at:
             break

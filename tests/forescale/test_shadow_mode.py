@@ -279,3 +279,22 @@ def test_a_capacity_source_needs_room_for_its_stored_name(tmp_path: Path) -> Non
     (tmp_path / "long.yaml").write_text(text.replace("  web:", "  " + "w" * 55 + ":"))
     with pytest.raises(ConfigError, match="at most 54 characters with a capacity_source"):
         load_settings(tmp_path / "long.yaml")
+
+
+def test_would_be_changes_before_the_first_review_are_shadow_modes_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, surge_from=None)
+    monkeypatch.chdir(root)
+    settings = load_settings(root / "forescale.yaml")
+    store = Store.open(settings.store_url)
+    try:
+        collect_all(settings, store, since=T0 - dt.timedelta(days=7))
+        app = App(settings=settings, store=store, candidates=FAST)
+        apply_due(app, now=T0, trigger="daemon")  # before any review
+        [first] = [r for r in store.list_changes("web") if r.status == ChangeStatus.SHADOWED]
+        assert review_modes(app, now=T0 + HOUR)  # the service enters shadow mode now
+        report = plan_all(app, now=T0 + HOUR, record=False)
+    finally:
+        store.close()
+    assert report.services[0].plan.current_units == first.to_units

@@ -35,7 +35,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from forescale.errors import TfvarsConflict, TfvarsError
 from forescale.iac_writer import files
@@ -144,6 +144,15 @@ class Edit:
         )
 
 
+class WrittenFields(TypedDict):
+    """:class:`Written` as the audit record's fields."""
+
+    file_sha_before: str | None
+    literal_before: str | None
+    file_sha_after: str
+    literal_after: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Written:
     """What the file held before forescale's write and what forescale wrote (kept in the
@@ -153,6 +162,15 @@ class Written:
     literal_before: str | None
     sha_after: str
     literal_after: str
+
+    def record_fields(self) -> WrittenFields:
+        """These four as the audit record's fields (``file_sha_before`` ...)."""
+        return {
+            "file_sha_before": self.sha_before,
+            "literal_before": self.literal_before,
+            "file_sha_after": self.sha_after,
+            "literal_after": self.literal_after,
+        }
 
 
 class Undo(enum.Enum):

@@ -326,10 +326,7 @@ class _Service:
                 step,
                 status="intent",
                 diff=edit.diff,
-                file_sha_before=written.sha_before,
-                literal_before=written.literal_before,
-                file_sha_after=written.sha_after,
-                literal_after=written.literal_after,
+                **written.record_fields(),
             )
         )
         with self._attempt(record):
@@ -431,10 +428,7 @@ class _Service:
                 status="intent",
                 diff=edit.diff,
                 trigger=self.trigger,
-                file_sha_before=written.sha_before,
-                literal_before=written.literal_before,
-                file_sha_after=written.sha_after,
-                literal_after=written.literal_after,
+                **written.record_fields(),
             )
         )
         with self._attempt(record):
@@ -567,10 +561,7 @@ class _Service:
                 retry_of=record.id,
                 status="written",
                 trigger=self.trigger,
-                file_sha_before=written.sha_before,
-                literal_before=written.literal_before,
-                file_sha_after=written.sha_after,
-                literal_after=written.literal_after,
+                **written.record_fields(),
                 message=note or f"retries run #{record.id} ({record.status})",
             )
         )

@@ -33,7 +33,16 @@ import pandas as pd
 from forescale.forecaster.backtest import DEFAULT_REACTIVE, reactive_units
 from forescale.forecaster.types import CapacityPolicy
 
-__all__ = ["COMPARISON", "PromotionBar", "ShadowScore", "Verdict", "judge", "score"]
+__all__ = [
+    "COMPARISON",
+    "PromotionBar",
+    "RecordRow",
+    "ShadowScore",
+    "Verdict",
+    "judge",
+    "record_rows",
+    "score",
+]
 
 COMPARISON = DEFAULT_REACTIVE[1]  # target tracking at 80 % utilisation
 _HOUR = dt.timedelta(hours=1)
@@ -192,4 +201,47 @@ def judge(record: ShadowScore, bar: PromotionBar, *, covered: dt.timedelta) -> V
         reason=f"under-provisioned {record.under_share:.3%} ≤ {bar.max_under:.3%} and "
         f"unit-hours {ratio:.3f}x ≤ {bar.max_cost_ratio:g}x the comparison's over "
         f"{covered / _HOUR:.1f} h",
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordRow:
+    """One approach over a recent window: its under-provisioned share of minutes and its
+    unit-hours (and their cost at a price, when one is known)."""
+
+    approach: str
+    under_share: float
+    unit_hours: float
+    cost: float | None = None
+
+
+def record_rows(
+    record: ShadowScore, peak_units: int, *, per_unit_hour: float | None = None
+) -> tuple[RecordRow, ...]:
+    """forescale's capacity, the comparison and the static peak (``peak_units`` held for
+    the whole window: never short) over ``record``'s window."""
+    hours = record.minutes / 60
+
+    def cost(unit_hours: float) -> float | None:
+        return None if per_unit_hour is None else unit_hours * per_unit_hour
+
+    return (
+        RecordRow(
+            approach="forescale (what it had in force)",
+            under_share=record.under_share,
+            unit_hours=record.unit_hours,
+            cost=cost(record.unit_hours),
+        ),
+        RecordRow(
+            approach=record.comparison,
+            under_share=record.comparison_under_share,
+            unit_hours=record.comparison_unit_hours,
+            cost=cost(record.comparison_unit_hours),
+        ),
+        RecordRow(
+            approach=f"static peak ({peak_units} units)",
+            under_share=0.0,
+            unit_hours=peak_units * hours,
+            cost=cost(peak_units * hours),
+        ),
     )

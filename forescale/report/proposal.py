@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from forescale.forecaster.shadow import RecordRow
 from forescale.iac_writer.guard import GuardResult
 from forescale.records import LiveJudgement
 from forescale.report.blocks import Column, Table
@@ -69,6 +70,10 @@ class Proposal:
     branch: str | None = None
     live: LiveJudgement | None = None  # how the forecast before this one did, if stored
     guard: GuardResult | None = None  # None: no terraform plan was checked
+    # what forescale had in force lately against the demand, beside the comparison and
+    # the static peak (forescale.usecases.shadow.recent_record); None: nothing stored
+    recent: tuple[RecordRow, ...] | None = None
+    recent_days: int = 14
 
 
 def render_proposal(proposal: Proposal) -> str:
@@ -140,7 +145,38 @@ def _record(proposal: Proposal) -> list[str]:
     out.append(f"- Forecast run: {run} (as of {fitted})")
     if evidence is not None:
         out += ["", *markdown_table(evidence)]
+    out += ["", *_recent(proposal)]
     return out
+
+
+def _recent(proposal: Proposal) -> list[str]:
+    """The recent record: under-provisioned share and unit-hours (and cost) of what
+    forescale had in force, the comparison and the static peak."""
+    days = proposal.recent_days
+    if not proposal.recent:
+        return [f"Recent record: no demand stored over the last {days} days to score."]
+    cost = proposal.view.service.cost
+    currency = None if cost is None else cost.price.currency
+    with_cost = currency is not None and all(r.cost is not None for r in proposal.recent)
+    header = "| approach | under-provisioned (share of minutes) | unit-hours |"
+    rule = "|---|---:|---:|"
+    if with_cost:
+        header += f" cost {currency} |"
+        rule += "---:|"
+    rows = []
+    for r in proposal.recent:
+        row = f"| {r.approach} | {share(r.under_share)} | {r.unit_hours:,.1f} |"
+        if with_cost and r.cost is not None:
+            row += f" {r.cost:,.2f} |"
+        rows.append(row)
+    return [
+        f"Recent record (the last {days} days of stored demand, scored against what was in "
+        "force; no refit):",
+        "",
+        header,
+        rule,
+        *rows,
+    ]
 
 
 def _model(choice: Mapping[str, Any] | None, model: str) -> str:

@@ -630,6 +630,7 @@ class _Service:
         from forescale.report.plan_view import build_service_view
         from forescale.report.proposal import PROPOSAL_FILE, Proposal, render_proposal
         from forescale.usecases.plan import plan_with_run
+        from forescale.usecases.shadow import RECENT_WINDOW, recent_record
 
         if self.service.iac.write != "in_place":
             self._close(
@@ -677,6 +678,8 @@ class _Service:
                 mode=self.mode,
                 branch=branch,
                 live=run.live,
+                recent=recent_record(self.app, self.name, now=self.now),
+                recent_days=RECENT_WINDOW.days,
             )
         )
         description = edit.before.path.parent / PROPOSAL_FILE

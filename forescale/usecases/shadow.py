@@ -18,6 +18,7 @@ a log line and, through the metrics, ``forescale_service_mode{service,mode}``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -26,16 +27,26 @@ from dataclasses import dataclass
 from forescale.collectors.series import infer_step
 from forescale.config.settings import capacity_series
 from forescale.errors import ForescaleError
-from forescale.forecaster.shadow import PromotionBar, ShadowScore, Verdict, judge, score
+from forescale.forecaster.capacity import units_for
+from forescale.forecaster.shadow import (
+    PromotionBar,
+    RecordRow,
+    ShadowScore,
+    Verdict,
+    judge,
+    record_rows,
+    score,
+)
 from forescale.records import ChangeStatus, ModeChange
 from forescale.usecases.context import App, capacity_policy, selected, service_target
 from forescale.usecases.plan import units_of
 
-__all__ = ["ShadowStatus", "review_modes", "shadow_status"]
+__all__ = ["RECENT_WINDOW", "ShadowStatus", "recent_record", "review_modes", "shadow_status"]
 
 log = logging.getLogger("forescale.shadow")
 
 _COUNTED = frozenset({ChangeStatus.SHADOWED, ChangeStatus.APPLIED})
+RECENT_WINDOW = dt.timedelta(days=14)  # a proposal's "recent record"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,6 +128,29 @@ def review_modes(
             )
             changes.append(change)
     return changes
+
+
+def recent_record(
+    app: App, name: str, *, now: dt.datetime, window: dt.timedelta = RECENT_WINDOW
+) -> tuple[RecordRow, ...] | None:
+    """What forescale had in force over the ``window`` before ``now`` (its applied and
+    would-be changes, else the IaC's value) against the stored demand, beside the
+    comparison (the capacity in force from ``capacity_source``, else simulated target
+    tracking) and the static peak; with the cost when a price is configured. None: less
+    than two samples stored in the window. Reads only the store: no fit."""
+    start = now - window
+    record = _score(app, name, start=start, end=now)
+    if record is None:
+        return None
+    service = app.service(name)
+    policy = capacity_policy(service)
+    demand = app.store.load_samples(name, start, now)
+    peak = float(demand["y"].max())
+    units = min(max(units_for(peak, policy.capacity_per_unit), policy.min_units), policy.max_units)
+    price = None
+    with contextlib.suppress(ForescaleError):  # a failed lookup: the record without cost
+        price = app.price_of(service, now=now)
+    return record_rows(record, units, per_unit_hour=None if price is None else price.per_unit_hour)
 
 
 def _review(app: App, name: str, now: dt.datetime) -> ModeChange | None:

@@ -116,3 +116,15 @@ def test_the_capacity_actually_in_force_is_the_comparison_when_observed() -> Non
     late = observed.assign(ds=observed["ds"] + 2 * STEP)  # starts after the window does
     fallback = score(frame, [], 10, POLICY, start=T0, end=T0 + 12 * STEP, step=STEP, in_force=late)
     assert "target tracking" in fallback.comparison
+
+
+def test_the_recent_record_rows_and_their_cost() -> None:
+    from forescale.forecaster.shadow import record_rows
+
+    rows = record_rows(record(under=0.01, cost=0.8), 12, per_unit_hour=0.5)
+    assert [r.approach for r in rows][2] == "static peak (12 units)"
+    assert rows[0].under_share == pytest.approx(0.01) and rows[0].unit_hours == 80.0
+    assert rows[1].unit_hours == 100.0 and rows[1].cost == 50.0
+    assert rows[2].under_share == 0 and rows[2].unit_hours == 12 * 24  # a day at the peak
+    assert rows[2].cost == 12 * 24 * 0.5
+    assert all(r.cost is None for r in record_rows(record(under=0, cost=1), 3))

@@ -184,6 +184,8 @@ def test_commit_mode_makes_exactly_one_commit_with_only_the_variable_line(
     ):
         assert part in proposal, part
     assert f"- Forecast run: #{record.forecast_run_id} " in proposal
+    assert "Recent record (the last 14 days of stored demand" in proposal
+    assert "| static peak (" in proposal
     message = git(root, "log", "-1", "--format=%B", "forescale/web")
     assert "web_min_size 4 -> 11" in message and "needs 11 units" in message
     assert "FORESCALE_PR.md beside terraform.tfvars" in message

@@ -8,6 +8,7 @@ from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from forescale.forecaster.cost import CostFigures, CostSummary, Price
+from forescale.forecaster.shadow import RecordRow
 from forescale.iac_writer.guard import GuardResult
 from forescale.records import LiveJudgement
 from forescale.report.plan_view import ServiceReport, build_service_view
@@ -105,6 +106,7 @@ def test_without_stored_facts_the_record_says_so() -> None:
     assert "- Live accuracy: not measured yet" in record
     assert "- Guard: no terraform plan was checked by forescale" in record
     assert "- Forecast run: \u2014" in record
+    assert "Recent record: no demand stored over the last 14 days to score." in record
 
 
 def test_the_cost_line_is_shown_when_a_price_is_known() -> None:
@@ -118,8 +120,29 @@ def test_the_cost_line_is_shown_when_a_price_is_known() -> None:
         monthly=CostFigures(schedule=1751.0, current_flat=1681.0, static_peak=2102.0),
         peak_units=15,
     )
-    text = render_proposal(proposal(replace(samples.web(), cost=cost)))
+    recent = (
+        RecordRow(
+            approach="forescale (what it had in force)",
+            under_share=0.004,
+            unit_hours=2000.0,
+            cost=384.0,
+        ),
+        RecordRow(
+            approach="reactive target tracking at 80% utilisation",
+            under_share=0.02,
+            unit_hours=2200.0,
+            cost=422.4,
+        ),
+        RecordRow(
+            approach="static peak (15 units)", under_share=0.0, unit_hours=5040.0, cost=967.68
+        ),
+    )
+    text = render_proposal(proposal(replace(samples.web(), cost=cost), recent=recent))
     record = section(text, "The service's record")
+    assert "Recent record (the last 14 days of stored demand" in record
+    assert "| approach | under-provisioned (share of minutes) | unit-hours | cost USD |" in record
+    assert "| forescale (what it had in force) | 0.4% | 2,000.0 | 384.00 |" in record
+    assert "| static peak (15 units) | 0.0% | 5,040.0 | 967.68 |" in record
     assert "- Cost: schedule 115.20 USD over 48 h (1,751/month" in record
     assert "0.192 USD per unit-hour (unit_price)" in record
     assert "- Cost:" not in section(text, "Why")  # shown once

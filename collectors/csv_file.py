@@ -36,9 +36,7 @@ import csv
 import datetime as dt
 import io
 import math
-import os
 import re
-import stat
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +58,7 @@ from forescale.collectors.series import (
 )
 from forescale.config.durations import format_duration
 from forescale.errors import CollectorError, ConfigError, DataError, NonFiniteValue
+from forescale.regular_files import Refusal, read_regular
 
 MAX_BYTES = 64 * 1024 * 1024  # ~2 million rows; beyond, aggregate or keep less history
 MIN_YEAR, MAX_YEAR = 1970, 2199  # spans under 292 years: a nanosecond timedelta holds them
@@ -139,40 +138,20 @@ def describe(source: Any) -> str:
 
 # -- 1. the file ------------------------------------------------------------------------------
 def read_bytes(path: Path) -> bytes:
-    """The bytes of a regular file of at most :data:`MAX_BYTES` (CollectorError otherwise).
-
-    Opened non-blocking and checked with ``fstat`` before reading, so a FIFO without a
-    writer or a device such as ``/dev/zero`` is refused instead of blocking or never ending.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except FileNotFoundError:
-        raise CollectorError(f"{path}: CSV file not found") from None
-    except OSError as exc:
-        raise CollectorError(f"{path}: cannot read CSV: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise CollectorError(
-                f"{path}: not a regular file ({_kind(info.st_mode)}); point the source at a "
-                "CSV file"
-            )
-        if info.st_size > MAX_BYTES:
-            raise CollectorError(_too_large(path, info.st_size))
-        chunks, size = [], 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_BYTES:
-            raise CollectorError(_too_large(path, size))
-        return b"".join(chunks)
-    except OSError as exc:
-        raise CollectorError(f"{path}: cannot read CSV: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+    """The bytes of a regular file of at most :data:`MAX_BYTES` (CollectorError otherwise):
+    a FIFO or a device is refused, never waited on or read without end."""
+    got = read_regular(path, limit=MAX_BYTES)
+    if not isinstance(got, Refusal):
+        return got
+    if got.reason == "missing":
+        raise CollectorError(f"{path}: CSV file not found")
+    if got.reason == "not-regular":
+        raise CollectorError(
+            f"{path}: not a regular file ({got.detail}); point the source at a CSV file"
+        )
+    if got.reason == "too-large":
+        raise CollectorError(_too_large(path, got.size))
+    raise CollectorError(f"{path}: cannot read CSV: {got.detail}")
 
 
 def _too_large(path: Path, size: int) -> str:
@@ -180,19 +159,6 @@ def _too_large(path: Path, size: int) -> str:
         f"{path}: {size:,} bytes is larger than the {MAX_BYTES:,} bytes forescale reads from "
         "a CSV source; aggregate the data to a coarser step or keep less history in the file"
     )
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a file"
 
 
 def _decode(data: bytes, source: str) -> str:

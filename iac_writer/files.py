@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Final
 
 from forescale.errors import TfvarsConflict, TfvarsError
+from forescale.regular_files import Refusal, kind_of, read_regular
 
 __all__ = [
     "MAX_BYTES",
@@ -58,37 +59,23 @@ def read_bytes(path: str | os.PathLike[str], *, missing_ok: bool = False) -> byt
     Raises :class:`TfvarsError` with one line for a missing file, a non-regular file, a file
     over :data:`MAX_BYTES` or an OS error."""
     name = os.fspath(path)
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
+    got = read_regular(name, limit=MAX_BYTES)
+    if not isinstance(got, Refusal):
+        return got
+    if got.reason == "missing":
         if missing_ok:
             return None
-        raise TfvarsError(f"{name}: cannot read: no such file") from None
-    except OSError as exc:
-        raise TfvarsError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise TfvarsError(
-                f"{name}: not a regular file ({_kind(st.st_mode)}); point forescale at the "
-                "variable file itself"
-            )
-        if st.st_size > MAX_BYTES:
-            raise TfvarsError(f"{name}: {st.st_size} bytes is too large for a variable file")
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_BYTES:
-                raise TfvarsError(f"{name}: grew past {MAX_BYTES} bytes while being read")
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise TfvarsError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+        raise TfvarsError(f"{name}: cannot read: no such file")
+    if got.reason == "not-regular":
+        raise TfvarsError(
+            f"{name}: not a regular file ({got.detail}); point forescale at the variable file "
+            "itself"
+        )
+    if got.reason == "too-large":
+        if got.grew:
+            raise TfvarsError(f"{name}: grew past {MAX_BYTES} bytes while being read")
+        raise TfvarsError(f"{name}: {got.size} bytes is too large for a variable file")
+    raise TfvarsError(f"{name}: cannot read: {got.detail}")
 
 
 def write_if(
@@ -118,7 +105,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, what: str = "") -
     except OSError as exc:
         raise TfvarsError(f"{label}: cannot write: {exc.strerror or exc}") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise TfvarsError(f"{label}: not a regular file ({_kind(st.st_mode)})")
+        raise TfvarsError(f"{label}: not a regular file ({kind_of(st.st_mode)})")
     _replace(target, data, st, label, recheck=None)
 
 
@@ -216,16 +203,3 @@ def _check(target: str, expected_sha256: str | None, label: str) -> os.stat_resu
             "should manage it"
         )
     return st
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a named pipe"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"

@@ -105,19 +105,6 @@ def _prophet(
     return fit_forecast(history, events=events, settings=settings, now=now, min_history=min_history)
 
 
-def _seasonal_naive(
-    history: pd.DataFrame,
-    *,
-    events: Sequence[Event],
-    settings: ForecastSettings,
-    now: dt.datetime,
-    min_history: dt.timedelta,
-) -> Forecast:
-    return seasonal_naive_forecast(
-        history, settings=settings, now=now, events=events, min_history=min_history
-    )
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CandidateSet:
     """The base models fitted side by side at every refit, by name; the ensemble is the
@@ -168,36 +155,12 @@ class CandidateSet:
         return Fitted(forecasts=ordered, errors=errors, outliers=outliers)
 
 
-def _recent_peak(
-    history: pd.DataFrame,
-    *,
-    events: Sequence[Event],
-    settings: ForecastSettings,
-    now: dt.datetime,
-    min_history: dt.timedelta,
-) -> Forecast:
-    return recent_peak_forecast(
-        history, settings=settings, now=now, events=events, min_history=min_history
-    )
-
-
-def _reactive(
-    history: pd.DataFrame,
-    *,
-    events: Sequence[Event],
-    settings: ForecastSettings,
-    now: dt.datetime,
-    min_history: dt.timedelta,
-) -> Forecast:
-    return reactive_forecast(history, settings=settings, now=now, min_history=min_history)
-
-
 PRODUCT = CandidateSet(
     fitters={
         PROPHET: _prophet,
-        SEASONAL_NAIVE: _seasonal_naive,
-        RECENT_PEAK: _recent_peak,
-        REACTIVE: _reactive,
+        SEASONAL_NAIVE: seasonal_naive_forecast,
+        RECENT_PEAK: recent_peak_forecast,
+        REACTIVE: reactive_forecast,
     }
 )
 """What every refit fits: Prophet and seasonal naive (and their ensemble, the primary),

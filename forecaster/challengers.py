@@ -28,7 +28,7 @@ import pandas as pd
 
 from forescale.errors import InsufficientHistory
 from forescale.forecaster.events import event_indicators
-from forescale.forecaster.grid import epoch_ns, native_step, step_text
+from forescale.forecaster.grid import epoch_ns, observed_history, step_text
 from forescale.forecaster.types import Event, EventEffect, Forecast, ForecastSettings
 
 __all__ = [
@@ -62,28 +62,10 @@ def seasonal_naive_forecast(
     after ``now`` are ignored. The frame has the native step of the history and starts at
     the step after the last sample, like :func:`forescale.forecaster.model.fit_forecast`'s.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
+    observed, step = observed_history(history, now, min_history, "seasonal naive")
     now = now.astimezone(dt.UTC)
-    frame = history[["ds", "y"]]
-    frame = frame[frame["ds"] <= pd.Timestamp(now)]
-    observed = frame[frame["y"].notna()]
-    if len(observed) < 2:
-        raise InsufficientHistory(
-            "fewer than 2 samples of demand history for seasonal naive",
-            have_seconds=0.0,
-            need_seconds=min_history.total_seconds(),
-        )
     ds = pd.DatetimeIndex(observed["ds"])
-    step = native_step(ds)
     have = (ds[-1] - ds[0]).to_pytimedelta() + step
-    if have < min_history:
-        raise InsufficientHistory(
-            f"{have.total_seconds() / 3600:.1f} h of demand history; at least "
-            f"{min_history.total_seconds() / 3600:.1f} h are needed",
-            have_seconds=have.total_seconds(),
-            need_seconds=min_history.total_seconds(),
-        )
     if have < season:  # ``have`` counts the last step: the season before it is in history
         season = DAY if have >= DAY else step
     notes = [f"seasonal naive: the demand {step_text(season)} earlier"]

@@ -8,7 +8,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-__all__ = ["epoch_ns", "native_step", "step_text"]
+from forescale.errors import InsufficientHistory
+
+__all__ = ["epoch_ns", "native_step", "observed_history", "step_text"]
 
 
 def epoch_ns(ds: pd.DatetimeIndex) -> np.ndarray:
@@ -31,3 +33,33 @@ def step_text(span: dt.timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def observed_history(
+    history: pd.DataFrame, now: dt.datetime, min_history: dt.timedelta, model: str
+) -> tuple[pd.DataFrame, dt.timedelta]:
+    """The samples of ``history`` (``ds``, ``y``) at or before ``now`` that have a value,
+    and their native step; :class:`InsufficientHistory` (naming ``model``) when fewer
+    than two, or when they span less than ``min_history``. ``now`` must be aware."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    frame = history[["ds", "y"]]
+    frame = frame[frame["ds"] <= pd.Timestamp(now)]
+    observed = frame[frame["y"].notna()]
+    if len(observed) < 2:
+        raise InsufficientHistory(
+            f"fewer than 2 samples of demand history for {model}",
+            have_seconds=0.0,
+            need_seconds=min_history.total_seconds(),
+        )
+    ds = pd.DatetimeIndex(observed["ds"])
+    step = native_step(ds)
+    have = (ds[-1] - ds[0]).to_pytimedelta() + step
+    if have < min_history:
+        raise InsufficientHistory(
+            f"{have.total_seconds() / 3600:.1f} h of demand history; at least "
+            f"{min_history.total_seconds() / 3600:.1f} h are needed",
+            have_seconds=have.total_seconds(),
+            need_seconds=min_history.total_seconds(),
+        )
+    return observed, step

@@ -25,9 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forescale.errors import InsufficientHistory
 from forescale.forecaster.challengers import expected_uplift
-from forescale.forecaster.grid import native_step
+from forescale.forecaster.grid import observed_history
 from forescale.forecaster.types import Event, Forecast, ForecastSettings
 
 __all__ = [
@@ -53,7 +52,7 @@ def recent_peak_forecast(
     window: dt.timedelta = PEAK_WINDOW,
 ) -> Forecast:
     """Hold the highest observed demand of ``window`` before ``now`` over the horizon."""
-    observed, step = _observed(history, now, min_history, RECENT_PEAK)
+    observed, step = observed_history(history, now, min_history, RECENT_PEAK)
     recent = observed[observed["ds"] > pd.Timestamp(now - window)]
     peak = float(recent["y"].max())
     ds = _future(observed, step, now, settings.horizon)
@@ -85,7 +84,7 @@ def reactive_forecast(
 ) -> Forecast:
     """No forecast (zero demand): capacity follows the observed-demand floor alone."""
     del events  # reacting is all it does
-    observed, step = _observed(history, now, min_history, REACTIVE)
+    observed, step = observed_history(history, now, min_history, REACTIVE)
     ds = _future(observed, step, now, settings.horizon)
     zero = np.zeros(len(ds))
     return Forecast(
@@ -98,32 +97,6 @@ def reactive_forecast(
         model=REACTIVE,
         notes=("reactive: no forecast; capacity follows the observed demand",),
     )
-
-
-def _observed(
-    history: pd.DataFrame, now: dt.datetime, min_history: dt.timedelta, model: str
-) -> tuple[pd.DataFrame, dt.timedelta]:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-    frame = history[history["ds"] <= pd.Timestamp(now)]
-    observed = frame[frame["y"].notna()]
-    if len(observed) < 2:
-        raise InsufficientHistory(
-            f"fewer than 2 samples of demand history for {model}",
-            have_seconds=0.0,
-            need_seconds=min_history.total_seconds(),
-        )
-    ds = pd.DatetimeIndex(observed["ds"])
-    step = native_step(ds)
-    have = (ds[-1] - ds[0]).to_pytimedelta() + step
-    if have < min_history:
-        raise InsufficientHistory(
-            f"{have.total_seconds() / 3600:.1f} h of demand history; at least "
-            f"{min_history.total_seconds() / 3600:.1f} h are needed",
-            have_seconds=have.total_seconds(),
-            need_seconds=min_history.total_seconds(),
-        )
-    return observed, step
 
 
 def _future(

@@ -63,6 +63,7 @@ from pydantic_settings import (
 from forescale.config.durations import format_duration, parse_duration
 from forescale.config.redact import redact_url
 from forescale.errors import ConfigError
+from forescale.file_kinds import FileKind, file_kind
 
 CONFIG_ENV = "FORESCALE_CONFIG"
 ENV_PREFIX = "FORESCALE_"
@@ -670,24 +671,12 @@ _ADDRESS = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")
 # YAML: [doc[<n> or Kind/name].]key.key (keys as Helm values spell them)
 _YAML_ADDRESS = re.compile(r"(doc\[[^\]\s]+\]\.)?[^.\s\[\]]+(\.[^.\s\[\]]+)*")
 
-FileKindName = Literal["tfvars", "terragrunt", "yaml"]
 CAPACITY_NAME_MAX = 54  # a service's capacity_source is stored as "<name>#capacity" (64)
 
 
 def capacity_series(name: str) -> str:
     """The store's name for the samples of ``name``'s ``capacity_source``."""
     return f"{name}#capacity"
-
-
-def file_kind(path: Path) -> FileKindName:
-    """What kind of file holds the number, by its name (the rule of
-    ``forescale.iac_writer.target.file_kind``, which the writer uses)."""
-    name = path.name.lower()
-    if name.endswith((".yaml", ".yml")):
-        return "yaml"
-    if name.endswith(".hcl"):
-        return "terragrunt"
-    return "tfvars"
 
 
 class IacTarget(BaseModel):
@@ -791,7 +780,7 @@ class IacTarget(BaseModel):
         return self
 
     @property
-    def kind(self) -> FileKindName:
+    def kind(self) -> FileKind:
         """What kind of file ``var_file`` is (by its name)."""
         return file_kind(self.var_file)
 

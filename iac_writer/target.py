@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Protocol, TypedDict
 
 from forescale.errors import TfvarsConflict, TfvarsError
+from forescale.file_kinds import FileKind, file_kind
 from forescale.iac_writer import files
 from forescale.iac_writer.autovars import auto_change, parse_auto, render_auto
 from forescale.iac_writer.tfvars import TfvarsChange, TfvarsValue, locate, patch, put_literal
@@ -58,30 +59,6 @@ __all__ = [
     "file_target",
     "target_for",
 ]
-
-
-class FileKind(enum.StrEnum):
-    """What kind of file holds a managed number (by its name: :func:`file_kind`)."""
-
-    TFVARS = "tfvars"  # .tfvars / .tfvars.json (and any other name): Terraform reads it
-    TERRAGRUNT = "terragrunt"  # terragrunt.hcl (any *.hcl): a value inside ``inputs``
-    YAML = "yaml"  # .yaml / .yml: Helm values, a KEDA ScaledObject, an HPA, any manifest
-
-    @property
-    def runs_terraform(self) -> bool:
-        """Whether a plan/apply of this file is Terraform's (YAML is a GitOps tool's)."""
-        return self is not FileKind.YAML
-
-
-def file_kind(path: Path | str) -> FileKind:
-    """The kind of ``path`` by its name: ``*.yaml``/``*.yml`` YAML, ``*.hcl`` Terragrunt,
-    anything else a Terraform variable file."""
-    name = Path(path).name.lower()
-    if name.endswith((".yaml", ".yml")):
-        return FileKind.YAML
-    if name.endswith(".hcl"):
-        return FileKind.TERRAGRUNT
-    return FileKind.TFVARS
 
 
 _Locate = Callable[..., TfvarsValue]

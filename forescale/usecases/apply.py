@@ -333,7 +333,7 @@ class _Service:
             if self.mode == "plan":
                 self._plan_only(record, edit)
             elif self.mode == "commit":
-                self._commit(record)
+                self._commit(record, edit, report)
             else:
                 try:
                     self.target.write(edit)
@@ -615,10 +615,12 @@ class _Service:
             exit_code=0,
         )
 
-    def _commit(self, record: ChangeRecord) -> None:
-        """One commit on the service's branch: the variable's characters and the proposal
-        ``FORESCALE_PR.md`` beside the file. An open proposal (the branch exists) gets one
-        more commit: the value set on the branch's version, the description replaced."""
+    def _commit(self, record: ChangeRecord, edit: Edit, report: ServiceReport) -> None:
+        """One commit on the service's branch: the variable's characters (``edit``, made
+        against the checkout: what the PR shows) and the proposal ``FORESCALE_PR.md``
+        (from this run's ``report``) beside the file. An open proposal (the branch exists)
+        gets one more commit: the value set on the branch's version, the description
+        replaced."""
         from zoneinfo import ZoneInfo
 
         from forescale.iac_writer.gitcommit import (
@@ -629,7 +631,6 @@ class _Service:
         )
         from forescale.report.plan_view import build_service_view
         from forescale.report.proposal import PROPOSAL_FILE, Proposal, render_proposal
-        from forescale.usecases.plan import plan_with_run
         from forescale.usecases.shadow import RECENT_WINDOW, recent_record
 
         if self.service.iac.write != "in_place":
@@ -639,7 +640,6 @@ class _Service:
                 "commit mode needs iac.write: in_place (the team reviews their own variable file)",
             )
             return
-        edit = self.target.propose(record.to_units)  # against the checkout: what the PR shows
         if not edit.changed:
             self._close(record, "committed", "the variable already holds the target")
             return
@@ -663,11 +663,7 @@ class _Service:
             self._close(record, "committed", f"{branch} already proposes {record.to_units}")
             return
         run_id = record.forecast_run_id
-        run = self.store.forecast_run(run_id) if run_id is not None else None
-        if run is None:
-            raise ForescaleError(f"forecast run #{run_id} of {self.name} is not in the store")
-        # The same run, history and 'now' as the plan: the same report, not a new fit.
-        report = plan_with_run(self.app, self.name, run, now=self.now)
+        run = self.store.forecast_run(run_id, points=False) if run_id is not None else None
         tz = ZoneInfo(self.app.settings.display_timezone)
         text = render_proposal(
             Proposal(
@@ -677,7 +673,7 @@ class _Service:
                 diff=edit.diff,
                 mode=self.mode,
                 branch=branch,
-                live=run.live,
+                live=None if run is None else run.live,
                 recent=recent_record(self.app, self.name, now=self.now),
                 recent_days=RECENT_WINDOW.days,
             )

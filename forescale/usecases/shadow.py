@@ -154,9 +154,9 @@ def recent_record(
 
 
 def _review(app: App, name: str, now: dt.datetime) -> ModeChange | None:
+    if app.settings.mode_of(app.service(name)) != "shadow":
+        return None  # no store read for the services shadow mode does not concern
     if app.store.latest_mode_change(name) is None:
-        if app.settings.mode_of(app.service(name)) != "shadow":
-            return None
         return ModeChange(
             service=name,
             at=now,

@@ -595,7 +595,7 @@ def _approach_units(
         _Approach(name=NAIVE, column=f"units_{NAIVE}", serving=replay.naive, paid=replay.naive),
     ]
     for baseline in config.reactive:
-        serving, paid = _reactive(
+        serving, paid = reactive_units(
             grid.demand, baseline, policy.capacity_per_unit, policy, grid.sim_step
         )
         out.append(
@@ -942,17 +942,6 @@ def reactive_units(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(serving units, paid units) per row of ``demand`` (``y`` on a regular ``step``
     grid) for target tracking ``baseline`` at ``cpu`` per unit within ``policy``'s bounds."""
-    return _reactive(demand, baseline, cpu, policy, step)
-
-
-def _reactive(
-    demand: pd.DataFrame,
-    baseline: ReactiveBaseline,
-    cpu: float,
-    policy: CapacityPolicy,
-    step: dt.timedelta,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(serving units, paid units) per step for target tracking."""
     y = demand["y"].to_numpy(dtype=float)
     lag = int(round(baseline.delay / step))
     per_unit = cpu * (1 - baseline.headroom)

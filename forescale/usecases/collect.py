@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from forescale.collectors.base import MetricSource, build_source, describe_source
 from forescale.collectors.series import (
+    Fetched,
     RowAccount,
     coverage,
     fetch_accounted,
@@ -84,17 +85,10 @@ def collect_all(
     results = []
     for name in selected(settings, services):
         service = settings.service(name)
-        last = store.last_sample_time(name)
-        start = since if since is not None else (last - COLLECT_OVERLAP if last else None)
+        start = _start(store, name, since)
         written, error, account = 0, None, None
         try:
-            source = (build or (lambda s: build_source(s.source)))(service)
-            try:
-                fetched = fetch_accounted(source, start, None)
-            finally:
-                close = getattr(source, "close", None)
-                if callable(close):
-                    close()
+            fetched = _fetch((build or (lambda s: build_source(s.source)))(service), start)
             account = fetched.account
             written = store.upsert_samples(name, fetched.series)
             if written == 0 and not fetched.series.empty:
@@ -166,6 +160,25 @@ def store_coverage(
     return held / (last - first + 1), newest
 
 
+def _start(store: Store, series: str, since: dt.datetime | None) -> dt.datetime | None:
+    """Where an incremental fetch of ``series`` starts: ``since``, else shortly before its
+    newest stored sample, else the source's own default (None)."""
+    if since is not None:
+        return since
+    last = store.last_sample_time(series)
+    return last - COLLECT_OVERLAP if last else None
+
+
+def _fetch(source: MetricSource, start: dt.datetime | None) -> Fetched:
+    """Everything ``source`` has from ``start`` on, with its row account; closed after."""
+    try:
+        return fetch_accounted(source, start, None)
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
+
+
 def _collect_capacity(
     store: Store,
     name: str,
@@ -176,16 +189,8 @@ def _collect_capacity(
     Best effort: a failure is logged (shadow mode then compares with simulated target
     tracking); the demand collect stands."""
     series_name = capacity_series(name)
-    last = store.last_sample_time(series_name)
-    start = since if since is not None else (last - COLLECT_OVERLAP if last else None)
     try:
-        source = build_source(source_settings)
-        try:
-            fetched = fetch_accounted(source, start, None)
-        finally:
-            close = getattr(source, "close", None)
-            if callable(close):
-                close()
+        fetched = _fetch(build_source(source_settings), _start(store, series_name, since))
         store.upsert_samples(series_name, fetched.series)
     except ForescaleError as exc:
         log.warning("collect: %s: capacity_source not collected: %s", name, exc)

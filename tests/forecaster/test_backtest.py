@@ -22,9 +22,9 @@ from forescale.forecaster.backtest import (
     BacktestConfig,
     BacktestResult,
     ReactiveBaseline,
-    _reactive,
     approach,
     dominated_by,
+    reactive_units,
     rolling_cutoffs,
     run_backtest,
 )
@@ -305,7 +305,7 @@ def reactive(
         {"ds": pd.date_range(START, periods=len(y), freq=FIVE_MIN), "y": np.asarray(y, float)}
     )
     policy = replace(POLICY, capacity_per_unit=cpu, max_units=max_units)
-    return _reactive(demand, baseline, cpu, policy, FIVE_MIN)
+    return reactive_units(demand, baseline, cpu, policy, FIVE_MIN)
 
 
 def test_reactive_serves_a_step_increase_delay_plus_warmup_later_and_pays_from_the_decision() -> (

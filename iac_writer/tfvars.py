@@ -34,9 +34,9 @@ import math
 import numbers
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, Literal, TypeGuard
 
 import hcl2
 from lark import Token, Tree
@@ -346,16 +346,72 @@ def _plural(lines: Sequence[int]) -> str:
 
 
 def _unified_diff(old: str, new: str, filename: str) -> str:
+    """``git diff``-style unified diff (3 lines of context). An edit of values in place
+    keeps the line count: its lines are then compared position by position, so a file
+    with repeated lines (YAML's ``---``) shows exactly the changed lines, where difflib's
+    matcher may pair them with a look-alike elsewhere."""
     name = filename.lstrip("/")
+    a, b = _split_lines(old), _split_lines(new)
+    lines = (
+        _positional_diff(a, b, f"a/{name}", f"b/{name}")
+        if len(a) == len(b)
+        else difflib.unified_diff(a, b, fromfile=f"a/{name}", tofile=f"b/{name}")
+    )
     out: list[str] = []
-    for line in difflib.unified_diff(
-        _split_lines(old), _split_lines(new), fromfile=f"a/{name}", tofile=f"b/{name}"
-    ):
+    for line in lines:
         if line.endswith("\n"):
             out.append(line)
         else:  # last line of a file without a final newline, as git prints it
             out.append(line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+_Tag = Literal["replace", "delete", "insert", "equal"]
+
+
+class _SamePositions(difflib.SequenceMatcher[str]):
+    """Lines paired by position (both sides have as many): runs of equal and of
+    replaced lines; difflib groups them into hunks."""
+
+    def __init__(self, a: list[str], b: list[str]) -> None:
+        super().__init__(None, a, b)
+        self._pairs = list(zip(a, b, strict=True))
+
+    def get_opcodes(self) -> list[tuple[_Tag, int, int, int, int]]:
+        ops: list[tuple[_Tag, int, int, int, int]] = []
+        for i, (x, y) in enumerate(self._pairs):
+            tag: _Tag = "equal" if x == y else "replace"
+            if ops and ops[-1][0] == tag:
+                ops[-1] = (tag, ops[-1][1], i + 1, ops[-1][3], i + 1)
+            else:
+                ops.append((tag, i, i + 1, i, i + 1))
+        return ops
+
+
+def _positional_diff(a: list[str], b: list[str], old: str, new: str) -> Iterator[str]:
+    """:func:`difflib.unified_diff`'s output for ``a`` and ``b`` paired by position."""
+    started = False
+    for group in _SamePositions(a, b).get_grouped_opcodes(3):
+        if not started:
+            started = True
+            yield f"--- {old}\n"
+            yield f"+++ {new}\n"
+        first, last = group[0], group[-1]
+        yield f"@@ -{_range(first[1], last[2])} +{_range(first[3], last[4])} @@\n"
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                yield from (" " + line for line in a[i1:i2])
+            else:
+                yield from ("-" + line for line in a[i1:i2])
+                yield from ("+" + line for line in b[j1:j2])
+
+
+def _range(start: int, stop: int) -> str:
+    """A unified diff's line range, as difflib writes it."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"
 
 
 def _split_lines(text: str) -> list[str]:

@@ -915,7 +915,9 @@ def _set_path(data: list[Any], path: tuple[Any, ...], value: int) -> list[Any]:
     return out
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(generated=yaml_files(), data=st.data(), new_value=st.integers(0, 10**9))
 def test_patch_changes_only_the_target(
     generated: tuple[str, bool, list[Any], list[Placed]], data: st.DataObject, new_value: int
@@ -940,3 +942,12 @@ def test_patch_changes_only_the_target(
     assert _load(change.new_bytes) == _set_path(loaded, target.path, new_value)
     minus, plus = _changed_lines(change.diff)
     assert (len(minus), len(plus)) == (1, 1)
+
+
+def test_the_diff_shows_only_the_changed_line_among_repeated_lines() -> None:
+    # difflib's matcher paired the first "---" with the second here and showed four
+    # changed lines; an edit in place is diffed line by line at the same positions
+    change = patch(b"---\na: 1\n---\na: 0\n", "doc[0].a", 0, filename="x.yaml")
+    assert change.diff == (
+        "--- a/x.yaml\n+++ b/x.yaml\n@@ -1,4 +1,4 @@\n ---\n-a: 1\n+a: 0\n ---\n a: 0\n"
+    )

@@ -805,6 +805,7 @@ def test_openapi_conformance(api_app: FastAPI) -> None:
         @settings(
             max_examples=10,
             deadline=None,
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
             database=None,
         )

@@ -84,7 +84,7 @@ sys.path.insert(0, str(ROOT))
 from forescale.executor import ExecutorSettings, FitExecutor  # noqa: E402
 from forescale.forecaster import accuracy as accuracy_module  # noqa: E402
 from forescale.forecaster import backtest as engine  # noqa: E402
-from forescale.forecaster import candidates as candidates_module  # noqa: E402
+from forescale.forecaster import decision as decision_module  # noqa: E402
 from forescale.forecaster.accuracy import smape  # noqa: E402
 from forescale.forecaster.backtest import (  # noqa: E402
     BacktestConfig,
@@ -554,7 +554,7 @@ def engine_hooks(setting: Setting) -> Iterator[list[Decision]]:
     setting), the floor's headroom fixed when asked, and every decision the engine makes
     recorded with its forecast's ceiling notes."""
     decisions: list[Decision] = []
-    original_choose = candidates_module.choose_model
+    original_choose = decision_module.choose_model
     original_decide = engine.decide
     original_steps = accuracy_module.FLOOR_STEPS
 
@@ -571,7 +571,7 @@ def engine_hooks(setting: Setting) -> Iterator[list[Decision]]:
         )
         return forecast, choice
 
-    candidates_module.choose_model = functools.partial(  # type: ignore[assignment]
+    decision_module.choose_model = functools.partial(  # type: ignore[assignment]
         original_choose, switch_margin=setting.switch_margin
     )
     engine.decide = decide  # type: ignore[assignment]
@@ -580,7 +580,7 @@ def engine_hooks(setting: Setting) -> Iterator[list[Decision]]:
     try:
         yield decisions
     finally:
-        candidates_module.choose_model = original_choose  # type: ignore[assignment]
+        decision_module.choose_model = original_choose  # type: ignore[assignment]
         engine.decide = original_decide  # type: ignore[assignment]
         accuracy_module.FLOOR_STEPS = original_steps  # type: ignore[misc]
 

@@ -52,9 +52,10 @@ from forescale.forecaster.accuracy import (
     seasonal_mae,
     smape,
 )
-from forescale.forecaster.candidates import DEFAULT_MODELS, decide
+from forescale.forecaster.candidates import DEFAULT_MODELS
 from forescale.forecaster.capacity import plan_capacity, planner_frame, units_for
 from forescale.forecaster.ceiling import PEAK_ALLOWANCE, credible_ceiling
+from forescale.forecaster.decision import decide
 from forescale.forecaster.grid import native_step
 from forescale.forecaster.types import CapacityPolicy, Forecast
 

@@ -5,8 +5,8 @@ mean (the *ensemble*, the primary: more accurate than either, see
 :func:`forescale.forecaster.challengers.ensemble_forecast`). A model that fails is left out (its
 error is returned); only when all fail does the caller have nothing to plan with.
 
-:func:`choose` turns the record into the forecast that plans capacity: the chosen model
-with the headroom its record asks for (:mod:`forescale.forecaster.accuracy`).
+:func:`forescale.forecaster.decision.choose` turns them and their record into the forecast
+that plans capacity.
 
 The live record: every refit stores each candidate's first ``RECORD_SPAN`` of forecast
 compactly (:func:`compact`); :func:`live_record` lines them up against what was collected
@@ -19,22 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from forescale.errors import ForecastError, ForescaleError
+from forescale.errors import ForescaleError
 from forescale.forecaster.accuracy import (
-    Choice,
-    Floor,
-    choose_model,
-    headroom,
-    on_grid,
     record_rows,
 )
-from forescale.forecaster.ceiling import Ceiling, capped
 from forescale.forecaster.challengers import (
     ENSEMBLE,
     SEASONAL_NAIVE,
@@ -58,7 +52,6 @@ __all__ = [
     "CompactForecast",
     "ModelFitter",
     "Fitted",
-    "choose",
     "compact",
     "fit_candidates",
     "live_record",
@@ -185,104 +178,6 @@ def fit_candidates(
         min_history=min_history,
         models=models,
     )
-
-
-def choose(
-    fitted: Fitted,
-    record: pd.DataFrame,
-    *,
-    target_under: float,
-    max_factor: float = 3.0,
-    min_steps: int = 48,
-    floor: Floor | None = None,
-    ceiling: Ceiling | None = None,
-) -> tuple[Forecast, Choice]:
-    """The forecast that plans capacity and the choice behind it (with its evidence)."""
-    if not fitted.forecasts:
-        raise ForecastError(
-            "no model could be fitted: " + "; ".join(f"{m}: {e}" for m, e in fitted.errors.items())
-        )
-    forecast, choice = decide(
-        fitted.forecasts,
-        list(fitted.forecasts),
-        record,
-        target_under=target_under,
-        max_factor=max_factor,
-        min_steps=min_steps,
-        floor=floor,
-        ceiling=ceiling,
-    )
-    for outlier in fitted.outliers:
-        forecast = forecast.noted(f"outlier kept out of the fit: {outlier.describe()}")
-    return forecast, choice
-
-
-def decide(
-    forecasts: dict[str, Forecast],
-    names: list[str],
-    record: pd.DataFrame,
-    *,
-    target_under: float,
-    max_factor: float,
-    min_steps: int,
-    floor: Floor | None,
-    ceiling: Ceiling | None,
-) -> tuple[Forecast, Choice]:
-    """One decision, shared by refits and backtests: the model and headroom the record
-    asks for (:func:`forescale.forecaster.accuracy.choose_model`, the floor replayed as
-    the daemon gives it, capped as the plan will be), that model's forecast with that
-    headroom - a chosen policy keeps the best model's demand forecast for the report - and
-    capped at the credible ceiling (:mod:`forescale.forecaster.ceiling`)."""
-    if floor is not None and ceiling is not None:
-        floor = replace(floor, cap=ceiling.value)
-    choice = choose_model(
-        record,
-        names,
-        target_under=target_under,
-        max_factor=max_factor,
-        min_steps=min_steps,
-        primary=names[0],
-        floor=floor,
-    )
-    forecast = headroom(forecasts[choice.model], choice)
-    if choice.model in _POLICY_WHY:
-        choice = replace(choice, reason=f"{_POLICY_WHY[choice.model]}: {choice.reason}")
-        forecast = _explained(forecast, forecasts, names)
-    forecast = capped(forecast, ceiling)
-    return forecast.noted(f"model: {choice.reason}"), choice
-
-
-_POLICY_WHY = {
-    RECENT_PEAK: "bursty: holding the recent peak (no forecast held the target for less)",
-    REACTIVE: "reacting only: the record shows a forecast adds cost and nothing else",
-}
-
-
-def _explained(policy: Forecast, forecasts: dict[str, Forecast], names: list[str]) -> Forecast:
-    """A policy plans capacity (``yhat_upper``), but the report still shows what demand is
-    expected: the point forecast and components of the best forecasting model fitted."""
-    demand = next((forecasts[n] for n in names if n not in _POLICY_WHY), None)
-    if demand is None:
-        return policy
-    frame = policy.frame[["ds", "yhat_upper"]].copy()
-    mapped = on_grid(demand.frame, pd.DatetimeIndex(frame["ds"]), demand.resolution)
-    frame["yhat"] = mapped["yhat"].to_numpy(dtype=float)
-    frame["yhat_lower"] = mapped["yhat_lower"].to_numpy(dtype=float)
-    for column in demand.components:
-        frame[column] = mapped[column].to_numpy(dtype=float)
-    return replace(
-        policy,
-        frame=frame[["ds", "yhat", "yhat_lower", "yhat_upper", *demand.components]],
-        components=demand.components,
-        event_effects=demand.event_effects or policy.event_effects,
-        notes=(*demand.notes, *policy.notes),
-    )
-
-
-_POLICY_WHY = {
-    RECENT_PEAK: "bursty: holding the recent peak (no forecast held the target for less)",
-    REACTIVE: "reacting only: the record shows a forecast adds cost and nothing else",
-}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

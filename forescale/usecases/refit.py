@@ -9,7 +9,7 @@ cannot stop any service's forecast. Steps, for one service as of ``now``:
    in a worker process for many services, see :func:`refit_all`);
 3. live accuracy of the forecast in force (:mod:`forescale.live`) and the record of every
    candidate over ``forecast.record_window`` (:func:`forescale.forecaster.candidates.live_record`);
-4. the choice (:func:`forescale.forecaster.candidates.choose`): model and headroom factor,
+4. the choice (:func:`forescale.forecaster.decision.choose`): model and headroom factor,
    capped at the credible ceiling (:mod:`forescale.forecaster.ceiling`);
 5. one :class:`~forescale.records.ForecastRun` stored, with the choice, the live judgement
    and each candidate's first day (the next refit's record).
@@ -28,8 +28,9 @@ import pandas as pd
 
 from forescale.errors import ForescaleError
 from forescale.forecaster.accuracy import Floor
-from forescale.forecaster.candidates import CandidateSet, Fitted, choose, compact, live_record
+from forescale.forecaster.candidates import CandidateSet, Fitted, compact, live_record
 from forescale.forecaster.ceiling import credible_ceiling
+from forescale.forecaster.decision import choose
 from forescale.forecaster.types import Event, ForecastSettings
 from forescale.records import ForecastRun, LiveJudgement
 from forescale.usecases.context import App, forecast_settings, selected

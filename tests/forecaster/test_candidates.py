@@ -22,12 +22,12 @@ from forescale.forecaster.candidates import (
     PROPHET,
     CompactForecast,
     Fitted,
-    choose,
     compact,
     fit_candidates,
     live_record,
 )
 from forescale.forecaster.challengers import ENSEMBLE, SEASONAL_NAIVE
+from forescale.forecaster.decision import choose
 from forescale.forecaster.policies import REACTIVE, RECENT_PEAK
 from forescale.forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
 from tests import fakes

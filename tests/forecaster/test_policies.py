@@ -10,8 +10,9 @@ import pytest
 
 from forescale.errors import InsufficientHistory
 from forescale.forecaster.accuracy import Floor
-from forescale.forecaster.candidates import CandidateSet, choose
+from forescale.forecaster.candidates import CandidateSet
 from forescale.forecaster.ceiling import Ceiling
+from forescale.forecaster.decision import choose
 from forescale.forecaster.policies import (
     REACTIVE,
     RECENT_PEAK,

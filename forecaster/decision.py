@@ -1,0 +1,116 @@
+"""The decision at every refit and every backtest fold: which candidate plans capacity,
+with how much headroom, capped where.
+
+:func:`choose` turns a refit's candidates (:mod:`forescale.forecaster.candidates`) and
+their record into the forecast that plans capacity: the chosen model with the headroom its
+record asks for (:mod:`forescale.forecaster.accuracy`), capped at the credible ceiling
+(:mod:`forescale.forecaster.ceiling`). :func:`decide` is the one decision the backtest
+replays fold by fold, so live selection and backtests agree. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from forescale.errors import ForecastError
+from forescale.forecaster.accuracy import Choice, Floor, choose_model, headroom, on_grid
+from forescale.forecaster.candidates import Fitted
+from forescale.forecaster.ceiling import Ceiling, capped
+from forescale.forecaster.policies import REACTIVE, RECENT_PEAK
+from forescale.forecaster.types import Forecast
+
+__all__ = ["choose", "decide"]
+
+
+def choose(
+    fitted: Fitted,
+    record: pd.DataFrame,
+    *,
+    target_under: float,
+    max_factor: float = 3.0,
+    min_steps: int = 48,
+    floor: Floor | None = None,
+    ceiling: Ceiling | None = None,
+) -> tuple[Forecast, Choice]:
+    """The forecast that plans capacity and the choice behind it (with its evidence)."""
+    if not fitted.forecasts:
+        raise ForecastError(
+            "no model could be fitted: " + "; ".join(f"{m}: {e}" for m, e in fitted.errors.items())
+        )
+    forecast, choice = decide(
+        fitted.forecasts,
+        list(fitted.forecasts),
+        record,
+        target_under=target_under,
+        max_factor=max_factor,
+        min_steps=min_steps,
+        floor=floor,
+        ceiling=ceiling,
+    )
+    for outlier in fitted.outliers:
+        forecast = forecast.noted(f"outlier kept out of the fit: {outlier.describe()}")
+    return forecast, choice
+
+
+def decide(
+    forecasts: dict[str, Forecast],
+    names: list[str],
+    record: pd.DataFrame,
+    *,
+    target_under: float,
+    max_factor: float,
+    min_steps: int,
+    floor: Floor | None,
+    ceiling: Ceiling | None,
+) -> tuple[Forecast, Choice]:
+    """One decision, shared by refits and backtests: the model and headroom the record
+    asks for (:func:`forescale.forecaster.accuracy.choose_model`, the floor replayed as
+    the daemon gives it, capped as the plan will be), that model's forecast with that
+    headroom - a chosen policy keeps the best model's demand forecast for the report - and
+    capped at the credible ceiling (:mod:`forescale.forecaster.ceiling`)."""
+    if floor is not None and ceiling is not None:
+        floor = replace(floor, cap=ceiling.value)
+    choice = choose_model(
+        record,
+        names,
+        target_under=target_under,
+        max_factor=max_factor,
+        min_steps=min_steps,
+        primary=names[0],
+        floor=floor,
+    )
+    forecast = headroom(forecasts[choice.model], choice)
+    if choice.model in _POLICY_WHY:
+        choice = replace(choice, reason=f"{_POLICY_WHY[choice.model]}: {choice.reason}")
+        forecast = _explained(forecast, forecasts, names)
+    forecast = capped(forecast, ceiling)
+    return forecast.noted(f"model: {choice.reason}"), choice
+
+
+_POLICY_WHY = {
+    RECENT_PEAK: "bursty: holding the recent peak (no forecast held the target for less)",
+    REACTIVE: "reacting only: the record shows a forecast adds cost and nothing else",
+}
+
+
+def _explained(policy: Forecast, forecasts: dict[str, Forecast], names: list[str]) -> Forecast:
+    """A policy plans capacity (``yhat_upper``), but the report still shows what demand is
+    expected: the point forecast and components of the best forecasting model fitted."""
+    demand = next((forecasts[n] for n in names if n not in _POLICY_WHY), None)
+    if demand is None:
+        return policy
+    frame = policy.frame[["ds", "yhat_upper"]].copy()
+    mapped = on_grid(demand.frame, pd.DatetimeIndex(frame["ds"]), demand.resolution)
+    frame["yhat"] = mapped["yhat"].to_numpy(dtype=float)
+    frame["yhat_lower"] = mapped["yhat_lower"].to_numpy(dtype=float)
+    for column in demand.components:
+        frame[column] = mapped[column].to_numpy(dtype=float)
+    return replace(
+        policy,
+        frame=frame[["ds", "yhat", "yhat_lower", "yhat_upper", *demand.components]],
+        components=demand.components,
+        event_effects=demand.event_effects or policy.event_effects,
+        notes=(*demand.notes, *policy.notes),
+    )

@@ -729,6 +729,9 @@ ALL_MEAN_UNDER = 1.0
 
 def reason(row: dict[str, object]) -> str:
     """What the engine's own notes say about a series above the static peak's cost."""
+    said = [n for n in row["notes"] if str(n).startswith("forescale paid")]  # type: ignore[attr-defined]
+    if said:
+        return f" (stated: {said[0]})"
     if row["capped_folds"]:
         return f" (engine: ceiling note on {row['capped_folds']} folds: {row['ceiling_note']})"
     return f" (no ceiling note; models chosen: {_counts(row['models'])})"

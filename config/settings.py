@@ -499,7 +499,7 @@ class ForecastConfig(BaseModel):
     # Share of recorded steps that may go under-provisioned when the record is replayed
     # with the forecast's headroom and the observed-demand floor (observed_headroom)
     # together: the forecast gets only the headroom the floor does not already give.
-    target_under: Float = Field(default=0.03, gt=0, le=0.5)
+    target_under: Float = Field(default=0.005, gt=0, le=0.5)  # forecaster TARGET_UNDER
     record_window: Annotated[Duration, _within(dt.timedelta(days=90), positive=True)] = (
         dt.timedelta(days=7)
     )

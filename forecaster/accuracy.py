@@ -32,12 +32,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forescale.forecaster.grid import epoch_ns
-from forescale.forecaster.types import Forecast
+from forescale.forecaster.grid import epoch_ns, native_step
+from forescale.forecaster.types import CapacityPolicy, Forecast
 
 __all__ = [
     "Choice",
     "Floor",
+    "Serving",
+    "TARGET_UNDER",
+    "observed_floor",
+    "at_cadence",
     "ModelEvidence",
     "choose_model",
     "headroom",
@@ -51,6 +55,10 @@ __all__ = [
 ]
 
 PRIMARY = "ensemble"
+TARGET_UNDER = 0.005
+"""The default share of recorded steps the chosen capacity may leave under-provisioned,
+as the plan would have served them (chosen with whole groups of series left out:
+docs/BENCHMARKS.md)."""
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -180,6 +188,121 @@ class Floor:
     headroom: float
     delay: dt.timedelta = dt.timedelta(minutes=10)
     cap: float | None = None  # the credible ceiling: the floor stays below it until broken
+    # the daemon applies every ``cadence``: a record sampled more coarsely is judged at this
+    # step (see :func:`at_cadence`), as the daemon meets the demand between samples
+    cadence: dt.timedelta | None = dt.timedelta(minutes=5)
+
+
+def at_cadence(record: pd.DataFrame, step: dt.timedelta) -> pd.DataFrame:
+    """The record at ``step`` when it is sampled more coarsely (hourly demand, a daemon
+    applying every 5 minutes): the demand between two consecutive samples is interpolated
+    linearly (as the backtest's simulation meets it; never across a missing sample), and
+    each model's forecast holds from its row to the next sample, as it is in force. A
+    record already at ``step`` or finer is returned as it is."""
+    if len(record) < 2:
+        return record
+    ds = pd.DatetimeIndex(record["ds"])
+    native = native_step(ds)
+    ratio = int(native / step)
+    if ratio <= 1 or native != step * ratio:
+        return record
+    frame = record.drop_duplicates("ds").set_index("ds").sort_index()
+    frame.index = pd.DatetimeIndex(frame.index)
+    offsets = pd.TimedeltaIndex(np.tile(np.arange(ratio), len(frame)) * pd.Timedelta(step))
+    grid = frame.index.repeat(ratio) + offsets
+    held = frame.reindex(frame.index.repeat(ratio))
+    held.index = grid
+    actual = frame["actual"].to_numpy(dtype=float)
+    nxt = frame["actual"].reindex(frame.index + pd.Timedelta(native)).to_numpy(dtype=float)
+    frac = np.tile(np.arange(ratio) / ratio, len(frame))
+    here = np.repeat(actual, ratio)
+    after = np.repeat(nxt, ratio)
+    # between two samples: the line; after the last one (or a gap): only the sample itself
+    between = here + (after - here) * frac
+    held["actual"] = np.where(np.isfinite(after), between, np.where(frac == 0, here, np.nan))
+    out = held[held["actual"].notna()].rename_axis("ds").reset_index()
+    return out[list(record.columns)]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Serving:
+    """How a plan serves the forecast, as the record replays it (the backtest's
+    simulation does the same with the planner itself): a raise is in force ``lead``
+    ahead of the demand, a lower waits ``hold`` (the scale-in stabilisation), capacity
+    comes in whole units of ``unit`` within ``[min_units, max_units]``, and a raise the
+    observed floor asks for serves ``warmup`` after it is applied."""
+
+    unit: float | None = None  # capacity_per_unit (None: continuous capacity)
+    min_units: int = 0
+    max_units: int | None = None
+    lead: dt.timedelta = dt.timedelta(0)
+    hold: dt.timedelta = dt.timedelta(0)
+    warmup: dt.timedelta = dt.timedelta(minutes=5)
+
+    @classmethod
+    def of(
+        cls, policy: CapacityPolicy, *, warmup: dt.timedelta = dt.timedelta(minutes=5)
+    ) -> Serving:
+        """As ``policy`` serves (lead time, scale-in stabilisation, bounds, unit size)."""
+        return cls(
+            unit=policy.capacity_per_unit if policy.capacity_per_unit > 0 else None,
+            min_units=policy.min_units,
+            max_units=policy.max_units,
+            lead=policy.lead_time,
+            hold=policy.stabilization if policy.scale_in == "after_peak" else _NEVER,
+            warmup=warmup,
+        )
+
+    def held(self, edge: np.ndarray, step: dt.timedelta) -> np.ndarray:
+        """``edge`` (on a regular ``step`` grid) as the plan holds it: the largest value of
+        the next ``ceil(lead / step)`` rows (raised ahead), then of the previous
+        ``ceil(hold / step)`` (lowered after the hold); rows without a value are skipped."""
+        ahead = _steps(self.lead, step)
+        behind = _steps(self.hold, step)
+        out = _window_max(edge, ahead, forward=True)
+        return _window_max(out, behind, forward=False)
+
+    def served(self, forecast: np.ndarray, floor: np.ndarray, cap: float | None) -> np.ndarray:
+        """The capacity in force: ``max(forecast (capped), floor)`` in whole units."""
+        planned = forecast if cap is None else np.minimum(forecast, cap)
+        if self.unit is None or not self.unit > 0:
+            return np.asarray(np.maximum(planned, floor), dtype=float)
+        units = np.maximum(_whole(planned, self.unit), _whole(floor, self.unit))
+        units = np.maximum(units, self.min_units)
+        if self.max_units is not None:
+            units = np.minimum(units, self.max_units)
+        return np.asarray(units * self.unit, dtype=float)
+
+
+_NEVER = dt.timedelta(days=3650)  # scale_in "never": a raise is held for good
+
+
+def _steps(span: dt.timedelta, step: dt.timedelta) -> int:
+    return max(0, math.ceil(span / step)) if step > dt.timedelta(0) else 0
+
+
+def _window_max(values: np.ndarray, width: int, *, forward: bool) -> np.ndarray:
+    """The largest finite value of each row and the ``width`` rows after (or before) it;
+    NaN where all are NaN."""
+    if width <= 0 or values.size == 0:
+        return values
+    if width >= values.size:  # every row sees to the end (or the start): a running max
+        ordered = values[::-1] if forward else values
+        running = np.fmax.accumulate(ordered)
+        return running[::-1] if forward else running
+    pad = np.full(width, np.nan)
+    padded = np.concatenate([values, pad]) if forward else np.concatenate([pad, values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width + 1)
+    with np.errstate(invalid="ignore"):
+        finite = np.where(np.isfinite(windows), windows, -np.inf).max(axis=1)
+    return np.where(np.isfinite(finite), finite, np.nan)
+
+
+def _whole(demand: np.ndarray, unit: float) -> np.ndarray:
+    """Units for ``demand`` (as :func:`forescale.forecaster.capacity.units_for`: a quotient
+    within a relative 1e-9 above a whole number is that number)."""
+    ratio = np.maximum(demand, 0.0) / unit
+    return np.asarray(np.ceil(ratio * (1 - 1e-9)), dtype=float)
 
 
 def _needed_factor(actual: np.ndarray, base: np.ndarray, target_under: float, cap: float) -> float:
@@ -202,7 +325,7 @@ def _needed_with_floor(
     return cap
 
 
-def _floor_values(ds: pd.Series, actual: np.ndarray, floor: Floor) -> np.ndarray:
+def observed_floor(ds: pd.Series, actual: np.ndarray, floor: Floor) -> np.ndarray:
     """(1 + headroom) x the latest actual at or before each step's ``ds - delay``; steps
     with none before them get no floor (0)."""
     stamps = pd.DatetimeIndex(ds)
@@ -228,6 +351,7 @@ def evidence_for(
     target_under: float,
     max_factor: float,
     floor: Floor | None = None,
+    serving: Serving | None = None,
 ) -> ModelEvidence | None:
     """The cheapest way to protect ``target_under`` with ``model``: its band edge times
     ``k >= 1``, or its point forecast times ``k >= 1`` (a point forecast whose record is
@@ -235,41 +359,58 @@ def evidence_for(
     protection is judged as the daemon gives it: ``max(k x edge, observed floor)``, so the
     forecast gets only the headroom the floor does not already provide - and the floor only
     the headroom the forecast does not: its headroom may be lowered (:data:`FLOOR_STEPS` of
-    the configured one) when the record holds with less."""
+    the configured one) when the record holds with less. With ``serving`` each step is
+    served as the plan would serve it (:class:`Serving`: lead time, the scale-in hold,
+    whole units, the floor's warm-up), so the record is scored as the backtest scores the
+    schedule."""
     cols = (f"{model}:yhat", f"{model}:upper")
     if any(c not in record.columns for c in cols):
         return None
-    a_all = record["actual"].to_numpy(dtype=float)
-    keep = (
-        np.isfinite(a_all)
-        & np.isfinite(record[cols[1]].to_numpy(dtype=float))
-        & np.isfinite(record[cols[0]].to_numpy(dtype=float))
-    )
+    record = record.sort_values("ds", kind="stable")
+    samples = int(record[cols[1]].notna().sum())  # the record's length, as sampled
+    bases = record[["ds", "actual", *cols]].set_axis(["ds", "actual", "point", "band"], axis=1)
+    if floor is not None and floor.cadence is not None:
+        bases = at_cadence(bases, floor.cadence)
+    if serving is not None:  # on the planner's slots: the cadence, or the record's step
+        step = native_step(pd.DatetimeIndex(bases["ds"]))
+        for column in ("point", "band"):
+            bases[column] = serving.held(bases[column].to_numpy(dtype=float), step)
+    a_all = bases["actual"].to_numpy(dtype=float)
+    yhat_all = bases["point"].to_numpy(dtype=float)
+    upper_all = bases["band"].to_numpy(dtype=float)
+    keep = np.isfinite(a_all) & np.isfinite(upper_all) & np.isfinite(yhat_all)
     if not keep.any():
         return None
     a = a_all[keep]
-    yhat = record[cols[0]].to_numpy(dtype=float)[keep]
-    upper = record[cols[1]].to_numpy(dtype=float)[keep]
+    yhat, upper = yhat_all[keep], upper_all[keep]
+    raw = record[list(cols)].to_numpy(dtype=float)
+    raw_keep = np.isfinite(raw).all(axis=1) & np.isfinite(record["actual"].to_numpy(dtype=float))
+    raw_actual = record["actual"].to_numpy(dtype=float)[raw_keep]
     floors: list[tuple[float | None, np.ndarray]] = [(None, np.zeros(int(keep.sum())))]
     if floor is not None:
         floors = [
             (
                 floor.headroom * step,
-                _floor_values(record["ds"], a_all, replace(floor, headroom=floor.headroom * step))[
-                    keep
-                ],
+                _floor_in_force(
+                    bases["ds"], a_all, replace(floor, headroom=floor.headroom * step), serving
+                )[keep],
             )
             for step in (FLOOR_STEPS if floor.headroom > 0 else (1.0,))
         ]
+    cap = floor.cap if floor is not None else None
     total = float(a.sum())
     options = []
     for floor_h, low in floors:
         for basis, base in (("band", upper), ("point", yhat)):
-            if floor is None:
+            if serving is not None:
+                k = _needed_served(a, base, low, target_under, max_factor, serving, cap)
+                served = serving.served(k * base, low, cap)
+            elif floor is None:
                 k = _needed_factor(a, base, target_under, max_factor)
+                served = k * base
             else:
                 k = _needed_with_floor(a, base, low, target_under, max_factor)
-            served = np.maximum(k * base, low)
+                served = np.maximum(k * base, low)
             under = float(np.mean(a > served))
             ratio = float(served.sum() / total) if total > 0 else math.inf
             # held first, then cheapest; on a tie the larger floor (the safer one)
@@ -279,9 +420,9 @@ def evidence_for(
     _, ratio, _, basis, k, under, floor_h = min(options)
     return ModelEvidence(
         model=model,
-        steps=int(a.size),
-        smape=smape(a, yhat),
-        under_share=float(np.mean(a > upper)),
+        steps=min(samples, int(a.size)),
+        smape=smape(raw_actual, raw[raw_keep, 0]),
+        under_share=float(np.mean(raw_actual > raw[raw_keep, 1])) if raw_actual.size else math.nan,
         basis="band" if basis == "band" else "point",
         factor=k,
         under_share_widened=under,
@@ -290,16 +431,58 @@ def evidence_for(
     )
 
 
+def _floor_in_force(
+    ds: pd.Series, actual: np.ndarray, floor: Floor, serving: Serving | None
+) -> np.ndarray:
+    """The observed floor at each step; with ``serving``, as it serves: a raise only
+    ``warmup`` after it is applied, a lower at once."""
+    applied = observed_floor(ds, actual, floor)
+    if serving is None or serving.warmup <= dt.timedelta(0):
+        return applied
+    warm = observed_floor(ds, actual, replace(floor, delay=floor.delay + serving.warmup))
+    return np.asarray(np.minimum(applied, warm), dtype=float)
+
+
+def _needed_served(
+    actual: np.ndarray,
+    base: np.ndarray,
+    low: np.ndarray,
+    target_under: float,
+    cap: float,
+    serving: Serving,
+    ceiling: float | None,
+) -> float:
+    """The smallest k of :data:`_FACTORS` in [1, cap] whose served capacity under-provisions
+    at most ``target_under`` (served capacity grows with k, so a bisection finds it)."""
+    factors = _FACTORS[cap >= _FACTORS]
+
+    def held(k: float) -> bool:
+        served = serving.served(k * base, low, ceiling)
+        return float(np.mean(actual > served)) <= target_under
+
+    lo, hi = 0, len(factors) - 1
+    if not held(float(factors[hi])):
+        return cap
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if held(float(factors[mid])):
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(factors[lo])
+
+
 def choose_model(
     record: pd.DataFrame,
     models: Sequence[str],
     *,
-    target_under: float = 0.03,
+    target_under: float = TARGET_UNDER,
     max_factor: float = 3.0,
     min_steps: int = 48,
     primary: str = PRIMARY,
     switch_margin: float = 0.1,
     floor: Floor | None = None,
+    serving: Serving | None = None,
 ) -> Choice:
     """Pick the model and its headroom for the next forecast from the ``record``.
 
@@ -311,7 +494,12 @@ def choose_model(
         for m in models
         if (
             e := evidence_for(
-                record, m, target_under=target_under, max_factor=max_factor, floor=floor
+                record,
+                m,
+                target_under=target_under,
+                max_factor=max_factor,
+                floor=floor,
+                serving=serving,
             )
         )
         is not None

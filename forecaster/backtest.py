@@ -42,8 +42,10 @@ import pandas as pd
 
 from forescale.errors import ForecastError, ForescaleError, PlanError
 from forescale.forecaster.accuracy import (
+    TARGET_UNDER,
     Choice,
     Floor,
+    Serving,
     coverage,
     mape,
     mase,
@@ -109,7 +111,7 @@ class BacktestConfig:
     sim_step: dt.timedelta | None = None
     record_folds: int = 3  # folds before the first cutoff that only seed the record
     record_window: dt.timedelta = WEEK
-    target_under: float = 0.03
+    target_under: float = TARGET_UNDER
     max_band_factor: float = 3.0
     min_record_steps: int = 48
     naive_buffer: float = 0.2
@@ -234,17 +236,22 @@ def run_backtest(
     static_units = units_for(grid.peak, cpu) if math.isfinite(grid.peak) else 0
     approaches = _approach_units(grid, replay, config, policy, static_units)
     evaluated = grid.scored & np.isfinite(replay.units)
+    outcomes = _outcomes(approaches, grid, evaluated, cpu, static_units)
     return BacktestResult(
         folds=tuple(replay.folds),
         metrics=replay.overall_metrics(),
-        approaches=_outcomes(approaches, grid, evaluated, cpu, static_units),
+        approaches=outcomes,
         schedule=_schedule(grid, replay, approaches),
         points=replay.all_points(),
         capacity_per_unit=cpu,
         capacity_per_unit_source=sizing.source,
         sim_step=grid.sim_step,
         horizon=config.horizon,
-        notes=(*sizing.notes, *_failure_notes(replay.folds)),
+        notes=(
+            *sizing.notes,
+            *_failure_notes(replay.folds),
+            *_above_static_notes(grid, replay, outcomes, evaluated, static_units),
+        ),
     )
 
 
@@ -508,6 +515,7 @@ def _fold(
         ceiling=credible_ceiling(
             plan.history, allowance=config.peak_allowance, max_value=config.max_value
         ),
+        serving=Serving.of(policy, warmup=config.warmup) if config.replay == "daemon" else None,
     )
     if choice.floor_headroom is not None:  # the floor's headroom the record asked for
         plan = replace(plan, policy=replace(plan.policy, observed_headroom=choice.floor_headroom))
@@ -559,6 +567,46 @@ def _naive_units(
         # a failed previous fold left no units (NaN): start afresh instead
         start = int(prev[-1]) if len(prev) and np.isfinite(prev[-1]) else None
     return _plan_units(naive, plan, start)
+
+
+def _above_static_notes(
+    grid: _Grid,
+    replay: _Replay,
+    outcomes: Sequence[ApproachOutcome],
+    evaluated: np.ndarray,
+    static_units: int,
+) -> tuple[str, ...]:
+    """Why forescale paid more than the static peak, when it did: the static peak is sized
+    in hindsight on the evaluated days, forescale only on what came before each fold."""
+    own = next((o for o in outcomes if o.name == FORESCALE), None)
+    if own is None or not own.vs_static > 1.0:
+        return ()
+    paid = replay.paid[evaluated]
+    above = paid > static_units
+    text = (
+        f"forescale paid {own.vs_static:.2f}x the static peak: above its {static_units} units "
+        f"on {np.mean(above):.1%} of the evaluated steps (at most {int(np.nanmax(paid))})"
+    )
+    before = grid.series[grid.series["ds"] < pd.Timestamp(grid.cutoffs[0])]
+    seen = before["y"].to_numpy(dtype=float)
+    if np.isfinite(seen).any() and grid.peak > 0:
+        at = int(np.nanargmax(seen))
+        high = float(seen[at])
+        if high > grid.peak:
+            when = pd.Timestamp(before["ds"].iloc[at])
+            text += (
+                f"; the history before the first fold peaked at {high:,.6g} on "
+                f"{when:%Y-%m-%d}, {high / grid.peak:.2f}x the evaluated days' peak "
+                f"{grid.peak:,.6g}: the record and the credible ceiling are sized on that "
+                "history, the static peak on the evaluated days in hindsight"
+            )
+        else:
+            text += (
+                f"; the evaluated days' peak {grid.peak:,.6g} is within the history's "
+                f"{high:,.6g}: the extra units are the headroom the record asked for, in "
+                "whole units"
+            )
+    return (text,)
 
 
 def _failure_notes(folds: Sequence[FoldResult]) -> tuple[str, ...]:

@@ -15,7 +15,14 @@ from dataclasses import replace
 import pandas as pd
 
 from forescale.errors import ForecastError
-from forescale.forecaster.accuracy import Choice, Floor, choose_model, headroom, on_grid
+from forescale.forecaster.accuracy import (
+    Choice,
+    Floor,
+    Serving,
+    choose_model,
+    headroom,
+    on_grid,
+)
 from forescale.forecaster.candidates import Fitted
 from forescale.forecaster.ceiling import Ceiling, capped
 from forescale.forecaster.policies import REACTIVE, RECENT_PEAK
@@ -33,6 +40,7 @@ def choose(
     min_steps: int = 48,
     floor: Floor | None = None,
     ceiling: Ceiling | None = None,
+    serving: Serving | None = None,
 ) -> tuple[Forecast, Choice]:
     """The forecast that plans capacity and the choice behind it (with its evidence)."""
     if not fitted.forecasts:
@@ -48,6 +56,7 @@ def choose(
         min_steps=min_steps,
         floor=floor,
         ceiling=ceiling,
+        serving=serving,
     )
     for outlier in fitted.outliers:
         forecast = forecast.noted(f"outlier kept out of the fit: {outlier.describe()}")
@@ -64,6 +73,7 @@ def decide(
     min_steps: int,
     floor: Floor | None,
     ceiling: Ceiling | None,
+    serving: Serving | None = None,
 ) -> tuple[Forecast, Choice]:
     """One decision, shared by refits and backtests: the model and headroom the record
     asks for (:func:`forescale.forecaster.accuracy.choose_model`, the floor replayed as
@@ -80,6 +90,7 @@ def decide(
         min_steps=min_steps,
         primary=names[0],
         floor=floor,
+        serving=serving,
     )
     forecast = headroom(forecasts[choice.model], choice)
     if choice.model in _POLICY_WHY:

@@ -1,20 +1,24 @@
 """Samples far outside the recent distribution: flagged, kept out of every fit.
 
 One bogus sample (1e9 among values around 1,000: a counter reset, a unit mix-up, a broken
-exporter) must not drive capacity on its own - not now, and not a week later through
-seasonal naive's memory. A sample is an *outlier* when
+exporter), or a short burst of them, must not drive capacity on its own - not now, and not
+a week later through seasonal naive's memory or the credible ceiling. A sample is an
+*outlier* when
 
 1. it is more than ``FACTOR`` (10) times the highest of the ``WINDOW`` (7 days) of samples
-   before it (at least ``MIN_BEFORE`` of them: the start of a series is never judged) -
-   a magnitude the last week never came near, and
-2. it is isolated: at most ``MAX_RUN`` (2) such samples in a row, followed by a sample
-   back in range. The newest samples are never flagged - whether a jump at the end is a
-   glitch or a new level cannot be told yet (the observed-demand floor follows it).
+   before it, leaving out the last ``GUARD`` (1 h) before it (at least ``MIN_BEFORE``
+   samples: the start of a series is never judged) - a magnitude the last week never came
+   near, judged by the week before the burst and not by the burst's own lead-in, and
+2. it belongs to a short episode: such samples at most ``BRIDGE`` (2) ordinary samples
+   apart form one episode, and an episode of at most ``MAX_RUN`` (3) of them followed by
+   a sample back in range is flagged whole. The newest samples are never flagged - whether
+   a jump at the end is a glitch or a new level cannot be told yet (the observed-demand
+   floor follows it).
 
 Bursts that repeat (a bursty CPU series reaching 99 % now and then) set the week's high
-themselves and are not flagged; a sustained rise is not isolated. Flagged samples become
-gaps (NaN) in the history handed to the models, the record and the credible ceiling; the
-report names each one. Pure: a frame in, a frame and the flags out.
+themselves and are not flagged; a sustained rise is not a short episode. Flagged samples
+become gaps (NaN) in the history handed to the models, the record and the credible
+ceiling; the report names each one. Pure: a frame in, a frame and the flags out.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ __all__ = ["FACTOR", "MAX_RUN", "Outlier", "flag_outliers", "masked"]
 
 FACTOR = 10.0
 WINDOW = dt.timedelta(days=7)
+GUARD = dt.timedelta(hours=1)
 MIN_BEFORE = 48
-MAX_RUN = 2
+MAX_RUN = 3
+BRIDGE = 2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,30 +60,36 @@ def flag_outliers(history: pd.DataFrame) -> tuple[Outlier, ...]:
     if len(observed) <= MIN_BEFORE + 1:
         return ()
     y = observed["y"].to_numpy(dtype=float)
-    values = pd.Series(y, index=pd.DatetimeIndex(observed["ds"]))
-    reference = values.rolling(WINDOW, closed="left", min_periods=MIN_BEFORE).max().to_numpy()
-    suspect = np.isfinite(reference) & (y > FACTOR * np.maximum(reference, 0.0)) & (y > 0)
+    ds = pd.DatetimeIndex(observed["ds"])
+    reference = _week_high(pd.Series(y, index=ds))
+    suspect = np.flatnonzero(
+        np.isfinite(reference) & (y > FACTOR * np.maximum(reference, 0.0)) & (y > 0)
+    )
     out: list[Outlier] = []
-    i, n = 0, len(y)
-    while i < n:
-        if not suspect[i]:
-            i += 1
-            continue
-        limit = FACTOR * max(float(reference[i]), 0.0)
-        j = i
-        while j < n and y[j] > limit:  # judged by the week before the run, not by the run
+    i = 0
+    while i < len(suspect):
+        j = i  # the episode: suspects at most BRIDGE ordinary samples apart
+        while j + 1 < len(suspect) and suspect[j + 1] - suspect[j] <= BRIDGE + 1:
             j += 1
-        if j - i <= MAX_RUN and j < n:  # isolated, and demand came back after it
+        members = suspect[i : j + 1]
+        after = int(members[-1]) + 1
+        if len(members) <= MAX_RUN and after < len(y):  # short, and demand came back
+            ref = float(reference[members[0]])  # the week before the episode
             out.extend(
-                Outlier(
-                    at=pd.Timestamp(observed["ds"].iloc[k]).to_pydatetime(),
-                    value=float(y[k]),
-                    reference=float(reference[i]),
-                )
-                for k in range(i, j)
+                Outlier(at=ds[k].to_pydatetime(), value=float(y[k]), reference=ref) for k in members
             )
-        i = j
+        i = j + 1
     return tuple(out)
+
+
+def _week_high(values: pd.Series) -> np.ndarray:
+    """Per sample: the highest value of ``[ds - WINDOW, ds - GUARD)`` (NaN with fewer than
+    ``MIN_BEFORE`` samples there)."""
+    highs = values.rolling(WINDOW - GUARD, min_periods=MIN_BEFORE).max()
+    ends = pd.DatetimeIndex(values.index)
+    pos = ends.searchsorted(ends - pd.Timedelta(GUARD), side="left") - 1
+    got = highs.to_numpy(dtype=float)[np.clip(pos, 0, None)]
+    return np.where(pos >= 0, got, np.nan)
 
 
 def masked(history: pd.DataFrame, outliers: tuple[Outlier, ...]) -> pd.DataFrame:

@@ -35,6 +35,7 @@ import pandas as pd
 from forescale.collectors.series import infer_step, regularize
 from forescale.errors import ConfigError, DataError, ForecastError
 from forescale.executor import ExecutorSettings, FitExecutor
+from forescale.forecaster.accuracy import TARGET_UNDER
 from forescale.forecaster.backtest import (
     BacktestConfig,
     BacktestResult,
@@ -102,7 +103,7 @@ class BacktestArgs:
     min_units: int = 1
     max_units: int = 100_000
     interval_width: float = 0.9
-    target_under: float = 0.03
+    target_under: float = TARGET_UNDER
     sim_step: dt.timedelta = dt.timedelta(minutes=5)
     workers: int | None = None  # fitting processes (None: the CPUs)
     peak_allowance: float = PEAK_ALLOWANCE  # the credible ceiling: fitted peak x this

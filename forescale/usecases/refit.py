@@ -27,13 +27,13 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from forescale.errors import ForescaleError
-from forescale.forecaster.accuracy import Floor
+from forescale.forecaster.accuracy import Floor, Serving
 from forescale.forecaster.candidates import CandidateSet, Fitted, compact, live_record
 from forescale.forecaster.ceiling import credible_ceiling
 from forescale.forecaster.decision import choose
 from forescale.forecaster.types import Event, ForecastSettings
 from forescale.records import ForecastRun, LiveJudgement
-from forescale.usecases.context import App, forecast_settings, selected
+from forescale.usecases.context import App, capacity_policy, forecast_settings, selected
 
 __all__ = ["FitJob", "fit_job", "refit", "refit_all", "run_fit_job"]
 
@@ -106,6 +106,7 @@ def refit(
         target_under=fc.target_under,
         max_factor=fc.max_band_factor,
         floor=Floor(headroom=service.observed_headroom),
+        serving=Serving.of(capacity_policy(service)),
         ceiling=credible_ceiling(
             job.history, allowance=fc.peak_allowance, max_value=service.source.demand_max()
         ),

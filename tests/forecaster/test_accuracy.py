@@ -374,3 +374,88 @@ def test_the_record_lowers_the_floor_headroom_when_the_forecast_holds_without_it
     assert evidence.provisioned_ratio < 1.1  # the floor at +30 % would have cost >= 1.3x
     # the configured headroom is the most it ever gets
     assert all(e.floor_headroom is not None and e.floor_headroom <= 0.3 for e in choice.evidence)
+
+
+# ------------------------------------------------------------- the record as it is served
+
+
+def test_a_coarse_record_is_judged_at_the_daemons_cadence() -> None:
+    """Hourly samples, a daemon applying every 15 minutes: the demand between two samples
+    is the line between them (never across a missing sample), each forecast holds until
+    the next sample, and a record as fine as the cadence is left alone."""
+    from forescale.forecaster.accuracy import at_cadence
+
+    ds = pd.date_range(T0, periods=5, freq=HOUR).delete(3)  # 03:00 is missing
+    record = pd.DataFrame(
+        {"ds": ds, "actual": [0.0, 12.0, 30.0, 4.0], "m:yhat": [1.0, 2.0, 3.0, 5.0]}
+    )
+    out = at_cadence(record, dt.timedelta(minutes=15))
+    assert list(out.columns) == ["ds", "actual", "m:yhat"]
+    assert out["actual"].tolist() == [0, 3, 6, 9, 12, 16.5, 21, 25.5, 30, 4]
+    assert out["m:yhat"].tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 3, 5]
+    assert pd.Timestamp(T0 + 4 * HOUR) == out["ds"].iloc[-1]  # 02:15-03:45: not bridged
+    fine = record.assign(ds=pd.date_range(T0, periods=4, freq=FIVE_MIN))
+    pd.testing.assert_frame_equal(at_cadence(fine, FIVE_MIN), fine)
+
+
+def test_serving_raises_ahead_holds_after_and_counts_whole_units() -> None:
+    from forescale.forecaster.accuracy import Serving
+
+    serving = Serving(
+        unit=10.0, min_units=1, max_units=5, lead=dt.timedelta(minutes=10), hold=FIVE_MIN
+    )
+    edge = np.array([5.0, 5.0, 5.0, 31.0, 5.0, 5.0, 5.0, NAN, 5.0])
+    held = serving.held(edge, FIVE_MIN)
+    # in force two steps ahead of the 31 and one step after it; an unknown step is skipped
+    np.testing.assert_array_equal(held, [5, 31, 31, 31, 31, 5, 5, 5, 5])
+    floor = np.array([0.0, 0, 0, 0, 0, 0, 0, 0, 95])
+    served = serving.served(held, floor, cap=None)
+    # whole units of 10 (31 needs 4), at least 1, at most 5 (the floor's 95 is clamped)
+    np.testing.assert_array_equal(served, [10, 40, 40, 40, 40, 10, 10, 10, 50])
+    np.testing.assert_array_equal(serving.served(held, floor, cap=20.0)[:5], [10, 20, 20, 20, 20])
+    continuous = Serving()
+    np.testing.assert_array_equal(
+        continuous.served(edge[:3], np.array([0, 7, 0.0]), None), [5, 7, 5]
+    )
+
+
+def test_the_record_credits_the_plans_hold_with_serving() -> None:
+    """A forecast that is right but five minutes late everywhere: judged point by point it
+    is short on every rise, so it needs headroom; served as the plan serves it (raised 15
+    minutes ahead of the demand), it holds as it is."""
+    from forescale.forecaster.accuracy import Serving
+
+    ds = pd.date_range(T0, periods=288, freq=FIVE_MIN)
+    actual = 100 + 50 * np.sin(np.arange(288) / 288 * 2 * np.pi * 4)
+    record = pd.DataFrame(
+        {"ds": ds, "actual": actual, "m:yhat": np.roll(actual, 1), "m:upper": np.roll(actual, 1)}
+    )
+    plain = evidence_for(record, "m", target_under=0.01, max_factor=3.0)
+    served = evidence_for(
+        record,
+        "m",
+        target_under=0.01,
+        max_factor=3.0,
+        serving=Serving(lead=dt.timedelta(minutes=15)),
+    )
+    assert plain is not None and served is not None
+    assert plain.factor > 1.0 and served.factor == 1.0
+    assert served.under_share_widened <= 0.01
+
+
+def test_every_entry_point_defaults_to_the_engines_target_under() -> None:
+    """The settings file and the CLI cannot import the engine (the settings depend on
+    nothing; the CLI imports lazily), so they restate the default: it must be the same."""
+    from click.testing import CliRunner
+
+    from forescale.cli import cli
+    from forescale.config.settings import ForecastConfig
+    from forescale.forecaster.accuracy import TARGET_UNDER
+    from forescale.forecaster.backtest import BacktestConfig
+    from forescale.usecases.backtest import BacktestArgs
+
+    assert ForecastConfig().target_under == TARGET_UNDER
+    assert BacktestArgs(config=None, service=None, csv_path=None).target_under == TARGET_UNDER
+    assert BacktestConfig.__dataclass_fields__["target_under"].default == TARGET_UNDER
+    shown = " ".join(CliRunner().invoke(cli, ["backtest", "--help"]).output.split())
+    assert f"[default: {TARGET_UNDER};" in shown.split("--target-under", 1)[1]

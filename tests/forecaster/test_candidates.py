@@ -194,6 +194,7 @@ def test_choose_keeps_the_primary_without_a_record_and_switches_on_a_clear_one()
     low = np.where(np.arange(100) % 5 == 0, actual * 0.8, actual)
     record = pd.DataFrame(
         {
+            "ds": pd.date_range(now - 100 * HOUR, periods=100, freq=HOUR),
             "actual": actual,
             "primary:yhat": actual * 1.5,
             "primary:upper": actual * 2,

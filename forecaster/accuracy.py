@@ -38,6 +38,7 @@ from forescale.forecaster.types import CapacityPolicy, Forecast
 __all__ = [
     "Choice",
     "Floor",
+    "OUTLIER",
     "Serving",
     "TARGET_UNDER",
     "observed_floor",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 PRIMARY = "ensemble"
+OUTLIER = "outlier"
+"""An optional record column: True on a step whose demand was an outlier
+(:mod:`forescale.forecaster.outliers`). No model is judged on it; the floor still saw it."""
 TARGET_UNDER = 0.005
 """The default share of recorded steps the chosen capacity may leave under-provisioned,
 as the plan would have served them (chosen with whole groups of series left out:
@@ -369,6 +373,8 @@ def evidence_for(
     record = record.sort_values("ds", kind="stable")
     samples = int(record[cols[1]].notna().sum())  # the record's length, as sampled
     bases = record[["ds", "actual", *cols]].set_axis(["ds", "actual", "point", "band"], axis=1)
+    if OUTLIER in record.columns:  # judged by no one, still seen by the floor
+        bases[OUTLIER] = record[OUTLIER].to_numpy(dtype=bool)
     if floor is not None and floor.cadence is not None:
         bases = at_cadence(bases, floor.cadence)
     if serving is not None:  # on the planner's slots: the cadence, or the record's step
@@ -379,6 +385,8 @@ def evidence_for(
     yhat_all = bases["point"].to_numpy(dtype=float)
     upper_all = bases["band"].to_numpy(dtype=float)
     keep = np.isfinite(a_all) & np.isfinite(upper_all) & np.isfinite(yhat_all)
+    if OUTLIER in bases.columns:
+        keep &= ~bases[OUTLIER].to_numpy(dtype=bool)
     if not keep.any():
         return None
     a = a_all[keep]

@@ -59,6 +59,7 @@ from forescale.forecaster.capacity import plan_capacity, planner_frame, units_fo
 from forescale.forecaster.ceiling import PEAK_ALLOWANCE, credible_ceiling
 from forescale.forecaster.decision import decide
 from forescale.forecaster.grid import native_step
+from forescale.forecaster.outliers import flag_outliers, masked
 from forescale.forecaster.types import CapacityPolicy, Forecast
 
 __all__ = [
@@ -250,7 +251,7 @@ def run_backtest(
         notes=(
             *sizing.notes,
             *_failure_notes(replay.folds),
-            *_above_static_notes(grid, replay, outcomes, evaluated, static_units),
+            *_above_static_notes(grid, replay, outcomes, evaluated, static_units, cpu),
         ),
     )
 
@@ -516,6 +517,7 @@ def _fold(
             plan.history, allowance=config.peak_allowance, max_value=config.max_value
         ),
         serving=Serving.of(policy, warmup=config.warmup) if config.replay == "daemon" else None,
+        outliers=tuple(o.at for o in flag_outliers(plan.history)),
     )
     if choice.floor_headroom is not None:  # the floor's headroom the record asked for
         plan = replace(plan, policy=replace(plan.policy, observed_headroom=choice.floor_headroom))
@@ -575,6 +577,7 @@ def _above_static_notes(
     outcomes: Sequence[ApproachOutcome],
     evaluated: np.ndarray,
     static_units: int,
+    cpu: float,
 ) -> tuple[str, ...]:
     """Why forescale paid more than the static peak, when it did: the static peak is sized
     in hindsight on the evaluated days, forescale only on what came before each fold."""
@@ -588,6 +591,7 @@ def _above_static_notes(
         f"on {np.mean(above):.1%} of the evaluated steps (at most {int(np.nanmax(paid))})"
     )
     before = grid.series[grid.series["ds"] < pd.Timestamp(grid.cutoffs[0])]
+    before = masked(before, flag_outliers(before))  # as the ceiling sees it
     seen = before["y"].to_numpy(dtype=float)
     if np.isfinite(seen).any() and grid.peak > 0:
         at = int(np.nanargmax(seen))
@@ -596,9 +600,10 @@ def _above_static_notes(
             when = pd.Timestamp(before["ds"].iloc[at])
             text += (
                 f"; the history before the first fold peaked at {high:,.6g} on "
-                f"{when:%Y-%m-%d}, {high / grid.peak:.2f}x the evaluated days' peak "
-                f"{grid.peak:,.6g}: the record and the credible ceiling are sized on that "
-                "history, the static peak on the evaluated days in hindsight"
+                f"{when:%Y-%m-%d} ({units_for(high, cpu)} units), {high / grid.peak:.2f}x "
+                f"the evaluated days' peak {grid.peak:,.6g} ({static_units} units): the "
+                "record and the credible ceiling are sized on that history, the static "
+                "peak on the evaluated days in hindsight"
             )
         else:
             text += (

@@ -10,12 +10,15 @@ replays fold by fold, so live selection and backtests agree. Pure.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pandas as pd
 
 from forescale.errors import ForecastError
 from forescale.forecaster.accuracy import (
+    OUTLIER,
     Choice,
     Floor,
     Serving,
@@ -57,6 +60,7 @@ def choose(
         floor=floor,
         ceiling=ceiling,
         serving=serving,
+        outliers=tuple(o.at for o in fitted.outliers),
     )
     for outlier in fitted.outliers:
         forecast = forecast.noted(f"outlier kept out of the fit: {outlier.describe()}")
@@ -74,12 +78,17 @@ def decide(
     floor: Floor | None,
     ceiling: Ceiling | None,
     serving: Serving | None = None,
+    outliers: Sequence[dt.datetime] = (),
 ) -> tuple[Forecast, Choice]:
     """One decision, shared by refits and backtests: the model and headroom the record
     asks for (:func:`forescale.forecaster.accuracy.choose_model`, the floor replayed as
     the daemon gives it, capped as the plan will be), that model's forecast with that
     headroom - a chosen policy keeps the best model's demand forecast for the report - and
-    capped at the credible ceiling (:mod:`forescale.forecaster.ceiling`)."""
+    capped at the credible ceiling (:mod:`forescale.forecaster.ceiling`). The record's
+    steps at ``outliers`` judge no model."""
+    if outliers and not record.empty:
+        at = pd.DatetimeIndex(list(outliers))
+        record = record.assign(**{OUTLIER: pd.DatetimeIndex(record["ds"]).isin(at)})
     if floor is not None and ceiling is not None:
         floor = replace(floor, cap=ceiling.value)
     choice = choose_model(

@@ -11,9 +11,10 @@ a week later through seasonal naive's memory or the credible ceiling. A sample i
    near, judged by the week before the burst and not by the burst's own lead-in, and
 2. it belongs to a short episode: such samples at most ``BRIDGE`` (2) ordinary samples
    apart form one episode, and an episode of at most ``MAX_RUN`` (3) of them followed by
-   a sample back in range is flagged whole. The newest samples are never flagged - whether
-   a jump at the end is a glitch or a new level cannot be told yet (the observed-demand
-   floor follows it).
+   a sample back in range is flagged whole, with its shoulders: the samples within
+   ``BRIDGE`` of it still above ``SHOULDER`` (2) times the week's high. The newest
+   samples are never flagged - whether a jump at the end is a glitch or a new level cannot
+   be told yet (the observed-demand floor follows it).
 
 Bursts that repeat (a bursty CPU series reaching 99 % now and then) set the week's high
 themselves and are not flagged; a sustained rise is not a short episode. Flagged samples
@@ -37,6 +38,7 @@ GUARD = dt.timedelta(hours=1)
 MIN_BEFORE = 48
 MAX_RUN = 3
 BRIDGE = 2
+SHOULDER = 2.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,8 +77,13 @@ def flag_outliers(history: pd.DataFrame) -> tuple[Outlier, ...]:
         after = int(members[-1]) + 1
         if len(members) <= MAX_RUN and after < len(y):  # short, and demand came back
             ref = float(reference[members[0]])  # the week before the episode
+            # its shoulders: the samples around it still above SHOULDER x the week's high
+            lo, hi = max(int(members[0]) - BRIDGE, 0), min(after + BRIDGE, len(y))
+            span = np.arange(lo, hi)
+            flagged = span[(y[span] > SHOULDER * max(ref, 0.0)) & (y[span] > 0)]
             out.extend(
-                Outlier(at=ds[k].to_pydatetime(), value=float(y[k]), reference=ref) for k in members
+                Outlier(at=ds[k].to_pydatetime(), value=float(y[k]), reference=ref)
+                for k in np.union1d(flagged, members)
             )
         i = j + 1
     return tuple(out)

@@ -959,7 +959,10 @@ def test_paying_more_than_the_static_peak_is_explained() -> None:
     assert own.vs_static > 2.5
     assert f"forescale paid {own.vs_static:.2f}x the static peak" in note
     assert "on 100.0% of the evaluated steps" in note
-    assert "peaked at 540 on 2024-03-04, 3.00x the evaluated days' peak 180" in note
+    assert (
+        "peaked at 540 on 2024-03-04 (54 units), 3.00x the evaluated days' peak 180 (18 units)"
+        in note
+    )
     calm = run_backtest(weekly_series(6), cfg, hold_the_peak)  # the same peak all along
     assert next(a for a in calm.approaches if a.name == "forescale").vs_static == 1.0
     assert not [n for n in calm.notes if n.startswith("forescale paid")]

@@ -506,7 +506,7 @@ class ForecastConfig(BaseModel):
     max_band_factor: Float = Field(default=3.0, ge=1, le=10)
     # the credible ceiling: a forecast plans for at most the fitted window's peak demand x
     # this (raised only inside an expected-uplift event; never above source.max_value)
-    peak_allowance: Float = Field(default=1.25, ge=1, le=10)
+    peak_allowance: Float = Field(default=1.1, ge=1, le=10)  # forecaster PEAK_ALLOWANCE
     # Live accuracy: after each collect, the forecast in force is judged on the last
     # live_window; more than live_max_under of its steps above the band (or a weighted
     # absolute error above live_max_error) refits early, and the new fit's record widens it.

@@ -12,13 +12,16 @@ backtest, from the folds before; live, from the stored forecasts). Built with
 Choosing, and how far to trust a band
 -------------------------------------
 For each model the record gives the *band factor*: the smallest ``k >= 1`` such that at
-most ``target_under`` of the recorded steps had ``actual > k * upper``, capped at
-``max_factor``. A model whose band held keeps ``k = 1``: a forecast is never trusted more
-than its record, only less. The model chosen is the one that would have served the
-recorded demand at that protection for the least provisioned demand ``sum(k * upper)``;
-when none reaches the target, the one under-provisioned least often. The primary (the
-ensemble) wins ties, is kept unless another model is ``switch_margin`` cheaper, and is
-used while the record is too short to say anything.
+most ``target_under`` of the recorded steps had demand above what ``k * upper`` (or ``k``
+times the point forecast) would have served, capped at ``max_factor``. With a
+:class:`Serving` the steps are served as the plan serves them (lead time, scale-in hold,
+whole units, the observed floor after its delay and warm-up), so ``target_under`` is the
+under-provisioned share the backtest measures. A model whose band held keeps ``k = 1``: a
+forecast is never trusted more than its record, only less. The model chosen is the one
+that would have served the recorded demand at that protection for the least provisioned
+demand; when none reaches the target, the one under-provisioned least often. The primary
+(the ensemble) wins ties and is used while the record is too short to say anything; with
+a ``switch_margin`` it is kept unless another model is that much cheaper.
 """
 
 from __future__ import annotations
@@ -488,15 +491,15 @@ def choose_model(
     max_factor: float = 3.0,
     min_steps: int = 48,
     primary: str = PRIMARY,
-    switch_margin: float = 0.1,
+    switch_margin: float = 0.0,
     floor: Floor | None = None,
     serving: Serving | None = None,
 ) -> Choice:
     """Pick the model and its headroom for the next forecast from the ``record``.
 
-    The primary is kept unless another model held the target for ``switch_margin`` (10 %)
-    less provisioned demand, or the primary did not hold and another did: a week of record
-    is noisy, and flapping between models helps nobody."""
+    The primary is kept unless another model held the target for ``switch_margin`` less
+    provisioned demand (by default any less: leaving whole groups of series out chose no
+    margin, docs/BENCHMARKS.md), or the primary did not hold and another did."""
     evidence = [
         e
         for m in models

@@ -36,7 +36,7 @@ from forescale.forecaster.types import Forecast
 __all__ = ["EXPLODED", "PEAK_ALLOWANCE", "Ceiling", "capped", "credible_ceiling"]
 
 EXPLODED = 3.0
-PEAK_ALLOWANCE = 1.25
+PEAK_ALLOWANCE = 1.1
 """The default allowance over the fitted window's peak (chosen by leaving whole groups of
 series out: docs/BENCHMARKS.md)."""
 

@@ -11,6 +11,7 @@ replays fold by fold, so live selection and backtests agree. Pure.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -104,7 +105,9 @@ def decide(
     forecast = headroom(forecasts[choice.model], choice)
     if choice.model in _POLICY_WHY:
         choice = replace(choice, reason=f"{_POLICY_WHY[choice.model]}: {choice.reason}")
-        forecast = _explained(forecast, forecasts, names)
+    demand, why = _demand_model(choice, forecasts, names, min_steps)
+    if demand is not None and demand != choice.model:
+        forecast = _explained(forecast, forecasts[demand]).noted(why)
     forecast = capped(forecast, ceiling)
     return forecast.noted(f"model: {choice.reason}"), choice
 
@@ -115,22 +118,54 @@ _POLICY_WHY = {
 }
 
 
-def _explained(policy: Forecast, forecasts: dict[str, Forecast], names: list[str]) -> Forecast:
-    """A policy plans capacity (``yhat_upper``), but the report still shows what demand is
-    expected: the point forecast and components of the best forecasting model fitted."""
-    demand = next((forecasts[n] for n in names if n not in _POLICY_WHY), None)
-    if demand is None:
-        return policy
-    frame = policy.frame[["ds", "yhat_upper"]].copy()
+def _demand_model(
+    choice: Choice, forecasts: dict[str, Forecast], names: list[str], min_steps: int
+) -> tuple[str | None, str]:
+    """The forecast whose point the report shows as the expected demand, and why: capacity
+    comes from the cheapest candidate that held the target, but the demand shown is the
+    forecasting model (not a policy) most accurate on the same record (lowest sMAPE; the
+    chosen model on a tie). With a record too short to judge: the chosen model, or the
+    first forecasting model when a policy was chosen."""
+    judged = [
+        e
+        for e in choice.evidence
+        if e.model not in _POLICY_WHY
+        and e.model in forecasts
+        and e.steps >= min_steps
+        and math.isfinite(e.smape)
+    ]
+    if judged:
+        best = min(judged, key=lambda e: (e.smape, e.model != choice.model))
+        own = next((e for e in judged if e.model == choice.model), None)
+        if own is None:
+            return best.model, (
+                f"demand forecast: {best.model}, the most accurate on the record "
+                f"(sMAPE {best.smape:.1f} %)"
+            )
+        return best.model, (
+            f"demand forecast: {best.model}, the most accurate on the record (sMAPE "
+            f"{best.smape:.1f} % against {own.smape:.1f} % for {choice.model}, which plans "
+            "the capacity)"
+        )
+    if choice.model not in _POLICY_WHY:
+        return choice.model, ""
+    first = next((n for n in names if n not in _POLICY_WHY and n in forecasts), None)
+    return first, f"demand forecast: {first} (the record is too short to compare accuracy)"
+
+
+def _explained(capacity: Forecast, demand: Forecast) -> Forecast:
+    """``capacity`` plans the units (``yhat_upper``); the report shows the expected demand
+    (the point forecast, its lower edge and components) of ``demand``."""
+    frame = capacity.frame[["ds", "yhat_upper"]].copy()
     mapped = on_grid(demand.frame, pd.DatetimeIndex(frame["ds"]), demand.resolution)
     frame["yhat"] = mapped["yhat"].to_numpy(dtype=float)
     frame["yhat_lower"] = mapped["yhat_lower"].to_numpy(dtype=float)
     for column in demand.components:
         frame[column] = mapped[column].to_numpy(dtype=float)
     return replace(
-        policy,
+        capacity,
         frame=frame[["ds", "yhat", "yhat_lower", "yhat_upper", *demand.components]],
         components=demand.components,
-        event_effects=demand.event_effects or policy.event_effects,
-        notes=(*demand.notes, *policy.notes),
+        event_effects=demand.event_effects or capacity.event_effects,
+        notes=(*demand.notes, *capacity.notes),
     )

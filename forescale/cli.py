@@ -691,7 +691,7 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
 )
 @click.option(
     "--peak-allowance",
-    default=1.25,
+    default=1.1,  # forecaster.ceiling.PEAK_ALLOWANCE
     show_default=True,
     type=click.FloatRange(1, 10),
     help="The credible ceiling: a forecast plans for at most the fitted window's peak x this.",

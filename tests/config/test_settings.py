@@ -166,6 +166,6 @@ def test_the_new_candidates_and_the_peak_allowance_are_settings() -> None:
 
     fc = ForecastConfig()
     assert fc.models == ("ensemble", "prophet", "seasonal_naive", "recent_peak", "reactive")
-    assert fc.peak_allowance == 1.25
+    assert fc.peak_allowance == 1.1
     with pytest.raises(ValueError, match="peak_allowance"):
         ForecastConfig(peak_allowance=0.5)

@@ -443,19 +443,22 @@ def test_the_record_credits_the_plans_hold_with_serving() -> None:
     assert served.under_share_widened <= 0.01
 
 
-def test_every_entry_point_defaults_to_the_engines_target_under() -> None:
+def test_every_entry_point_defaults_to_the_engines_target_under_and_allowance() -> None:
     """The settings file and the CLI cannot import the engine (the settings depend on
-    nothing; the CLI imports lazily), so they restate the default: it must be the same."""
+    nothing; the CLI imports lazily), so they restate the defaults: they must be the same."""
     from click.testing import CliRunner
 
     from forescale.cli import cli
     from forescale.config.settings import ForecastConfig
     from forescale.forecaster.accuracy import TARGET_UNDER
     from forescale.forecaster.backtest import BacktestConfig
+    from forescale.forecaster.ceiling import PEAK_ALLOWANCE
     from forescale.usecases.backtest import BacktestArgs
 
     assert ForecastConfig().target_under == TARGET_UNDER
+    assert ForecastConfig().peak_allowance == PEAK_ALLOWANCE
     assert BacktestArgs(config=None, service=None, csv_path=None).target_under == TARGET_UNDER
     assert BacktestConfig.__dataclass_fields__["target_under"].default == TARGET_UNDER
     shown = " ".join(CliRunner().invoke(cli, ["backtest", "--help"]).output.split())
     assert f"[default: {TARGET_UNDER};" in shown.split("--target-under", 1)[1]
+    assert f"[default: {PEAK_ALLOWANCE};" in shown.split("--peak-allowance", 1)[1]

@@ -408,14 +408,14 @@ def evidence_for(
             )
             for step in (FLOOR_STEPS if floor.headroom > 0 else (1.0,))
         ]
-    cap = floor.cap if floor is not None else None
+    ceiling = floor.cap if floor is not None else None
     total = float(a.sum())
     options = []
     for floor_h, low in floors:
         for basis, base in (("band", upper), ("point", yhat)):
             if serving is not None:
-                k = _needed_served(a, base, low, target_under, max_factor, serving, cap)
-                served = serving.served(k * base, low, cap)
+                k = _needed_served(a, base, low, target_under, max_factor, serving, ceiling)
+                served = serving.served(k * base, low, ceiling)
             elif floor is None:
                 k = _needed_factor(a, base, target_under, max_factor)
                 served = k * base
@@ -459,13 +459,14 @@ def _needed_served(
     base: np.ndarray,
     low: np.ndarray,
     target_under: float,
-    cap: float,
+    max_factor: float,
     serving: Serving,
     ceiling: float | None,
 ) -> float:
-    """The smallest k of :data:`_FACTORS` in [1, cap] whose served capacity under-provisions
-    at most ``target_under`` (served capacity grows with k, so a bisection finds it)."""
-    factors = _FACTORS[cap >= _FACTORS]
+    """The smallest k of :data:`_FACTORS` in [1, max_factor] whose served capacity (at
+    most ``ceiling``) under-provisions at most ``target_under``; ``max_factor`` when none
+    does (served capacity grows with k, so a bisection finds it)."""
+    factors = _FACTORS[max_factor >= _FACTORS]
 
     def held(k: float) -> bool:
         served = serving.served(k * base, low, ceiling)
@@ -473,7 +474,7 @@ def _needed_served(
 
     lo, hi = 0, len(factors) - 1
     if not held(float(factors[hi])):
-        return cap
+        return max_factor
     while lo < hi:
         mid = (lo + hi) // 2
         if held(float(factors[mid])):

@@ -51,7 +51,7 @@ from typing import NoReturn
 
 from lark import Token, Tree
 
-from forescale.errors import TfvarsParseError, TfvarsTargetError
+from forescale.errors import TfvarsTargetError
 from forescale.iac_writer import files
 from forescale.iac_writer.target import FileKind, InPlaceTarget
 from forescale.iac_writer.tfvars import (
@@ -64,7 +64,6 @@ from forescale.iac_writer.tfvars import (
     _line_of,
     _parse_address,
     _patch,
-    _plural,
     _put_literal,
     _token_span,
 )
@@ -179,6 +178,8 @@ class _TerragruntDocument(_HclDocument):
     """A ``terragrunt.hcl``: the ``.tfvars`` HCL document plus blocks, whose value lives in
     ``inputs``."""
 
+    TOOL = "Terragrunt"
+
     def __init__(self, text: str, filename: str) -> None:
         self.blocks: list[_Block] = []  # filled by _block() while the base class parses
         super().__init__(text, filename)
@@ -215,19 +216,7 @@ class _TerragruntDocument(_HclDocument):
 
     def locate(self, parts: tuple[str, ...]) -> TfvarsValue:
         address = ".".join(parts)
-        matches = [attr for name, attr in self.attributes if name == INPUTS]
-        if len(matches) > 1:
-            lines = [attr.meta.line for attr in matches]
-            raise TfvarsTargetError(
-                f"{self.filename}: {INPUTS} appears {_plural(lines)}; "
-                "Terragrunt rejects duplicate attributes"
-            )
-        if self.duplicates is not None:
-            name, lines = self.duplicates
-            raise TfvarsParseError(
-                f"{self.filename}: {name} appears {_plural(lines)}; "
-                "Terragrunt rejects duplicate attributes, fix the file first"
-            )
+        matches = self._assignments(INPUTS)
         if not matches:
             missing = f"{self.filename}: no {INPUTS} = {{ ... }} in this file"
             raise TfvarsTargetError(

@@ -560,6 +560,8 @@ def _hcl_unescape(raw: str) -> str | None:
 class _HclDocument(_Document):
     """A ``.tfvars`` file parsed by python-hcl2 into a raw Lark tree with positions."""
 
+    TOOL = "Terraform"  # who rejects a duplicate attribute (named in the refusal)
+
     def __init__(self, text: str, filename: str) -> None:
         self.text = text
         self.filename = filename
@@ -610,6 +612,24 @@ class _HclDocument(_Document):
             f"file ({_snippet(self._source(block))})"
         )
 
+    def _assignments(self, head: str) -> list[Tree[Token]]:
+        """The top-level attributes named ``head`` (at most one); refuses a file where it,
+        or any other attribute, is assigned twice."""
+        matches = [attr for name, attr in self.attributes if name == head]
+        if len(matches) > 1:
+            lines = [attr.meta.line for attr in matches]
+            raise TfvarsTargetError(
+                f"{self.filename}: {head} appears {_plural(lines)}; "
+                f"{self.TOOL} rejects duplicate attributes"
+            )
+        if self.duplicates is not None:
+            name, lines = self.duplicates
+            raise TfvarsParseError(
+                f"{self.filename}: {name} appears {_plural(lines)}; "
+                f"{self.TOOL} rejects duplicate attributes, fix the file first"
+            )
+        return matches
+
     def _source(self, node: Tree[Token] | Token) -> str:
         start, end = _token_span(node)
         return self.text[start:end]
@@ -617,19 +637,7 @@ class _HclDocument(_Document):
     def locate(self, parts: tuple[str, ...]) -> TfvarsValue:
         address = ".".join(parts)
         head = parts[0]
-        matches = [attr for name, attr in self.attributes if name == head]
-        if len(matches) > 1:
-            lines = [attr.meta.line for attr in matches]
-            raise TfvarsTargetError(
-                f"{self.filename}: {head} appears {_plural(lines)}; "
-                "Terraform rejects duplicate attributes"
-            )
-        if self.duplicates is not None:
-            name, lines = self.duplicates
-            raise TfvarsParseError(
-                f"{self.filename}: {name} appears {_plural(lines)}; "
-                "Terraform rejects duplicate attributes, fix the file first"
-            )
+        matches = self._assignments(head)
         if not matches:
             raise TfvarsTargetError(f"{self.filename}: {head} is not set in this file")
         node = matches[0].children[2]

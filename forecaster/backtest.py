@@ -503,6 +503,7 @@ def _fold(
     """Fold ``i``: choose by the record, plan forescale's and the naive baseline's units
     over the fold's steps, score every model; returns what the next fold is handed."""
     plan = _fold_plan(grid, policy, i, cutoff, carry.start(cutoff))
+    outliers = flag_outliers(plan.history)  # kept out of the ceiling and of the record
     used, choice = decide(
         fits,
         available,
@@ -514,10 +515,13 @@ def _fold(
         if config.replay == "daemon"
         else None,
         ceiling=credible_ceiling(
-            plan.history, allowance=config.peak_allowance, max_value=config.max_value
+            plan.history,
+            allowance=config.peak_allowance,
+            max_value=config.max_value,
+            outliers=outliers,
         ),
         serving=Serving.of(policy, warmup=config.warmup) if config.replay == "daemon" else None,
-        outliers=tuple(o.at for o in flag_outliers(plan.history)),
+        outliers=tuple(o.at for o in outliers),
     )
     if choice.floor_headroom is not None:  # the floor's headroom the record asked for
         plan = replace(plan, policy=replace(plan.policy, observed_headroom=choice.floor_headroom))

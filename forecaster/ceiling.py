@@ -25,12 +25,13 @@ ceiling was wrong and the record will show it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from forescale.forecaster.outliers import flag_outliers, masked
+from forescale.forecaster.outliers import Outlier, flag_outliers, masked
 from forescale.forecaster.types import Forecast
 
 __all__ = ["EXPLODED", "PEAK_ALLOWANCE", "Ceiling", "capped", "credible_ceiling"]
@@ -57,12 +58,18 @@ class Ceiling:
 
 
 def credible_ceiling(
-    history: pd.DataFrame, *, allowance: float, max_value: float | None = None
+    history: pd.DataFrame,
+    *,
+    allowance: float,
+    max_value: float | None = None,
+    outliers: Sequence[Outlier] | None = None,
 ) -> Ceiling | None:
     """The ceiling for a forecast fitted on ``history`` (``ds``, ``y``; outliers do not
-    count: :mod:`forescale.forecaster.outliers`); None when the history has no positive
-    demand to judge by (and no ``max_value``)."""
-    values = masked(history, flag_outliers(history))["y"].to_numpy(dtype=float)
+    count: :mod:`forescale.forecaster.outliers`, flagged here unless the caller already
+    has them as ``outliers``); None when the history has no positive demand to judge by
+    (and no ``max_value``)."""
+    flagged = flag_outliers(history) if outliers is None else tuple(outliers)
+    values = masked(history, flagged)["y"].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     peak = float(values.max()) if values.size else math.nan
     if not math.isfinite(peak) or peak <= 0:

@@ -4,9 +4,11 @@ demoted when the live record stops qualifying; each change is audited, logged an
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,20 @@ def project(tmp: Path, *, surge_from: dt.datetime | None) -> Path:
     return root
 
 
+@contextlib.contextmanager
+def collected(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    """The project's app (fast candidates) with its demand collected; the store is closed
+    after."""
+    monkeypatch.chdir(root)
+    settings = load_settings(root / "forescale.yaml")
+    store = Store.open(settings.store_url)
+    try:
+        collect_all(settings, store, since=T0 - dt.timedelta(days=7))
+        yield App(settings=settings, store=store, candidates=FAST)
+    finally:
+        store.close()
+
+
 def tick(app: App, now: dt.datetime) -> list[str]:
     """One hour of the daemon: apply the step due (reusing a 6 h forecast), then review."""
     apply_due(app, now=now, trigger="daemon", reuse_forecast_for=6 * HOUR)
@@ -84,13 +100,9 @@ def test_promoted_exactly_when_the_record_qualifies_and_demoted_when_it_breaks(
 ) -> None:
     surge = T0 + dt.timedelta(hours=20)
     root = project(tmp_path, surge_from=surge)
-    monkeypatch.chdir(root)
-    settings = load_settings(root / "forescale.yaml")
-    store = Store.open(settings.store_url)
     caplog.set_level(logging.INFO, logger="forescale.shadow")
-    try:
-        collect_all(settings, store, since=T0 - dt.timedelta(days=7))
-        app = App(settings=settings, store=store, candidates=FAST)
+    with collected(root, monkeypatch) as app:
+        store = app.store
         changes: dict[dt.datetime, list[str]] = {}
         verdicts: dict[dt.datetime, bool] = {}
         for hour in range(0, 30):
@@ -109,9 +121,7 @@ def test_promoted_exactly_when_the_record_qualifies_and_demoted_when_it_breaks(
         audit = list(reversed(store.list_mode_changes("web")))
         registry = CollectorRegistry()
         metrics = Metrics(registry)
-        metrics.refresh_from_store(settings, store, T0 + 30 * HOUR)
-    finally:
-        store.close()
+        metrics.refresh_from_store(app.settings, store, T0 + 30 * HOUR)
 
     # entering shadow at T0, promoted at the first review whose record qualifies: the
     # 12 h of record are complete at T0 + 12 h, and the calm days qualify
@@ -152,19 +162,12 @@ def test_promoted_exactly_when_the_record_qualifies_and_demoted_when_it_breaks(
 def test_the_plan_of_a_shadow_service_says_so_and_starts_from_its_own_capacity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = project(tmp_path, surge_from=None)
-    monkeypatch.chdir(root)
-    settings = load_settings(root / "forescale.yaml")
-    store = Store.open(settings.store_url)
-    try:
-        collect_all(settings, store, since=T0 - dt.timedelta(days=7))
-        app = App(settings=settings, store=store, candidates=FAST)
+    with collected(project(tmp_path, surge_from=None), monkeypatch) as app:
         for hour in range(0, 4):
             tick(app, T0 + hour * HOUR)
-        shadowed = [r for r in store.list_changes("web") if r.status == ChangeStatus.SHADOWED]
+        changes = app.store.list_changes("web")
+        shadowed = [r for r in changes if r.status == ChangeStatus.SHADOWED]
         report = plan_all(app, now=T0 + 4 * HOUR, record=False)
-    finally:
-        store.close()
     assert shadowed, "the daily cycle moves capacity within four hours"
     [service] = report.services
     assert service.plan.current_units == shadowed[0].to_units  # the newest would-be change
@@ -243,17 +246,11 @@ def test_a_configured_capacity_source_is_collected_and_is_the_comparison(
         )
     )
     (root / "forescale.yaml").write_text(text)
-    settings = load_settings(root / "forescale.yaml")
-    store = Store.open(settings.store_url)
-    try:
-        collect_all(settings, store, since=T0 - dt.timedelta(days=7))
-        assert len(store.load_samples(capacity_series("web"))) == len(ds)
-        app = App(settings=settings, store=store, candidates=FAST)
+    with collected(root, monkeypatch) as app:
+        assert len(app.store.load_samples(capacity_series("web"))) == len(ds)
         for hour in range(0, 7):
             tick(app, T0 + hour * HOUR)
         status = shadow_status(app, "web", now=T0 + 6 * HOUR)
-    finally:
-        store.close()
     assert status is not None and status.record is not None
     record = status.record
     assert record.comparison == "the capacity actually in force (capacity_source)"
@@ -284,17 +281,10 @@ def test_a_capacity_source_needs_room_for_its_stored_name(tmp_path: Path) -> Non
 def test_would_be_changes_before_the_first_review_are_shadow_modes_capacity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = project(tmp_path, surge_from=None)
-    monkeypatch.chdir(root)
-    settings = load_settings(root / "forescale.yaml")
-    store = Store.open(settings.store_url)
-    try:
-        collect_all(settings, store, since=T0 - dt.timedelta(days=7))
-        app = App(settings=settings, store=store, candidates=FAST)
+    with collected(project(tmp_path, surge_from=None), monkeypatch) as app:
         apply_due(app, now=T0, trigger="daemon")  # before any review
-        [first] = [r for r in store.list_changes("web") if r.status == ChangeStatus.SHADOWED]
+        changes = app.store.list_changes("web")
+        [first] = [r for r in changes if r.status == ChangeStatus.SHADOWED]
         assert review_modes(app, now=T0 + HOUR)  # the service enters shadow mode now
         report = plan_all(app, now=T0 + HOUR, record=False)
-    finally:
-        store.close()
     assert report.services[0].plan.current_units == first.to_units

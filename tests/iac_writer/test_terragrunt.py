@@ -33,6 +33,7 @@ from forescale.iac_writer.terragrunt import (
     read_value,
 )
 from forescale.iac_writer.tfvars import TfvarsValue, apply_change
+from tests.iac_writer.outcomes import Edit, P, Same, T
 
 CORPUS = Path(__file__).parent / "terragrunt_corpus"
 BOM = b"\xef\xbb\xbf"
@@ -40,22 +41,6 @@ APP = "live/prod/app/terragrunt.hcl"
 WORKER = "live/prod/worker/terragrunt.hcl"
 QUEUE = "live/prod/queue/terragrunt.hcl"
 STAGE = "live/stage/app/terragrunt.hcl"
-T, P = TfvarsTargetError, TfvarsParseError
-
-
-@dataclasses.dataclass(frozen=True)
-class Edit:
-    """Expect the literal ``literal`` on ``line`` to be replaced by the new value."""
-
-    literal: str
-    line: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Same:
-    """Expect no change: the current literal is numerically equal to the new value."""
-
-    literal: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +49,9 @@ class Refuse:
 
     exc: type[TfvarsError]
     fragments: tuple[str, ...]
+
+
+Outcome = Edit | Same | Refuse
 
 
 def refuse(exc: type[TfvarsError], *fragments: str) -> Refuse:
@@ -78,7 +66,6 @@ ENVCOMMON_INCLUDE = (
 )
 ENV_VARS = 'env_vars = read_terragrunt_config(find_in_parent_folders("env.hcl"))'
 
-Outcome = Edit | Same | Refuse
 CASES: list[tuple[str, str, int, Outcome]] = [
     # the canonical unit: two includes, a dependency, locals, a generate heredoc decoy
     (APP, "capacity.web.min_size", 7, Edit("4", 53)),

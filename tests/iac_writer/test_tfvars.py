@@ -36,36 +36,11 @@ from forescale.iac_writer.tfvars import (
     plan_change,
     read_value,
 )
+from tests.iac_writer.outcomes import Edit, Outcome, P, Refuse, Same, T
 
 CORPUS = Path(__file__).parent / "corpus"
 BOM = b"\xef\xbb\xbf"
 
-
-@dataclasses.dataclass(frozen=True)
-class Edit:
-    """Expect the literal ``literal`` on ``line`` to be replaced by the new value."""
-
-    literal: str
-    line: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Same:
-    """Expect no change: the current literal is numerically equal to the new value."""
-
-    literal: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Refuse:
-    """Expect ``exc`` with ``fragment`` in its message, and the file untouched."""
-
-    exc: type[TfvarsError]
-    fragment: str
-
-
-Outcome = Edit | Same | Refuse
-T, P = TfvarsTargetError, TfvarsParseError
 
 CASES: list[tuple[str, str, int, Outcome]] = [
     # comments everywhere, fake assignments in comments, `=` alignment

@@ -34,38 +34,12 @@ from forescale.iac_writer.yamlvalues import (
     patch,
     put_literal,
 )
+from tests.iac_writer.outcomes import Edit, Outcome, P, Refuse, Same, T
 
 CORPUS = Path(__file__).parent / "yaml_corpus"
 BOM = b"\xef\xbb\xbf"
 
 
-@dataclasses.dataclass(frozen=True)
-class Edit:
-    """Expect ``literal`` on ``line`` to be replaced; the value sits at ``keys`` in
-    document ``doc`` of the loaded data."""
-
-    literal: str
-    line: int
-    doc: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class Same:
-    """Expect no change: the current value already is the new one."""
-
-    literal: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Refuse:
-    """Expect ``exc`` with ``fragment`` in its one-line message, and the file untouched."""
-
-    exc: type[TfvarsError]
-    fragment: str
-
-
-Outcome = Edit | Same | Refuse
-T, P = TfvarsTargetError, TfvarsParseError
 HPA = "doc[HorizontalPodAutoscaler/web]"
 
 CASES: list[tuple[str, str, int, Outcome]] = [

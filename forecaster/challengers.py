@@ -145,15 +145,7 @@ def expected_uplift(
         factor[active] *= 1 + event.expected_uplift
         column = components.setdefault(f"event:{event.name}", np.zeros(len(ds)))
         column[active] = event.expected_uplift
-        effects.append(
-            EventEffect(
-                name=event.name,
-                start=event.active_start,
-                end=event.active_end,
-                effect=event.expected_uplift,
-                source="expected_uplift",
-            )
-        )
+        effects.append(EventEffect.expected(event))
     return factor, components, tuple(effects)
 
 

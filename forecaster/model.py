@@ -803,18 +803,7 @@ def _assemble(
                         occurrences_in_history=item.occurrences,
                     )
                 )
-    for event in horizon_events:
-        assert event.expected_uplift is not None
-        effects.append(
-            EventEffect(
-                name=event.name,
-                start=event.active_start,
-                end=event.active_end,
-                effect=event.expected_uplift,
-                source="expected_uplift",
-                occurrences_in_history=0,
-            )
-        )
+    effects.extend(EventEffect.expected(event) for event in horizon_events)
 
     point = np.maximum(point * factor, 0.0)
     lower = np.clip(np.minimum(lower * factor, point), 0.0, None)

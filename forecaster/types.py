@@ -75,6 +75,19 @@ class EventEffect:
     source: Literal["learned", "expected_uplift", "holiday"]
     occurrences_in_history: int = 0
 
+    @classmethod
+    def expected(cls, event: Event) -> EventEffect:
+        """The uplift the calendar states for ``event`` (its ``expected_uplift``, set)."""
+        if event.expected_uplift is None:
+            raise ValueError(f"event {event.name!r} states no expected_uplift")
+        return cls(
+            name=event.name,
+            start=event.active_start,
+            end=event.active_end,
+            effect=event.expected_uplift,
+            source="expected_uplift",
+        )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Forecast:

@@ -35,6 +35,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forescale.forecaster.capacity import held_demand
 from forescale.forecaster.grid import epoch_ns, native_step
 from forescale.forecaster.types import CapacityPolicy, Forecast
 
@@ -235,9 +236,10 @@ def at_cadence(record: pd.DataFrame, step: dt.timedelta) -> pd.DataFrame:
 class Serving:
     """How a plan serves the forecast, as the record replays it (the backtest's
     simulation does the same with the planner itself): a raise is in force ``lead``
-    ahead of the demand, a lower waits ``hold`` (the scale-in stabilisation), capacity
-    comes in whole units of ``unit`` within ``[min_units, max_units]``, and a raise the
-    observed floor asks for serves ``warmup`` after it is applied."""
+    ahead of the demand, a lower waits ``hold`` (the scale-in stabilisation, for the
+    forecast and the observed floor alike), capacity comes in whole units of ``unit``
+    within ``[min_units, max_units]``, and a raise the observed floor asks for serves
+    ``warmup`` after it is applied."""
 
     unit: float | None = None  # capacity_per_unit (None: continuous capacity)
     min_units: int = 0
@@ -332,14 +334,19 @@ def _needed_with_floor(
     return cap
 
 
-def observed_floor(ds: pd.Series, actual: np.ndarray, floor: Floor) -> np.ndarray:
-    """(1 + headroom) x the latest actual at or before each step's ``ds - delay``; steps
-    with none before them get no floor (0)."""
+def observed_floor(
+    ds: pd.Series, actual: np.ndarray, floor: Floor, hold: dt.timedelta = dt.timedelta(0)
+) -> np.ndarray:
+    """(1 + headroom) x the latest actual at or before each step's ``ds - delay``, held
+    over ``hold`` as the planner's floor holds it
+    (:func:`forescale.forecaster.capacity.held_demand`); steps with none before them get
+    no floor (0)."""
     stamps = pd.DatetimeIndex(ds)
     order = np.argsort(epoch_ns(stamps))
     sorted_ds = stamps[order]
     pos = sorted_ds.searchsorted(stamps - pd.Timedelta(floor.delay), side="right") - 1
-    seen = np.where(pos >= 0, actual[order][np.clip(pos, 0, None)], 0.0)
+    held = held_demand(sorted_ds, actual[order], hold)
+    seen = np.where(pos >= 0, held[np.clip(pos, 0, None)], 0.0)
     served = seen * (1 + floor.headroom)
     if floor.cap is not None:
         served = np.where(seen <= floor.cap, np.minimum(served, floor.cap), served)
@@ -445,12 +452,15 @@ def evidence_for(
 def _floor_in_force(
     ds: pd.Series, actual: np.ndarray, floor: Floor, serving: Serving | None
 ) -> np.ndarray:
-    """The observed floor at each step; with ``serving``, as it serves: a raise only
-    ``warmup`` after it is applied, a lower at once."""
-    applied = observed_floor(ds, actual, floor)
-    if serving is None or serving.warmup <= dt.timedelta(0):
+    """The observed floor at each step; with ``serving``, as it serves: held over the
+    scale-in stabilisation, a raise only ``warmup`` after it is applied, a lower at once."""
+    if serving is None:
+        return observed_floor(ds, actual, floor)
+    applied = observed_floor(ds, actual, floor, serving.hold)
+    if serving.warmup <= dt.timedelta(0):
         return applied
-    warm = observed_floor(ds, actual, replace(floor, delay=floor.delay + serving.warmup))
+    later = replace(floor, delay=floor.delay + serving.warmup)
+    warm = observed_floor(ds, actual, later, serving.hold)
     return np.asarray(np.minimum(applied, warm), dtype=float)
 
 

@@ -55,7 +55,13 @@ from forescale.forecaster.accuracy import (
     smape,
 )
 from forescale.forecaster.candidates import DEFAULT_MODELS
-from forescale.forecaster.capacity import plan_capacity, planner_frame, units_for
+from forescale.forecaster.capacity import (
+    floor_hold,
+    held_demand,
+    plan_capacity,
+    planner_frame,
+    units_for,
+)
 from forescale.forecaster.ceiling import PEAK_ALLOWANCE, credible_ceiling
 from forescale.forecaster.decision import decide
 from forescale.forecaster.grid import native_step
@@ -552,7 +558,7 @@ def _fold_plan(
         cutoff=cutoff,
         history=history,
         policy=policy,
-        observed=_last_observed(history, cutoff, grid.native),
+        observed=_last_observed(history, cutoff, grid.native, floor_hold(policy)),
         current=current,
         mask=mask,
         at=grid.sim_ds[mask],
@@ -747,15 +753,17 @@ def _recent(record: pd.DataFrame, cutoff: dt.datetime, window: dt.timedelta) -> 
 
 
 def _last_observed(
-    history: pd.DataFrame, cutoff: dt.datetime, native: dt.timedelta
+    history: pd.DataFrame, cutoff: dt.datetime, native: dt.timedelta, hold: dt.timedelta
 ) -> float | None:
+    """The observed demand the floor serves at ``cutoff`` (held over ``hold``); None when
+    the newest sample is more than three steps old."""
     seen = history[history["y"].notna()]
     if seen.empty:
         return None
-    last = seen.iloc[-1]
-    if pd.Timestamp(last["ds"]) < pd.Timestamp(cutoff) - pd.Timedelta(native) * 3:
+    if pd.Timestamp(seen["ds"].iloc[-1]) < pd.Timestamp(cutoff) - pd.Timedelta(native) * 3:
         return None
-    return float(last["y"])
+    stamps, values = pd.DatetimeIndex(seen["ds"]), seen["y"].to_numpy(dtype=float)
+    return float(held_demand(stamps, values, hold)[-1])
 
 
 def _starting_units(current: int | None, observed: float | None, policy: CapacityPolicy) -> int:
@@ -804,7 +812,8 @@ def _daemon_units(
     the next fold.
 
     At every step the daemon plans with the fold's forecast (fitted before the cutoff) and
-    the demand collected ``collect_delay`` ago as the observed floor, and the units it
+    the demand collected ``collect_delay`` ago as the observed floor (held over the
+    stabilisation window as the daemon holds it: :func:`held_demand`), and the units it
     applied in the last ``step_period`` as the plan's memory (``in_force``, so two changes
     five minutes apart share one window's step limit), and applies the units due now; a
     raise serves ``warmup`` later (paid from the apply), a lower is immediate. ``before``
@@ -816,6 +825,7 @@ def _daemon_units(
     lag = int(round(config.collect_delay / grid.sim_step))
     warm = int(math.ceil(config.warmup / grid.sim_step))
     rows = np.flatnonzero(plan.mask)
+    held = held_demand(grid.sim_ds, grid.y, floor_hold(policy))
     units = _Applied.starting(_starting_units(plan.current, plan.observed, policy))
     force = _memory(before, units.paid, plan.at, period)
     serving_v = np.empty(len(plan.at))
@@ -824,7 +834,7 @@ def _daemon_units(
         now = t.to_pydatetime()
         while len(force) > 1 and force[1][0] <= now - period:
             force.popleft()
-        seen = _seen(grid.y, int(rows[i]) - lag)
+        seen = _seen(held, int(rows[i]) - lag)
         want = planner.want(t, now, paid=units.paid, seen=seen, in_force=force)
         if want != units.paid:
             force.append((now, want))

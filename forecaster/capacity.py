@@ -57,7 +57,10 @@ How a slot's units are chosen
 3. The reactive floor ``units_for(observed_demand * (1 + observed_headroom))`` (at most
    ``floor_cap``, the credible ceiling, while the observed demand is below it) applies to
    the slots that start before ``now + max(lead_time, stabilization)`` (and always to the
-   slot containing ``now``).
+   slot containing ``now``). The caller holds ``observed_demand`` at the highest sample of
+   the stabilisation window (:func:`held_demand`, :func:`floor_hold`), so a floor raised by
+   a burst is lowered only once the demand has been lower for the whole window, as the
+   forecast's needs are (rule 6).
 4. Needs are clamped to ``[min_units, max_units]``.
 5. Step-up limits: the raise ramp is planned backwards from each need, one window of
    ``step_period`` at a time (the slot before a change must hold enough to reach, within
@@ -104,7 +107,15 @@ from forescale.forecaster.types import (
     StepLimit,
 )
 
-__all__ = ["plan_capacity", "planner_frame", "refined", "step_limit", "units_for"]
+__all__ = [
+    "floor_hold",
+    "held_demand",
+    "plan_capacity",
+    "planner_frame",
+    "refined",
+    "step_limit",
+    "units_for",
+]
 
 # A quotient this close (relatively) above an integer is that integer: float noise such as
 # 10.0000000001 must not buy an 11th unit.
@@ -144,6 +155,26 @@ def units_for(demand: float, capacity_per_unit: float) -> int:
     return _ceil_tolerant(ratio)
 
 
+def floor_hold(policy: CapacityPolicy) -> dt.timedelta:
+    """How long the reactive floor holds an observation: the scale-in stabilisation
+    window, so the floor lowers only once the demand has been lower for the whole window
+    (as the HPA's stabilisation treats its recommendations, and as target tracking's
+    cooldown holds a raise); none when ``scale_in`` is "never" (nothing is lowered)."""
+    return policy.stabilization if policy.scale_in == "after_peak" else dt.timedelta(0)
+
+
+def held_demand(ds: pd.DatetimeIndex, y: np.ndarray, hold: dt.timedelta) -> np.ndarray:
+    """Each sample of ``y`` (at ascending ``ds``) as the reactive floor holds it: the
+    highest known sample at ``ds - hold`` or later up to it (see :func:`floor_hold`);
+    unknown (NaN) where the sample itself is unknown."""
+    values = np.asarray(y, dtype=float)
+    if hold <= dt.timedelta(0) or values.size == 0:
+        return values
+    series = pd.Series(values, index=pd.DatetimeIndex(ds))
+    held = series.rolling(pd.Timedelta(hold), closed="both", min_periods=1).max().to_numpy()
+    return np.where(np.isfinite(values), held, np.nan)
+
+
 def step_limit(limit: StepLimit, current: int) -> int | None:
     """Most units capacity may move (up or down) within one ``step_period`` window that
     starts with ``current`` units in force; see "Step limits" in the module docstring.
@@ -177,7 +208,8 @@ def plan_capacity(
     ``forecast`` has columns ``ds`` (tz-aware UTC, regular step, ascending) and
     ``yhat_upper`` (demand, service unit; NaN = unknown). ``current_units`` is what the IaC
     holds now; ``now`` is a tz-aware datetime (converted to UTC; naive is refused);
-    ``observed_demand`` is the latest observed demand (``None`` when unknown). With
+    ``observed_demand`` is the demand the reactive floor serves: the latest observed demand
+    as :func:`held_demand` holds it over :func:`floor_hold` (``None`` when unknown). With
     ``data_fresh=False`` or ``observed_demand=None`` the plan never lowers capacity (except
     down to ``max_units``); raises still happen. ``in_force`` is the planner's memory: the
     units in force before ``now`` as ``(since, units)``, ascending, the last units equal to
@@ -656,9 +688,16 @@ class _Planner:
             return local.strftime(pattern) + "Z"
         return local.strftime(pattern) + " " + (local.tzname() or str(self.tz))
 
-    def headroom_text(self) -> str:
+    def observed_text(self) -> str:
+        """The floor's demand as the reasons quote it: the observed demand (the highest of
+        the floor's hold, :func:`floor_hold`) and its headroom."""
+        hold = floor_hold(self.policy)
+        demand = _fmt_num(self.observed or 0.0)
+        text = f"observed demand {demand}"
+        if hold > dt.timedelta(0):
+            text = f"observed demand up to {demand} in the last {_fmt_td(hold)}"
         h = self.policy.observed_headroom
-        return f" (+{h * 100:.0f} % headroom)" if h else ""
+        return text + (f" (+{h * 100:.0f} % headroom)" if h else "")
 
     def window(self, k: int) -> _Window:
         return self.windows[k - self.lo]
@@ -889,8 +928,8 @@ class _Planner:
     def _note_floor_above_max(self, notes: list[str]) -> None:
         if self.floor_units is not None and self.floor_units > self.policy.max_units:
             notes.append(
-                f"observed demand {_fmt_num(self.observed or 0.0)}{self.headroom_text()} needs "
-                f"{self.floor_units} units, above max_units {self.policy.max_units}"
+                f"{self.observed_text()} needs {self.floor_units} units, above max_units "
+                f"{self.policy.max_units}"
             )
 
     # -- steps --------------------------------------------------------------------------
@@ -947,9 +986,8 @@ class _Planner:
             serves = self.now
             demand = self.observed or 0.0
             text = (
-                f"observed demand {_fmt_num(demand)}{self.headroom_text()} needs {need.raw} "
-                f"units at {cpu} per unit (reactive floor until "
-                f"{self.fmt_time(self.floor_until)})"
+                f"{self.observed_text()} needs {need.raw} units at {cpu} per unit "
+                f"(reactive floor until {self.fmt_time(self.floor_until)})"
             )
             constraints.append("observed-demand floor")
         else:
@@ -1022,10 +1060,8 @@ class _Planner:
             if lower.target > lower.bound:
                 if need.source == "floor" and lower.target == need.units:
                     text += (
-                        f"; held at {lower.target} by observed demand "
-                        f"{_fmt_num(self.observed or 0.0)}{self.headroom_text()} (reactive "
-                        "floor until "
-                        f"{self.fmt_time(self.floor_until)})"
+                        f"; held at {lower.target} by {self.observed_text()} (reactive floor "
+                        f"until {self.fmt_time(self.floor_until)})"
                     )
                     constraints.append("observed-demand floor")
                     demand = self.observed or 0.0

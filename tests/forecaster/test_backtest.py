@@ -906,7 +906,7 @@ def test_the_record_serves_each_step_as_the_daemon_replay_does() -> None:
 
         return {"m": made_forecast(cutoff, DAY, shape)}
 
-    policy = replace(POLICY, observed_headroom=0.2, stabilization=QUARTER, scale_in_tolerance=0.0)
+    policy = replace(POLICY, observed_headroom=0.05, stabilization=QUARTER, scale_in_tolerance=0.0)
     cfg = config(
         cutoffs,
         horizon=DAY,
@@ -919,7 +919,7 @@ def test_the_record_serves_each_step_as_the_daemon_replay_does() -> None:
     schedule = result.schedule
     serving = Serving.of(replace(policy, capacity_per_unit=result.capacity_per_unit))
     demand = series.set_index("ds")["y"]
-    seen = Floor(headroom=0.2, delay=cfg.collect_delay)
+    seen = Floor(headroom=0.05, delay=cfg.collect_delay)
     replayed: list[np.ndarray] = []
     for _, fold in schedule.groupby("fold"):
         held = serving.held(fold["upper"].to_numpy(dtype=float), FIVE_MIN)
@@ -928,8 +928,12 @@ def test_the_record_serves_each_step_as_the_daemon_replay_does() -> None:
         ds = pd.concat([before.index.to_series(), fold["ts"]], ignore_index=True)
         actual = np.concatenate([before.to_numpy(), fold["demand"].to_numpy(dtype=float)])
         # a raise the floor asks for serves after the warm-up, a lower at once
+        # held over the scale-in stabilisation, as the planner holds it
         warm = replace(seen, delay=seen.delay + cfg.warmup)
-        floor = np.minimum(observed_floor(ds, actual, seen), observed_floor(ds, actual, warm))
+        floor = np.minimum(
+            observed_floor(ds, actual, seen, serving.hold),
+            observed_floor(ds, actual, warm, serving.hold),
+        )
         floor = floor[len(before) :]
         replayed.append(serving.served(held, floor, None))
     model = np.concatenate(replayed)

@@ -14,12 +14,20 @@ from fractions import Fraction
 from typing import Any
 
 import hypothesis.strategies as st
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 
 from forescale.errors import PlanError
-from forescale.forecaster.capacity import NO_SCALE_IN_NOTE, plan_capacity, step_limit, units_for
+from forescale.forecaster.capacity import (
+    NO_SCALE_IN_NOTE,
+    floor_hold,
+    held_demand,
+    plan_capacity,
+    step_limit,
+    units_for,
+)
 from forescale.forecaster.types import CapacityPlan, CapacityPolicy, StepLimit
 
 UTC = dt.UTC
@@ -540,7 +548,8 @@ REASONS = [
     (
         "observed-demand-floor-raises-now",
         0,
-        "raise 3→8 at 12:00Z: observed demand 800.0 needs 8 units at 100.0 per unit "
+        "raise 3→8 at 12:00Z: observed demand up to 800.0 in the last 1h needs 8 units at "
+        "100.0 per unit "
         "(reactive floor until 13:00Z)",
     ),
     ("raised-to-min-units", 0, "raise 2→4 at 12:00Z: min_units is 4"),
@@ -548,7 +557,8 @@ REASONS = [
         "observed-demand-floor-binds-a-lower",
         0,
         "lower 9→8 at 12:00Z: demand stayed ≤ 300.0 (needs 3) for the 1h stabilisation "
-        "window; held at 8 by observed demand 800.0 (reactive floor until 13:00Z)",
+        "window; held at 8 by observed demand up to 800.0 in the last 1h (reactive floor until "
+        "13:00Z)",
     ),
     (
         "step-down-units-several-smaller-lowers",
@@ -1388,3 +1398,18 @@ def test_chained_plans_with_memory_keep_the_limit_in_every_period(
                 assert level - start <= up_allowed, (t0, start, path)
             if down_allowed is not None:
                 assert start - level <= down_allowed, (t0, start, path)
+
+
+def test_held_demand_is_the_highest_known_sample_of_the_window() -> None:
+    ds = pd.date_range(t("12:00"), periods=8, freq="5min")
+    y = np.array([1.0, 5.0, 2.0, NAN, 1.0, 1.0, 1.0, 1.0])
+    held = held_demand(ds, y, QUARTER)
+    # 12:20 still sees 12:05's 5 (the window's start counts); 12:15 is unknown
+    assert np.array_equal(held, [1, 5, 5, NAN, 5, 2, 1, 1], equal_nan=True)
+    assert np.array_equal(held_demand(ds, y, dt.timedelta(0)), y, equal_nan=True)
+
+
+def test_the_floor_holds_for_the_stabilisation_unless_nothing_is_lowered() -> None:
+    policy = dataclasses.replace(BASE, stabilization=QUARTER)
+    assert floor_hold(policy) == QUARTER
+    assert floor_hold(dataclasses.replace(policy, scale_in="never")) == dt.timedelta(0)

@@ -112,6 +112,12 @@ def decide(
     return forecast.noted(f"model: {choice.reason}"), choice
 
 
+DEMAND_MARGIN = 0.2
+"""How much lower (relatively) another forecasting model's sMAPE on the record must be
+for the report to show its demand instead of the primary's: a week of record is noisy, and
+the primary (the ensemble, by default) is the robust forecast. Chosen by leaving whole
+groups of series out (docs/BENCHMARKS.md)."""
+
 _POLICY_WHY = {
     RECENT_PEAK: "bursty: holding the recent peak (no forecast held the target for less)",
     REACTIVE: "reacting only: the record shows a forecast adds cost and nothing else",
@@ -122,10 +128,11 @@ def _demand_model(
     choice: Choice, forecasts: dict[str, Forecast], names: list[str], min_steps: int
 ) -> tuple[str | None, str]:
     """The forecast whose point the report shows as the expected demand, and why: capacity
-    comes from the cheapest candidate that held the target, but the demand shown is the
-    forecasting model (not a policy) most accurate on the same record (lowest sMAPE; the
-    chosen model on a tie). With a record too short to judge: the chosen model, or the
-    first forecasting model when a policy was chosen."""
+    comes from the cheapest candidate that held the target, but the demand shown is a
+    forecasting model's (not a policy's): the primary (the first forecasting model in
+    ``names``), unless another is more accurate on the same record by more than
+    :data:`DEMAND_MARGIN` (lowest sMAPE). With a record too short to judge: the chosen
+    model, or the first forecasting model when a policy was chosen."""
     judged = [
         e
         for e in choice.evidence
@@ -136,16 +143,19 @@ def _demand_model(
     ]
     if judged:
         best = min(judged, key=lambda e: (e.smape, e.model != choice.model))
+        first = next((n for n in names if n not in _POLICY_WHY), None)
+        primary = next((e for e in judged if e.model == first), None)
+        if primary is not None and best.smape >= (1 - DEMAND_MARGIN) * primary.smape:
+            best = primary
+        if best.model == choice.model:
+            return best.model, ""
         own = next((e for e in judged if e.model == choice.model), None)
+        why = "the primary" if best is primary else "the most accurate on the record"
         if own is None:
-            return best.model, (
-                f"demand forecast: {best.model}, the most accurate on the record "
-                f"(sMAPE {best.smape:.1f} %)"
-            )
+            return best.model, f"demand forecast: {best.model}, {why} (sMAPE {best.smape:.1f} %)"
         return best.model, (
-            f"demand forecast: {best.model}, the most accurate on the record (sMAPE "
-            f"{best.smape:.1f} % against {own.smape:.1f} % for {choice.model}, which plans "
-            "the capacity)"
+            f"demand forecast: {best.model}, {why} (sMAPE {best.smape:.1f} % against "
+            f"{own.smape:.1f} % for {choice.model}, which plans the capacity)"
         )
     if choice.model not in _POLICY_WHY:
         return choice.model, ""
@@ -155,9 +165,18 @@ def _demand_model(
 
 def _explained(capacity: Forecast, demand: Forecast) -> Forecast:
     """``capacity`` plans the units (``yhat_upper``); the report shows the expected demand
-    (the point forecast, its lower edge and components) of ``demand``."""
-    frame = capacity.frame[["ds", "yhat_upper"]].copy()
-    mapped = on_grid(demand.frame, pd.DatetimeIndex(frame["ds"]), demand.resolution)
+    (the point forecast, its lower edge and components) of ``demand``, on the finer of the
+    two grids when it divides the other (an hourly capacity forecast holds each hour's
+    value through the 5-minute steps of the demand it explains, so the units are the
+    same and the demand keeps its shape)."""
+    step = capacity.resolution
+    ds = pd.DatetimeIndex(capacity.frame["ds"])
+    if demand.resolution < step and step % demand.resolution == dt.timedelta(0):
+        start, end = ds[0], ds[-1] + pd.Timedelta(step)
+        ds = pd.date_range(start, end, freq=pd.Timedelta(demand.resolution), inclusive="left")
+        step = demand.resolution
+    frame = on_grid(capacity.frame[["ds", "yhat_upper"]], ds, capacity.resolution)
+    mapped = on_grid(demand.frame, ds, demand.resolution)
     frame["yhat"] = mapped["yhat"].to_numpy(dtype=float)
     frame["yhat_lower"] = mapped["yhat_lower"].to_numpy(dtype=float)
     for column in demand.components:
@@ -165,6 +184,7 @@ def _explained(capacity: Forecast, demand: Forecast) -> Forecast:
     return replace(
         capacity,
         frame=frame[["ds", "yhat", "yhat_lower", "yhat_upper", *demand.components]],
+        resolution=step,
         components=demand.components,
         event_effects=demand.event_effects or capacity.event_effects,
         notes=(*demand.notes, *capacity.notes),

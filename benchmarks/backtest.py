@@ -45,9 +45,10 @@ processes) and pickled under ``--cache`` (keyed by the data, cutoffs, fit settin
 events and the forecaster's source code); every knob setting of the sweep then re-runs only
 ``run_backtest`` on those fits. The sweep (``target_under`` x ``peak_allowance`` x the
 primary's ``switch_margin``) chooses each group's setting on the other groups and scores
-it on the group left out. A setting is better when it keeps the mean under-provisioned
-share within 1 % (the issue's bar across all series), then when more series are
-acceptable (not dominated, at most the static peak's cost), then when it is cheaper.
+it on the group left out. A setting is better when it keeps every group's mean
+under-provisioned share within 1 % (every under-provisioning target of the issue, per group
+or over all series, is at most 1 %), then when more series are acceptable (not dominated,
+at most the static peak's cost), then when it is cheaper.
 ``--rows`` renders the tables again from rows saved with ``--json`` (no fitting, no
 replay). ``switch_margin`` is not a setting of the engine: this script
 passes it to ``choose_model`` by wrapping the function for the replay (the engine is not

@@ -1,0 +1,69 @@
+"""The record's choice at every refit: milliseconds per ``choose_model`` call.
+
+    .venv/bin/python benchmarks/choose.py [--repeat 20]
+
+A week of 5-minute record (2,016 steps) of a daily cycle with noise, the five default
+candidates (each a point within ±10 % of the demand and a band 10 % above it), the
+default floor (+30 %, held over the 15-minute stabilisation, as the daemon serves it) and
+the default serving (15-minute lead time, whole units). One process, after one warm-up
+call; the median of ``--repeat`` calls. The fleet benchmark (throughput.py) times the
+fits; this is what each refit adds after them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from forescale.forecaster.accuracy import Floor, Serving, choose_model
+from forescale.forecaster.candidates import DEFAULT_MODELS
+from forescale.forecaster.types import CapacityPolicy
+
+
+def record(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2024-01-01", periods=7 * 288, freq="5min", tz="UTC")
+    day = np.sin(np.arange(len(ds)) / 288 * 2 * np.pi)
+    actual = 100 + 30 * day + rng.normal(0, 5, len(ds))
+    out = pd.DataFrame({"ds": ds, "actual": actual})
+    for model in DEFAULT_MODELS:
+        point = actual * rng.uniform(0.9, 1.1, len(ds))
+        out[f"{model}:yhat"], out[f"{model}:upper"] = point, point * 1.1
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args(argv)
+    rows = record()
+    policy = CapacityPolicy(
+        capacity_per_unit=10.0,
+        min_units=1,
+        max_units=100,
+        lead_time=dt.timedelta(minutes=15),
+        stabilization=dt.timedelta(minutes=15),
+    )
+    floor, serving, models = Floor(headroom=0.3), Serving.of(policy), list(DEFAULT_MODELS)
+    choose_model(rows, models, floor=floor, serving=serving)
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        choose_model(rows, models, floor=floor, serving=serving)
+        times.append(time.perf_counter() - start)
+    print(
+        f"choose_model: {len(DEFAULT_MODELS)} candidates, {len(rows)} record steps: "
+        f"median {statistics.median(times) * 1000:.1f} ms, min {min(times) * 1000:.1f} ms "
+        f"({args.repeat} calls)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

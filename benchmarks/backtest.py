@@ -420,24 +420,34 @@ class Setting:
     # a diagnostic, not a knob: the observed floor keeps its configured headroom (the
     # record may not lower it: accuracy.FLOOR_STEPS = (1.0,)), as before issue #12
     fixed_floor: bool = False
+    # how many days of record the choice judges (rows saved before this knob have 7)
+    record_days: float = 7.0
 
     def label(self) -> str:
         return (
             f"target_under {self.target_under:g}, peak_allowance {self.peak_allowance:g}, "
-            f"switch_margin {self.switch_margin:g}"
+            f"switch_margin {self.switch_margin:g}, record_window {self.record_days:g}d"
             + (", the floor's headroom fixed at +30 %" if self.fixed_floor else "")
         )
 
     def short(self) -> str:
-        return f"{self.target_under:g} / {self.peak_allowance:g} / {self.switch_margin:g}" + (
-            " (floor fixed)" if self.fixed_floor else ""
+        knobs = (self.target_under, self.peak_allowance, self.switch_margin)
+        return (
+            " / ".join(f"{k:g}" for k in knobs)
+            + f" / {self.record_days:g}d"
+            + (" (floor fixed)" if self.fixed_floor else "")
         )
 
 
 def product_default() -> Setting:
     """The engine's defaults, read from the engine (not restated here)."""
     config = BacktestConfig(cutoffs=(), policy=policy(CLI.max_units))
-    return Setting(config.target_under, config.peak_allowance, _default_switch_margin())
+    return Setting(
+        config.target_under,
+        config.peak_allowance,
+        _default_switch_margin(),
+        record_days=config.record_window / dt.timedelta(days=1),
+    )
 
 
 def policy(max_units: int) -> CapacityPolicy:
@@ -472,6 +482,7 @@ def config_for(case: Case, setting: Setting, max_units: int) -> BacktestConfig:
         target_under=setting.target_under,
         peak_allowance=setting.peak_allowance,
         max_value=case.max_value,
+        record_window=dt.timedelta(days=setting.record_days),
     )
 
 
@@ -629,6 +640,7 @@ def summarize(
             setting.peak_allowance,
             setting.switch_margin,
             setting.fixed_floor,
+            setting.record_days,
         ],
         "folds": sum(1 for f in result.folds if f.model is not None),
         "failed_folds": sum(1 for f in result.folds if f.error),
@@ -869,7 +881,7 @@ def targets_table(rows: Sequence[dict[str, object]]) -> tuple[str, list[str]]:
 
 def sweep_table(by_setting: dict[Setting, list[dict[str, object]]], default: Setting) -> str:
     lines = [
-        "| target_under / peak_allowance / switch_margin | acceptable series | "
+        "| target_under / peak_allowance / switch_margin / record_window | acceptable series | "
         "mean under % | mean × static | "
         + " | ".join(f"{g}: acceptable, under %, × static" for g in GROUPS)
         + " |",
@@ -938,9 +950,9 @@ def leave_groups_out(
 
 def held_out_table(results: Sequence[HeldOut]) -> str:
     lines = [
-        "| group left out | setting chosen on the other groups (tu / pa / sm) | its score there "
-        "(in-sample) | **its score on the left-out group** | product default on the group | "
-        "best setting on the group alone (in-sample) |",
+        "| group left out | setting chosen on the other groups (tu / pa / sm / record) | "
+        "its score there (in-sample) | **its score on the left-out group** | "
+        "product default on the group | best setting on the group alone (in-sample) |",
         "|---|---|---|---|---|---|",
     ]
     lines.extend(
@@ -1024,6 +1036,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--peak-allowance", nargs="+", type=_floats, default=[1.1, 1.25, 1.5])
     parser.add_argument("--switch-margin", nargs="+", type=_floats, default=[0.0, 0.1])
+    parser.add_argument(
+        "--record-window",
+        nargs="+",
+        type=_floats,
+        default=[7.0],
+        help="days of record the choice judges (default: 7, as the runs before this knob)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="every row of every setting")
     parser.add_argument("--markdown", type=Path, default=None, help="the tables, for the docs")
     parser.add_argument(
@@ -1043,8 +1062,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     default = product_default()
     settings = [default]
     if not args.no_sweep:
-        grid = itertools.product(args.target_under, args.peak_allowance, args.switch_margin)
-        settings = sorted({default, *(Setting(*p) for p in grid)})
+        grid = itertools.product(
+            args.target_under, args.peak_allowance, args.switch_margin, args.record_window
+        )
+        settings = sorted(
+            {default, *(Setting(tu, pa, sm, record_days=rw) for tu, pa, sm, rw in grid)}
+        )
     if args.diagnose_floor:
         settings.append(replace(default, fixed_floor=True))
     if args.rows:

@@ -500,8 +500,9 @@ class ForecastConfig(BaseModel):
     # with the forecast's headroom and the observed-demand floor (observed_headroom)
     # together: the forecast gets only the headroom the floor does not already give.
     target_under: Float = Field(default=0.005, gt=0, le=0.5)  # forecaster TARGET_UNDER
+    # forecaster RECORD_WINDOW: how much of the record the choice judges
     record_window: Annotated[Duration, _within(dt.timedelta(days=90), positive=True)] = (
-        dt.timedelta(days=7)
+        dt.timedelta(days=28)
     )
     max_band_factor: Float = Field(default=3.0, ge=1, le=10)
     # the credible ceiling: a forecast plans for at most the fitted window's peak demand x

@@ -42,6 +42,7 @@ import pandas as pd
 
 from forescale.errors import ForecastError, ForescaleError, PlanError
 from forescale.forecaster.accuracy import (
+    RECORD_WINDOW,
     TARGET_UNDER,
     Choice,
     Floor,
@@ -117,7 +118,7 @@ class BacktestConfig:
     peak_units: int = 20
     sim_step: dt.timedelta | None = None
     record_folds: int = 3  # folds before the first cutoff that only seed the record
-    record_window: dt.timedelta = WEEK
+    record_window: dt.timedelta = RECORD_WINDOW
     target_under: float = TARGET_UNDER
     max_band_factor: float = 3.0
     min_record_steps: int = 48

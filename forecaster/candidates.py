@@ -26,9 +26,6 @@ import numpy as np
 import pandas as pd
 
 from forescale.errors import ForescaleError
-from forescale.forecaster.accuracy import (
-    record_rows,
-)
 from forescale.forecaster.challengers import (
     ENSEMBLE,
     SEASONAL_NAIVE,
@@ -190,6 +187,22 @@ class CompactForecast:
     yhat: tuple[float | None, ...]
     upper: tuple[float | None, ...]
 
+    def at(self, ds: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        """(point, upper edge) in force at each of ``ds``: the stored step whose
+        ``[start + k step, start + (k + 1) step)`` holds it; NaN outside the span."""
+        point = np.array(self.yhat, dtype=float)
+        upper = np.array(self.upper, dtype=float)
+        if not len(point):
+            return np.full(len(ds), np.nan), np.full(len(ds), np.nan)
+        offset = (ds - pd.Timestamp(self.start)) // pd.Timedelta(self.step)
+        pos = np.asarray(offset, dtype=np.int64)
+        inside = (pos >= 0) & (pos < len(point))
+        picked = np.clip(pos, 0, len(point) - 1)
+        return (
+            np.where(inside, point[picked], np.nan),
+            np.where(inside, upper[picked], np.nan),
+        )
+
     def expand(self, model: str, as_of: dt.datetime) -> Forecast:
         """The stored span as a forecast (NaN where nothing was stored)."""
         n = len(self.yhat)
@@ -243,16 +256,26 @@ def live_record(
     window: dt.timedelta,
 ) -> pd.DataFrame:
     """The record over ``[now - window, now)``: ``runs`` are (as_of, compact candidates)
-    in any order; each step is judged by the newest run made before it."""
+    in any order; each step is judged by the newest run made before it. (The rows
+    :func:`forescale.forecaster.accuracy.record_rows` gives for each run's expanded
+    forecasts, read straight from the stored values: a 28-day record is 112 runs.)"""
     ordered = sorted(runs, key=lambda r: r[0])
+    observed = actual[actual["y"].notna()]
+    stamps = pd.DatetimeIndex(observed["ds"])
+    values = observed["y"].to_numpy(dtype=float)
     parts: list[pd.DataFrame] = []
     for i, (as_of, candidates) in enumerate(ordered):
         until = ordered[i + 1][0] if i + 1 < len(ordered) else now
         start = max(as_of, now - window)
         if until <= start or not candidates:
             continue
-        forecasts = {m: c.expand(m, as_of) for m, c in candidates.items()}
-        parts.append(record_rows(actual, forecasts, start=start, end=until))
+        lo = stamps.searchsorted(pd.Timestamp(start))
+        hi = stamps.searchsorted(pd.Timestamp(until))
+        ds = stamps[lo:hi]
+        part: dict[str, object] = {"ds": ds, "actual": values[lo:hi]}
+        for name, candidate in candidates.items():
+            part[f"{name}:yhat"], part[f"{name}:upper"] = candidate.at(ds)
+        parts.append(pd.DataFrame(part))
     if not parts:
         return pd.DataFrame(columns=["ds", "actual"])
     return pd.concat(parts, ignore_index=True)

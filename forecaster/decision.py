@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from forescale.errors import ForecastError
@@ -26,6 +27,7 @@ from forescale.forecaster.accuracy import (
     choose_model,
     headroom,
     on_grid,
+    smape,
 )
 from forescale.forecaster.candidates import Fitted
 from forescale.forecaster.ceiling import Ceiling, capped
@@ -105,7 +107,7 @@ def decide(
     forecast = headroom(forecasts[choice.model], choice)
     if choice.model in _POLICY_WHY:
         choice = replace(choice, reason=f"{_POLICY_WHY[choice.model]}: {choice.reason}")
-    demand, why = _demand_model(choice, forecasts, names, min_steps)
+    demand, why = _demand_model(choice, forecasts, names, min_steps, record)
     if demand is not None and demand != choice.model:
         forecast = _explained(forecast, forecasts[demand]).noted(why)
     forecast = capped(forecast, ceiling)
@@ -113,10 +115,14 @@ def decide(
 
 
 DEMAND_MARGIN = 0.2
-"""How much lower (relatively) another forecasting model's sMAPE on the record must be
-for the report to show its demand instead of the primary's: a week of record is noisy, and
-the primary (the ensemble, by default) is the robust forecast. Chosen by leaving whole
-groups of series out (docs/BENCHMARKS.md)."""
+"""How much lower (relatively) another forecasting model's sMAPE over the record's last
+:data:`DEMAND_WINDOW` must be for the report to show its demand instead of the
+primary's: a week of record is noisy, and the primary (the ensemble, by default) is the
+robust forecast. Chosen by leaving whole groups of series out (docs/BENCHMARKS.md)."""
+DEMAND_WINDOW = dt.timedelta(days=7)
+"""The demand shown is judged on the record's last week, whatever the record window
+capacity is chosen on (the margin was chosen on a week of record:
+benchmarks/demand_margin.py)."""
 
 _POLICY_WHY = {
     RECENT_PEAK: "bursty: holding the recent peak (no forecast held the target for less)",
@@ -125,42 +131,62 @@ _POLICY_WHY = {
 
 
 def _demand_model(
-    choice: Choice, forecasts: dict[str, Forecast], names: list[str], min_steps: int
+    choice: Choice,
+    forecasts: dict[str, Forecast],
+    names: list[str],
+    min_steps: int,
+    record: pd.DataFrame,
 ) -> tuple[str | None, str]:
     """The forecast whose point the report shows as the expected demand, and why: capacity
     comes from the cheapest candidate that held the target, but the demand shown is a
     forecasting model's (not a policy's): the primary (the first forecasting model in
-    ``names``), unless another is more accurate on the same record by more than
-    :data:`DEMAND_MARGIN` (lowest sMAPE). With a record too short to judge: the chosen
-    model, or the first forecasting model when a policy was chosen."""
-    judged = [
-        e
-        for e in choice.evidence
-        if e.model not in _POLICY_WHY
-        and e.model in forecasts
-        and e.steps >= min_steps
-        and math.isfinite(e.smape)
-    ]
-    if judged:
-        best = min(judged, key=lambda e: (e.smape, e.model != choice.model))
+    ``names``), unless another was more accurate over the record's last
+    :data:`DEMAND_WINDOW` by more than :data:`DEMAND_MARGIN` (lowest sMAPE). With a
+    record too short to judge: the chosen model, or the first forecasting model when a
+    policy was chosen."""
+    errors = _recent_errors(
+        record, [n for n in names if n not in _POLICY_WHY and n in forecasts], min_steps
+    )
+    if errors:
         first = next((n for n in names if n not in _POLICY_WHY), None)
-        primary = next((e for e in judged if e.model == first), None)
-        if primary is not None and best.smape >= (1 - DEMAND_MARGIN) * primary.smape:
-            best = primary
-        if best.model == choice.model:
-            return best.model, ""
-        own = next((e for e in judged if e.model == choice.model), None)
-        why = "the primary" if best is primary else "the most accurate on the record"
-        if own is None:
-            return best.model, f"demand forecast: {best.model}, {why} (sMAPE {best.smape:.1f} %)"
-        return best.model, (
-            f"demand forecast: {best.model}, {why} (sMAPE {best.smape:.1f} % against "
-            f"{own.smape:.1f} % for {choice.model}, which plans the capacity)"
+        best = min(errors, key=lambda m: (errors[m], m != choice.model))
+        if first in errors and errors[best] >= (1 - DEMAND_MARGIN) * errors[first]:
+            best = first
+        if best == choice.model:
+            return best, ""
+        why = "the primary" if best == first else "the most accurate on the record"
+        if choice.model not in errors:
+            return best, f"demand forecast: {best}, {why} (sMAPE {errors[best]:.1f} %)"
+        return best, (
+            f"demand forecast: {best}, {why} (sMAPE {errors[best]:.1f} % against "
+            f"{errors[choice.model]:.1f} % for {choice.model}, which plans the capacity)"
         )
     if choice.model not in _POLICY_WHY:
         return choice.model, ""
     first = next((n for n in names if n not in _POLICY_WHY and n in forecasts), None)
     return first, f"demand forecast: {first} (the record is too short to compare accuracy)"
+
+
+def _recent_errors(record: pd.DataFrame, models: list[str], min_steps: int) -> dict[str, float]:
+    """Each model's sMAPE over the record's last :data:`DEMAND_WINDOW` (models with fewer
+    than ``min_steps`` judged steps there are left out)."""
+    if record.empty:
+        return {}
+    ds = pd.DatetimeIndex(record["ds"])
+    recent = record[ds >= ds.max() - pd.Timedelta(DEMAND_WINDOW)]
+    actual = recent["actual"].to_numpy(dtype=float)
+    out: dict[str, float] = {}
+    for model in models:
+        column = f"{model}:yhat"
+        if column not in recent.columns:
+            continue
+        point = recent[column].to_numpy(dtype=float)
+        keep = np.isfinite(actual) & np.isfinite(point)
+        if int(keep.sum()) >= min_steps and math.isfinite(
+            error := smape(actual[keep], point[keep])
+        ):
+            out[model] = error
+    return out
 
 
 def _explained(capacity: Forecast, demand: Forecast) -> Forecast:

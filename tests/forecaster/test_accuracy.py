@@ -450,13 +450,15 @@ def test_every_entry_point_defaults_to_the_engines_target_under_and_allowance() 
 
     from forescale.cli import cli
     from forescale.config.settings import ForecastConfig
-    from forescale.forecaster.accuracy import TARGET_UNDER
+    from forescale.forecaster.accuracy import RECORD_WINDOW, TARGET_UNDER
     from forescale.forecaster.backtest import BacktestConfig
     from forescale.forecaster.ceiling import PEAK_ALLOWANCE
     from forescale.usecases.backtest import BacktestArgs
 
     assert ForecastConfig().target_under == TARGET_UNDER
     assert ForecastConfig().peak_allowance == PEAK_ALLOWANCE
+    assert ForecastConfig().record_window == RECORD_WINDOW
+    assert BacktestConfig.__dataclass_fields__["record_window"].default == RECORD_WINDOW
     assert BacktestArgs(config=None, service=None, csv_path=None).target_under == TARGET_UNDER
     assert BacktestConfig.__dataclass_fields__["target_under"].default == TARGET_UNDER
     shown = " ".join(CliRunner().invoke(cli, ["backtest", "--help"]).output.split())

@@ -371,3 +371,44 @@ def test_a_backtest_with_the_product_candidates() -> None:
     assert all(m.steps == 24 for m in fold.metrics)
     assert len(result.schedule) == 24
     assert result.capacity_per_unit == pytest.approx(series["y"].iloc[-24:].max() / 20)
+
+
+def test_the_live_record_reads_the_stored_values_as_the_expanded_forecasts_give_them() -> None:
+    """live_record reads each run's stored steps directly; it must give exactly the rows
+    record_rows gives for the runs' expanded forecasts: hourly and 5-minute candidates,
+    stored gaps (None), a model missing from a run, gaps in the demand, steps past a
+    run's stored day (no newer run yet)."""
+    rng = np.random.default_rng(3)
+    ds = pd.date_range(START, START + 4 * DAY, freq=FIVE_MIN, inclusive="left")
+    y = rng.uniform(50, 150, len(ds))
+    y[rng.choice(len(ds), 40, replace=False)] = np.nan
+    actual = pd.DataFrame({"ds": ds, "y": y})
+    runs = []
+    made = pd.date_range(START, START + 3 * DAY, freq="7h")
+    made = made[(made < START + DAY) | (made > START + 2 * DAY + 6 * HOUR)]  # a 30 h gap
+    for k, as_of in enumerate(made):
+        stored: dict[str, CompactForecast] = {}
+        for name, step, count in (("fine", FIVE_MIN, 288), ("hourly", HOUR, 24)):
+            if name == "hourly" and k % 3 == 2:
+                continue  # this run has no hourly candidate
+            points = [None if rng.random() < 0.05 else float(v) for v in rng.uniform(0, 200, count)]
+            stored[name] = CompactForecast(
+                start=as_of.to_pydatetime(),
+                step=step,
+                yhat=tuple(points),
+                upper=tuple(None if v is None else v * 1.2 for v in points),
+            )
+        runs.append((as_of.to_pydatetime(), stored))
+    now, window = START + 3 * DAY + 20 * HOUR, 2 * DAY
+    record = live_record(runs, actual, now=now, window=window)
+
+    parts = []
+    for i, (as_of, stored) in enumerate(runs):
+        until = runs[i + 1][0] if i + 1 < len(runs) else now
+        start = max(as_of, now - window)
+        if until > start:
+            expanded = {m: c.expand(m, as_of) for m, c in stored.items()}
+            parts.append(record_rows(actual, expanded, start=start, end=until))
+    expected = pd.concat(parts, ignore_index=True)
+    pd.testing.assert_frame_equal(record, expected[record.columns], check_dtype=False)
+    assert set(record.columns) == set(expected.columns)

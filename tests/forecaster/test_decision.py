@@ -198,3 +198,38 @@ def test_a_coarser_capacity_forecast_keeps_the_shape_of_the_demand_shown() -> No
     np.testing.assert_allclose(forecast.frame["yhat"], shape)
     held = np.repeat([111.0, 120.0, 105.0], 12)
     np.testing.assert_array_equal(forecast.frame["yhat_upper"], held)
+
+
+def test_the_demand_shown_is_judged_on_the_last_week_of_the_record() -> None:
+    """``other`` was exact two weeks ago and is barely better than the primary in the last
+    week: over the whole record it would be shown; judged on the last week, the primary
+    is."""
+    ds = pd.date_range(T0 - dt.timedelta(days=13), periods=14 * 288, freq=FIVE_MIN)
+    recent = np.asarray(ds >= ds[-1] - pd.Timedelta(days=7))
+    record = pd.DataFrame(
+        {
+            "ds": ds,
+            "actual": 100.0,
+            "primary:yhat": 90.0,
+            "primary:upper": 200.0,
+            "other:yhat": np.where(recent, 91.0, 100.0),
+            "other:upper": 200.0,
+            "cheap:yhat": 10.0,
+            "cheap:upper": 101.0,
+        }
+    )
+    forecasts = {m: flat(m, v) for m, v in (("primary", 90.0), ("other", 91.0), ("cheap", 10.0))}
+    forecast, choice = decide(
+        forecasts,
+        ["primary", "other", "cheap"],
+        record,
+        target_under=0.01,
+        max_factor=1.0,
+        min_steps=48,
+        floor=None,
+        ceiling=None,
+    )
+    assert choice.model == "cheap"
+    assert float(forecast.frame["yhat"].iloc[0]) == 90.0
+    [note] = [n for n in forecast.notes if n.startswith("demand forecast")]
+    assert note.startswith("demand forecast: primary, the primary (sMAPE 10.5 %")

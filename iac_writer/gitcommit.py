@@ -83,7 +83,15 @@ from typing import Final, Protocol
 from forescale.errors import GitError, TfvarsConflict
 from forescale.iac_writer.process import TAIL_LINES, StopPolicy, run_process
 
-__all__ = ["CommitResult", "ExtraFile", "ProposedFile", "commit_change", "read_parent_file"]
+__all__ = [
+    "CommitResult",
+    "ExtraFile",
+    "ParentFile",
+    "ProposedFile",
+    "commit_change",
+    "parent_file",
+    "read_parent_file",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -313,6 +321,39 @@ def commit_change(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ParentFile:
+    """``path`` in the commit :func:`commit_change` would build on: its ``data``, and the
+    branch's ``tip`` (None: the branch does not exist, ``data`` is ``base``'s)."""
+
+    data: bytes
+    tip: str | None
+
+
+def parent_file(
+    path: str | os.PathLike[str],
+    *,
+    branch: str,
+    repo: Path | None = None,
+    base: str = "HEAD",
+    git: str = "git",
+    timeout: float = 60,
+) -> ParentFile:
+    """The bytes of ``path`` in the commit :func:`commit_change` would build on.
+
+    That is the tip of ``branch`` if it exists, else ``base``. Plan on these bytes
+    (``tfvars.patch(data, address, value, filename=str(path))``) to commit on a branch that
+    already carries forescale's earlier changes; ``tip`` says whether it does. Raises
+    :class:`~forescale.errors.GitError` like :func:`commit_change`.
+    """
+    g = _Git.open(git, timeout=timeout)
+    _top, path_in_repo = _locate(g, os.fspath(path), repo)
+    name = _check_branch(g, branch)
+    parent, old_tip = _choose_parent(g, name, base)
+    _mode, blob = _tracked_entry(g, parent, path_in_repo)
+    return ParentFile(data=g.run("cat-file", "blob", blob).stdout, tip=old_tip)
+
+
 def read_parent_file(
     path: str | os.PathLike[str],
     *,
@@ -322,19 +363,8 @@ def read_parent_file(
     git: str = "git",
     timeout: float = 60,
 ) -> bytes:
-    """The bytes of ``path`` in the commit :func:`commit_change` would build on.
-
-    That is the tip of ``branch`` if it exists, else ``base``. Plan on these bytes
-    (``tfvars.patch(data, address, value, filename=str(path))``) to commit on a branch that
-    already carries forescale's earlier changes. Raises
-    :class:`~forescale.errors.GitError` like :func:`commit_change`.
-    """
-    g = _Git.open(git, timeout=timeout)
-    _top, path_in_repo = _locate(g, os.fspath(path), repo)
-    name = _check_branch(g, branch)
-    parent, _old_tip = _choose_parent(g, name, base)
-    _mode, blob = _tracked_entry(g, parent, path_in_repo)
-    return g.run("cat-file", "blob", blob).stdout
+    """:func:`parent_file`'s bytes."""
+    return parent_file(path, branch=branch, repo=repo, base=base, git=git, timeout=timeout).data
 
 
 # --------------------------------------------------------------------------- steps

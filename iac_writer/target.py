@@ -188,6 +188,10 @@ class Target(Protocol):
 
     def read(self) -> Snapshot: ...
 
+    def snapshot(self, data: bytes | None) -> Snapshot:
+        """The managed value as ``data`` (another version of the file) holds it."""
+        ...
+
     def propose(self, units: int, before: Snapshot | None = None) -> Edit: ...
 
     def write(self, edit: Edit) -> None: ...
@@ -231,6 +235,9 @@ class _FileTarget:
     # shared
     def read(self) -> Snapshot:
         return self._snapshot(files.read_bytes(self._path, missing_ok=True))
+
+    def snapshot(self, data: bytes | None) -> Snapshot:
+        return self._snapshot(data)
 
     def propose(self, units: int, before: Snapshot | None = None) -> Edit:
         if isinstance(units, bool) or not isinstance(units, int) or units < 0:

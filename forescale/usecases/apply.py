@@ -25,7 +25,9 @@ service's error becomes its own ``error`` outcome; the rest go on):
    the value itself — a conflict, left as found). A terraform failure leaves the file
    written and the attempt ``failed``: the next run retries it as a new attempt.
    ``plan``: the same on a private copy; nothing real changes. ``commit``: one commit on a
-   branch of the IaC repository; nothing applied. ``dry-run``: report only.
+   branch of the IaC repository; nothing applied; a value someone set on the open
+   proposal's branch is never overwritten (``conflict`` until the branch is merged or
+   deleted). ``dry-run``: report only.
 
 The audit is append-only: every attempt is its own record with its outcome and message; a
 retry never overwrites the failure it retries, so ``forescale history`` shows both.
@@ -310,6 +312,9 @@ class _Service:
             self._say(
                 "nothing-due", f"{step.from_units}→{step.units} already committed; awaiting merge"
             )
+            return
+        if self.mode == "commit" and (edited := self._proposal_edited()) is not None:
+            self._say("conflict", edited)
             return
         edit = self.target.propose(step.units)
         if units_of(edit.before) != step.from_units:
@@ -615,6 +620,31 @@ class _Service:
             exit_code=0,
         )
 
+    def _proposal_edited(self) -> str | None:
+        """Commit mode: why the open proposal is not forescale's to change any more (its
+        branch holds a value forescale did not commit there: a reviewer set it), else
+        None. Other lines changed on the branch do not count: forescale's next commit
+        stacks on them and keeps them."""
+        from forescale.iac_writer.gitcommit import parent_file
+
+        last = _last_committed(self.store, self.name)
+        if self.service.iac.write != "in_place" or last is None or last.literal_after is None:
+            return None
+        branch = self.service.iac.commit_branch.format(service=self.name)
+        parent = parent_file(self.target.path, branch=branch)
+        if parent.tip is None:  # merged and deleted, or never made: a new proposal
+            return None
+        proposed = self.target.put(parent.data, last.literal_after, file_was_absent=False)
+        if proposed == parent.data:
+            return None
+        found = self.target.snapshot(parent.data).literal or "nothing"
+        return (
+            f"{branch} holds {self.target.address} = {found}, not the {last.literal_after} "
+            f"forescale committed there ({(last.commit_sha or '')[:12]}): someone changed it "
+            "on the branch, and forescale does not overwrite a reviewer's value; merge or "
+            "delete the branch and forescale proposes again"
+        )
+
     def _commit(self, record: ChangeRecord, edit: Edit, report: ServiceReport) -> None:
         """One commit on the service's branch: the variable's characters (``edit``, made
         against the checkout: what the PR shows) and the proposal ``FORESCALE_PR.md``
@@ -806,6 +836,11 @@ def _undo_words(undo: UndoResult, target: Target) -> str:
     if undo.outcome is Undo.CONFLICT:
         return f"not restored: {undo.describe(target)}"
     return f"variable file {undo.outcome.value}"
+
+
+def _last_committed(store: Store, name: str) -> ChangeRecord | None:
+    """The newest commit forescale made for this service (None: none recently)."""
+    return next((r for r in store.list_changes(name, limit=20) if r.status == "committed"), None)
 
 
 def _already_proposed(store: Store, name: str, units: int) -> bool:

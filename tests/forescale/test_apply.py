@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -253,6 +254,62 @@ def test_commit_mode_updates_the_open_proposal_on_the_same_branch(tmp_path: Path
     assert "= 11 #" not in proposal  # the old proposal is replaced, not kept
     assert (root / "tf" / "terraform.tfvars").read_bytes() == TFVARS
     assert git(root, "status", "--porcelain") == " M forescale.yaml\n"  # this test's edit
+
+
+def test_commit_mode_never_overwrites_a_value_someone_set_on_the_open_proposal(
+    tmp_path: Path,
+) -> None:
+    """A reviewer edits the open proposal's branch. Other lines: forescale's next commit
+    stacks on top and keeps them. The value itself: forescale steps aside (no commit, no
+    audit record) and says why, until the branch is merged or deleted."""
+    root = make_project(tmp_path, mode="commit")
+    git(root, "init", "-q", "-b", "main")
+    (root / ".gitignore").write_text("state/\n.terraform/\n*.tfstate*\n.terraform.lock.hcl\n")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "infra")
+    [first] = run_apply(root)
+    assert first.status == "committed", first.message
+
+    def review(edit: Callable[[str], str]) -> str:
+        """A commit on forescale/web made by someone else (a worktree of the branch)."""
+        tree = tmp_path / "review"
+        git(root, "worktree", "add", "-q", str(tree), "forescale/web")
+        path = tree / "tf" / "terraform.tfvars"
+        path.write_bytes(edit(path.read_bytes().decode()).encode())
+        git(tree, "-c", "user.name=r", "-c", "user.email=r@r", "commit", "-qam", "review")
+        git(root, "worktree", "remove", str(tree))
+        return git(root, "rev-parse", "forescale/web").strip()
+
+    settings = root / "forescale.yaml"
+    per_unit = settings.read_text()
+
+    # Another line: stacked on, the reviewer's line kept.
+    review(lambda text: text + "# reviewed\n")
+    settings.write_text(per_unit.replace("capacity_per_unit: 100", "capacity_per_unit: 200"))
+    [second] = run_apply(root, now=NOW + dt.timedelta(minutes=10))
+    assert second.status == "committed", second.message
+    on_branch = git(root, "show", "forescale/web:tf/terraform.tfvars")
+    assert "web_min_size = 6 # raised before peaks" in on_branch and "# reviewed" in on_branch
+
+    # The value: never overwritten.
+    tip = review(lambda text: text.replace("web_min_size = 6 ", "web_min_size = 9 "))
+    audited = len(records(root))
+    settings.write_text(per_unit.replace("capacity_per_unit: 100", "capacity_per_unit: 150"))
+    [third] = run_apply(root, now=NOW + dt.timedelta(minutes=20))
+    assert third.status == "conflict", third.message
+    assert "forescale/web" in third.message and "9" in third.message
+    assert "merge or delete the branch" in third.message
+    assert git(root, "rev-parse", "forescale/web").strip() == tip
+    assert "web_min_size = 9 " in git(root, "show", "forescale/web:tf/terraform.tfvars")
+    assert len(records(root)) == audited  # nothing attempted: no audit record
+
+    # Merged and deleted: forescale proposes again, from the merged value.
+    git(root, "merge", "-q", "--ff-only", "forescale/web")
+    git(root, "branch", "-q", "-d", "forescale/web")
+    settings.write_text(per_unit)  # 11 units needed: a raise from the reviewer's 9
+    [fourth] = run_apply(root, now=NOW + dt.timedelta(minutes=30))
+    assert fourth.status == "committed", fourth.message
+    assert (fourth.from_units, fourth.to_units) == (9, 11)
 
 
 AUTO_SETTINGS = """

@@ -17,7 +17,12 @@ import pytest
 
 from forescale.errors import ForescaleError, GitError, TfvarsConflict
 from forescale.iac_writer import gitcommit
-from forescale.iac_writer.gitcommit import CommitResult, commit_change, read_parent_file
+from forescale.iac_writer.gitcommit import (
+    CommitResult,
+    commit_change,
+    parent_file,
+    read_parent_file,
+)
 from forescale.iac_writer.tfvars import TfvarsChange, patch, plan_change
 
 BRANCH = "forescale/capacity"
@@ -181,6 +186,18 @@ def test_a_second_change_goes_on_top_of_the_branch(repo: Path) -> None:
         ["-worker_count = 3"],
         ["+worker_count = 5"],
     )
+
+
+def test_the_parent_file_says_whether_the_branch_exists(repo: Path) -> None:
+    """No branch: base's bytes and no tip; after a commit: the branch's bytes and its tip
+    (commit mode tells an open proposal from a new one by it)."""
+    path = repo / "envs/prod.tfvars"
+    fresh = parent_file(path, branch=BRANCH)
+    assert (fresh.data, fresh.tip) == (PROD, None)
+    made = commit(plan_change(path, "web_min_size", 6))
+    opened = parent_file(path, branch=BRANCH)
+    assert opened.tip == made.commit_sha == sha(repo, BRANCH)
+    assert opened.data == PROD.replace(b"= 4 #", b"= 6 #")
 
 
 def test_an_existing_branch_is_extended_even_if_base_points_elsewhere(repo: Path) -> None:

@@ -33,7 +33,7 @@ What gets committed
     committed only if the parent's blob at that path has exactly that SHA-256, so the commit
     changes the variable's characters and nothing else in that file. Otherwise
     :class:`~forescale.errors.TfvarsConflict` asks to re-plan: plan on the branch's version
-    with :func:`read_parent_file` + :func:`forescale.iac_writer.tfvars.patch`. That is also
+    with :func:`parent_file` + :func:`forescale.iac_writer.tfvars.patch`. That is also
     the way to stack a second change on the branch, and to plan in repositories whose eol conversion
     or clean/smudge filters make the checkout differ from the committed bytes.
 
@@ -90,7 +90,6 @@ __all__ = [
     "ProposedFile",
     "commit_change",
     "parent_file",
-    "read_parent_file",
 ]
 
 _log = logging.getLogger(__name__)
@@ -252,7 +251,7 @@ def commit_change(
         where = f"branch {name!r}" if old_tip is not None else f"base {base!r}"
         raise TfvarsConflict(
             f"{change.path}: the file on {where} ({path_in_repo} at {parent[:12]}) differs "
-            "from what was planned; re-plan from that version (read_parent_file) and commit "
+            "from what was planned; re-plan from that version (parent_file) and commit "
             "again"
         )
 
@@ -352,19 +351,6 @@ def parent_file(
     parent, old_tip = _choose_parent(g, name, base)
     _mode, blob = _tracked_entry(g, parent, path_in_repo)
     return ParentFile(data=g.run("cat-file", "blob", blob).stdout, tip=old_tip)
-
-
-def read_parent_file(
-    path: str | os.PathLike[str],
-    *,
-    branch: str,
-    repo: Path | None = None,
-    base: str = "HEAD",
-    git: str = "git",
-    timeout: float = 60,
-) -> bytes:
-    """:func:`parent_file`'s bytes."""
-    return parent_file(path, branch=branch, repo=repo, base=base, git=git, timeout=timeout).data
 
 
 # --------------------------------------------------------------------------- steps

@@ -657,7 +657,7 @@ class _Service:
             ExtraFile,
             ProposedFile,
             commit_change,
-            read_parent_file,
+            parent_file,
         )
         from forescale.report.plan_view import build_service_view
         from forescale.report.proposal import PROPOSAL_FILE, Proposal, render_proposal
@@ -676,7 +676,7 @@ class _Service:
         branch = self.service.iac.commit_branch.format(service=self.name)
         # The branch may carry an earlier proposal: set the value's characters on its
         # version (commit_change still checks the branch holds exactly these bytes).
-        on_branch = read_parent_file(edit.before.path, branch=branch)
+        on_branch = parent_file(edit.before.path, branch=branch).data
         new_bytes = edit.new_bytes
         if files.sha256(on_branch) != edit.before.sha256:
             stacked = self.target.put(on_branch, edit.literal, file_was_absent=False)

@@ -21,7 +21,6 @@ from forescale.iac_writer.gitcommit import (
     CommitResult,
     commit_change,
     parent_file,
-    read_parent_file,
 )
 from forescale.iac_writer.tfvars import TfvarsChange, patch, plan_change
 
@@ -174,7 +173,7 @@ def test_a_second_change_goes_on_top_of_the_branch(repo: Path) -> None:
     first = commit(plan_change(path, "web_min_size", 6))
 
     # The working tree still has 4; plan on the branch's version instead.
-    on_branch = read_parent_file(path, branch=BRANCH)
+    on_branch = parent_file(path, branch=BRANCH).data
     assert on_branch == PROD.replace(b"= 4 #", b"= 6 #")
     second = commit(patch(on_branch, "worker_count", 5, filename=str(path)), message="workers")
 
@@ -206,7 +205,7 @@ def test_an_existing_branch_is_extended_even_if_base_points_elsewhere(repo: Path
     (repo / "README.md").write_bytes(b"infra, v2\n")
     git(repo, "commit", "-q", "-am", "main moves on")
 
-    data = read_parent_file(path, branch=BRANCH, base="main")
+    data = parent_file(path, branch=BRANCH, base="main").data
     second = commit(patch(data, "web_max_size", 20, filename=str(path)), base="main")
     assert second.parent_sha == first.commit_sha
 
@@ -326,7 +325,7 @@ def test_an_untracked_file_is_refused(repo: Path) -> None:
         commit(plan_change(path, "web_min_size", 6))
     assert heads(repo) == ["refs/heads/main"]
     with pytest.raises(GitError, match="not tracked"):
-        read_parent_file(path, branch=BRANCH)
+        parent_file(path, branch=BRANCH)
 
 
 def test_a_tracked_symlink_is_refused(repo: Path) -> None:
@@ -422,7 +421,7 @@ def race(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def test_a_branch_moved_during_the_commit_is_not_overwritten(repo: Path, race: list[str]) -> None:
     path = repo / "envs/prod.tfvars"
     first = commit(plan_change(path, "web_min_size", 6))
-    data = read_parent_file(path, branch=BRANCH)
+    data = parent_file(path, branch=BRANCH).data
     main = sha(repo, "main")
     race[:] = ["update-ref", f"refs/heads/{BRANCH}", main]  # someone resets the branch
 
@@ -478,7 +477,7 @@ def test_eol_conversion_in_the_repo_plan_on_the_committed_bytes(tmp_path: Path) 
 
     with pytest.raises(TfvarsConflict, match="differs from what was planned"):
         commit(plan_change(path, "web_min_size", 6))
-    data = read_parent_file(path, branch=BRANCH)
+    data = parent_file(path, branch=BRANCH).data
     assert data == PROD
     result = commit(patch(data, "web_min_size", 6, filename=str(path)))
     blob = git(repo, "cat-file", "blob", f"{result.commit_sha}:prod.tfvars").encode()
@@ -521,7 +520,7 @@ def test_extra_files_go_into_the_same_single_commit(repo: Path) -> None:
 def test_a_second_proposal_replaces_the_extra_file_on_the_same_branch(repo: Path) -> None:
     path = repo / "envs/prod.tfvars"
     first = commit(plan_change(path, "web_min_size", 6), extra_files=[_pr(repo, b"one\n")])
-    on_branch = read_parent_file(path, branch=BRANCH)
+    on_branch = parent_file(path, branch=BRANCH).data
     second = commit(
         patch(on_branch, "web_min_size", 9, filename=str(path)),
         extra_files=[_pr(repo, b"two\n")],

@@ -182,9 +182,8 @@ def _recent_errors(record: pd.DataFrame, models: list[str], min_steps: int) -> d
             continue
         point = recent[column].to_numpy(dtype=float)
         keep = np.isfinite(actual) & np.isfinite(point)
-        if int(keep.sum()) >= min_steps and math.isfinite(
-            error := smape(actual[keep], point[keep])
-        ):
+        error = smape(actual[keep], point[keep]) if int(keep.sum()) >= min_steps else math.nan
+        if math.isfinite(error):
             out[model] = error
     return out
 

@@ -277,6 +277,7 @@ class _Grid:
     demand: pd.DataFrame  # ds, y on the sim grid, from a day before the first cutoff
     sim_ds: pd.DatetimeIndex  # demand["ds"]
     y: np.ndarray  # demand["y"] (NaN: unknown)
+    held: np.ndarray  # y as the observed floor holds it (held_demand over floor_hold)
     fold_of: np.ndarray  # each sim step's fold: the earliest whose horizon holds it, else -1
     in_fold: np.ndarray  # bool: some fold's horizon holds the step
     scored: np.ndarray  # bool: in a fold and the demand is known
@@ -308,6 +309,7 @@ def _grid(series: pd.DataFrame, config: BacktestConfig) -> _Grid:
         demand=demand,
         sim_ds=sim_ds,
         y=y,
+        held=held_demand(sim_ds, y, floor_hold(config.policy)),
         fold_of=fold_of,
         in_fold=in_fold,
         scored=scored,
@@ -826,7 +828,6 @@ def _daemon_units(
     lag = int(round(config.collect_delay / grid.sim_step))
     warm = int(math.ceil(config.warmup / grid.sim_step))
     rows = np.flatnonzero(plan.mask)
-    held = held_demand(grid.sim_ds, grid.y, floor_hold(policy))
     units = _Applied.starting(_starting_units(plan.current, plan.observed, policy))
     force = _memory(before, units.paid, plan.at, period)
     serving_v = np.empty(len(plan.at))
@@ -835,7 +836,7 @@ def _daemon_units(
         now = t.to_pydatetime()
         while len(force) > 1 and force[1][0] <= now - period:
             force.popleft()
-        seen = _seen(held, int(rows[i]) - lag)
+        seen = _seen(grid.held, int(rows[i]) - lag)
         want = planner.want(t, now, paid=units.paid, seen=seen, in_force=force)
         if want != units.paid:
             force.append((now, want))

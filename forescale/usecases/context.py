@@ -26,6 +26,7 @@ from forescale.forecaster.types import CapacityPolicy, Event, ForecastSettings, 
 from forescale.iac_writer.target import Target, target_for
 from forescale.iac_writer.terraform import CommandTimeouts, TerraformRunner
 from forescale.pricing import ClientFactory, pricing_client, resolve
+from forescale.records import ModeChange
 from forescale.store import Store
 
 __all__ = [
@@ -156,7 +157,14 @@ def effective_mode(settings: Settings, store: Store, name: str) -> str:
     configured = settings.mode_of(service)
     if configured != "shadow":
         return configured
-    latest = store.latest_mode_change(name)
+    return shadow_mode_after(settings, service, store.latest_mode_change(name))
+
+
+def shadow_mode_after(
+    settings: Settings, service: ServiceSettings, latest: ModeChange | None
+) -> str:
+    """The mode a ``mode: shadow`` service acts in after its newest mode change
+    ``latest``: its ``promote.to`` mode when that change promoted it, else shadow."""
     promoted = settings.promote_of(service).to
     return promoted if latest is not None and latest.to_mode == promoted else "shadow"
 

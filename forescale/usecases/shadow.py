@@ -38,7 +38,13 @@ from forescale.forecaster.shadow import (
     score,
 )
 from forescale.records import ChangeStatus, ModeChange
-from forescale.usecases.context import App, capacity_policy, selected, service_target
+from forescale.usecases.context import (
+    App,
+    capacity_policy,
+    selected,
+    service_target,
+    shadow_mode_after,
+)
 from forescale.usecases.plan import units_of
 
 __all__ = ["RECENT_WINDOW", "ShadowStatus", "recent_record", "review_modes", "shadow_status"]
@@ -78,8 +84,8 @@ def shadow_status(app: App, name: str, *, now: dt.datetime) -> ShadowStatus | No
     bar = PromotionBar(
         after=promote.after, max_under=promote.max_under, max_cost_ratio=promote.max_cost_ratio
     )
-    mode = app.mode_of(name)
     latest = app.store.latest_mode_change(name)
+    mode = shadow_mode_after(app.settings, service, latest)
     since = None if latest is None else latest.at
     if since is None:
         return ShadowStatus(service=name, mode=mode, since=None, bar=bar, record=None, verdict=None)

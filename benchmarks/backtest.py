@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/backtest.py [--groups cw tweets taxi traffic cluster]
         [--only NAME ...] [--workers 2] [--cache DIR] [--no-sweep]
         [--target-under 0.0025 0.005 0.01 0.02] [--peak-allowance 1.1 1.25 1.5]
-        [--switch-margin 0 0.1] [--json FILE] [--markdown FILE] [--rows FILE ...]
+        [--switch-margin 0 0.1] [--record-window 7 28] [--json FILE] [--markdown FILE]
+        [--rows FILE ...]
 
 Data: ../shared/datasets (NAB: MIT; traffic/: ITA and CC-BY 4.0, see their READMEs), read
 as it is - nothing is downloaded. Prophet's examples (daily and monthly series) are left
@@ -44,7 +45,8 @@ Fit once, replay many: each series' folds are fitted once (``fit_folds``, in ``-
 processes) and pickled under ``--cache`` (keyed by the data, cutoffs, fit settings,
 events and the forecaster's source code); every knob setting of the sweep then re-runs only
 ``run_backtest`` on those fits. The sweep (``target_under`` x ``peak_allowance`` x the
-primary's ``switch_margin``) chooses each group's setting on the other groups and scores
+primary's ``switch_margin`` x the days of record the choice judges, ``--record-window``)
+chooses each group's setting on the other groups and scores
 it on the group left out. A setting is better when it keeps every group's mean
 under-provisioned share within 1 % (every under-provisioning target of the issue, per group
 or over all series, is at most 1 %), then when more series are acceptable (not dominated,

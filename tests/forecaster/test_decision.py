@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from forescale.forecaster.accuracy import Choice
 from forescale.forecaster.decision import decide
 from forescale.forecaster.types import Forecast
 
@@ -27,6 +28,23 @@ def flat(model: str, level: float) -> Forecast:
         fitted_at=T0,
         history_end=T0,
         model=model,
+    )
+
+
+def plain(
+    forecasts: dict[str, Forecast], record: pd.DataFrame, *, max_factor: float
+) -> tuple[Forecast, Choice]:
+    """The decision on ``record`` with ``forecasts`` as candidates (the first is the
+    primary), a 1 % target, no floor and no ceiling."""
+    return decide(
+        forecasts,
+        list(forecasts),
+        record,
+        target_under=0.01,
+        max_factor=max_factor,
+        min_steps=48,
+        floor=None,
+        ceiling=None,
     )
 
 
@@ -73,16 +91,7 @@ def test_the_demand_shown_is_the_most_accurate_forecast_capacity_the_cheapest() 
     )
     forecasts = {"high": flat("high", 105.0), "spiky": flat("spiky", 100.0)}
     forecasts["high"].frame["yhat_upper"] = 106.0
-    forecast, choice = decide(
-        forecasts,
-        ["high", "spiky"],
-        record,
-        target_under=0.01,
-        max_factor=3.0,
-        min_steps=48,
-        floor=None,
-        ceiling=None,
-    )
+    forecast, choice = plain(forecasts, record, max_factor=3.0)
     assert (choice.model, choice.basis, choice.factor) == ("high", "point", 1.0)
     assert forecast.model == "high"
     np.testing.assert_array_equal(forecast.frame["yhat_upper"], 105.0)
@@ -118,16 +127,8 @@ def test_the_primary_shows_the_demand_unless_another_is_clearly_more_accurate() 
             "other": flat("other", 100.0 - other_error),
             "cheap": flat("cheap", 10.0),
         }
-        forecast, choice = decide(
-            forecasts,
-            ["primary", "other", "cheap"],
-            record,
-            target_under=0.01,
-            max_factor=1.0,  # as given: only cheap's band holds the target
-            min_steps=48,
-            floor=None,
-            ceiling=None,
-        )
+        # as given (no widening): only cheap's band holds the target
+        forecast, choice = plain(forecasts, record, max_factor=1.0)
         assert choice.model == "cheap"
         notes = [n for n in forecast.notes if n.startswith("demand forecast")]
         return float(forecast.frame["yhat"].iloc[0]), notes
@@ -182,16 +183,7 @@ def test_a_coarser_capacity_forecast_keeps_the_shape_of_the_demand_shown() -> No
         history_end=start,
         model="fine",
     )
-    forecast, choice = decide(
-        {"hourly": hourly, "fine": fine},
-        ["hourly", "fine"],
-        record,
-        target_under=0.01,
-        max_factor=1.0,
-        min_steps=48,
-        floor=None,
-        ceiling=None,
-    )
+    forecast, choice = plain({"hourly": hourly, "fine": fine}, record, max_factor=1.0)
     assert (choice.model, choice.basis) == ("hourly", "band")
     assert forecast.resolution == FIVE_MIN
     assert list(forecast.frame["ds"]) == list(steps)
@@ -219,16 +211,7 @@ def test_the_demand_shown_is_judged_on_the_last_week_of_the_record() -> None:
         }
     )
     forecasts = {m: flat(m, v) for m, v in (("primary", 90.0), ("other", 91.0), ("cheap", 10.0))}
-    forecast, choice = decide(
-        forecasts,
-        ["primary", "other", "cheap"],
-        record,
-        target_under=0.01,
-        max_factor=1.0,
-        min_steps=48,
-        floor=None,
-        ceiling=None,
-    )
+    forecast, choice = plain(forecasts, record, max_factor=1.0)
     assert choice.model == "cheap"
     assert float(forecast.frame["yhat"].iloc[0]) == 90.0
     [note] = [n for n in forecast.notes if n.startswith("demand forecast")]

@@ -16,7 +16,7 @@ import argparse
 import datetime as dt
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,16 @@ def stored_runs(rows: pd.DataFrame, every: dt.timedelta) -> list[tuple[dt.dateti
     return runs
 
 
+def timed(call: Callable[[], object], times: int) -> list[float]:
+    """Seconds per call of ``call``, ``times`` times."""
+    out = []
+    for _ in range(times):
+        start = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - start)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -76,12 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stabilization=dt.timedelta(minutes=15),
     )
     floor, serving, models = Floor(headroom=0.3), Serving.of(policy), list(DEFAULT_MODELS)
-    choose_model(rows, models, floor=floor, serving=serving)
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        choose_model(rows, models, floor=floor, serving=serving)
-        times.append(time.perf_counter() - start)
+    choose_model(rows, models, floor=floor, serving=serving)  # warm-up
+    times = timed(lambda: choose_model(rows, models, floor=floor, serving=serving), args.repeat)
     print(
         f"choose_model: {len(DEFAULT_MODELS)} candidates, {len(rows)} record steps: "
         f"median {statistics.median(times) * 1000:.1f} ms, min {min(times) * 1000:.1f} ms "
@@ -91,11 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     actual = rows[["ds", "actual"]].rename(columns={"actual": "y"})
     now = pd.Timestamp(rows["ds"].iloc[-1]).to_pydatetime() + dt.timedelta(minutes=5)
     window = dt.timedelta(days=args.days)
-    built = []
-    for _ in range(max(3, args.repeat // 4)):
-        start = time.perf_counter()
-        live_record(runs, actual, now=now, window=window)
-        built.append(time.perf_counter() - start)
+    built = timed(
+        lambda: live_record(runs, actual, now=now, window=window), max(3, args.repeat // 4)
+    )
     print(
         f"live_record: {len(runs)} stored runs (one every 6 h): median "
         f"{statistics.median(built) * 1000:.1f} ms ({len(built)} calls)"

@@ -92,6 +92,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -671,6 +672,10 @@ class _Planner:
         # Windows from the first look-back slot of the first planned slot to the last row.
         self.lo = self.g0 - self.s
         self.windows = [self._window(k) for k in range(self.lo, self.last + 1)]
+        # Each window's clamped largest requirement (0: none known), and how many windows
+        # before each are unknown: a stabilisation window without one is a plain maximum.
+        self.known = [self.clamp(w.units) if w.units is not None else 0 for w in self.windows]
+        self.unknown_before = list(accumulate((w.unknown for w in self.windows), initial=0))
 
     # -- grid ---------------------------------------------------------------------------
 
@@ -824,6 +829,17 @@ class _Planner:
         lows = [c - a for c in seen if (a := _limit(down, c)) is not None]
         return (min(highs) if highs else None), (max(lows) if lows else None)
 
+    def _bound(self, k: int, units: dict[int, int], prev: int) -> int:
+        """The lower bound at slot ``k``: the largest weight (:meth:`_lookback`) of the
+        slots ``k - S .. k``, then of what the next ``S`` slots need (anti-flap)."""
+        a, b = k - self.s - self.lo, k + 1 - self.lo
+        if self.unknown_before[b] == self.unknown_before[a]:  # every window known
+            bound = max(self.known[a:b])
+        else:
+            bound = max(self._lookback(i, k, units, prev) for i in range(k - self.s, k + 1))
+        ahead = self.known[b : min(k + self.s, self.last) + 1 - self.lo]
+        return max(bound, *ahead) if ahead else bound
+
     def _lookback(self, i: int, k: int, units: dict[int, int], prev: int) -> int:
         """Slot ``i``'s weight in slot ``k``'s stabilisation window (units)."""
         win = self.window(i)
@@ -866,13 +882,9 @@ class _Planner:
             else:
                 target, bound = prev, prev
                 if self.allowed:
-                    bound = max(self._lookback(i, k, units, prev) for i in range(k - self.s, k + 1))
-                    # Anti-flap: never lower into a dip that has to be raised out of within
-                    # the next stabilisation window.
-                    for j in range(k + 1, min(k + self.s, self.last) + 1):
-                        ahead = self.window(j).units
-                        if ahead is not None:
-                            bound = max(bound, self.clamp(ahead))
+                    # Anti-flap (in _bound): never lower into a dip that has to be raised
+                    # out of within the next stabilisation window.
+                    bound = self._bound(k, units, prev)
                     wanted = max(needed, bound)
                     if wanted < prev:
                         if continuing or self._frees_enough(prev, wanted):

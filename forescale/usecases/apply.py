@@ -308,14 +308,16 @@ class _Service:
                 diff=report.change.diff if report.change else "",
             )
             return
-        if self.mode == "commit" and _already_proposed(self.store, self.name, step.units):
-            self._say(
-                "nothing-due", f"{step.from_units}→{step.units} already committed; awaiting merge"
-            )
-            return
-        if self.mode == "commit" and (edited := self._proposal_edited()) is not None:
-            self._say("conflict", edited)
-            return
+        if self.mode == "commit" and (last := _last_committed(self.store, self.name)) is not None:
+            if last.to_units == step.units:
+                self._say(
+                    "nothing-due",
+                    f"{step.from_units}→{step.units} already committed; awaiting merge",
+                )
+                return
+            if (edited := self._proposal_edited(last)) is not None:
+                self._say("conflict", edited)
+                return
         edit = self.target.propose(step.units)
         if units_of(edit.before) != step.from_units:
             # the file changed between planning and now (someone is editing it)
@@ -620,26 +622,25 @@ class _Service:
             exit_code=0,
         )
 
-    def _proposal_edited(self) -> str | None:
+    def _proposal_edited(self, last: ChangeRecord) -> str | None:
         """Commit mode: why the open proposal is not forescale's to change any more (its
-        branch holds a value forescale did not commit there: a reviewer set it), else
-        None. Other lines changed on the branch do not count: forescale's next commit
-        stacks on them and keeps them."""
+        branch holds a value other than the one ``last``, forescale's newest commit, put
+        there: a reviewer set it), else None. Other lines changed on the branch do not
+        count: forescale's next commit stacks on them and keeps them."""
         from forescale.iac_writer.gitcommit import parent_file
 
-        last = _last_committed(self.store, self.name)
-        if self.service.iac.write != "in_place" or last is None or last.literal_after is None:
+        if self.service.iac.write != "in_place" or last.literal_after is None:
             return None
         branch = self.service.iac.commit_branch.format(service=self.name)
         parent = parent_file(self.target.path, branch=branch)
         if parent.tip is None:  # merged and deleted, or never made: a new proposal
             return None
-        proposed = self.target.put(parent.data, last.literal_after, file_was_absent=False)
-        if proposed == parent.data:
+        found = self.target.snapshot(parent.data).literal
+        if found == last.literal_after:
             return None
-        found = self.target.snapshot(parent.data).literal or "nothing"
         return (
-            f"{branch} holds {self.target.address} = {found}, not the {last.literal_after} "
+            f"{branch} holds {self.target.address} = {found or 'nothing'}, not the "
+            f"{last.literal_after} "
             f"forescale committed there ({(last.commit_sha or '')[:12]}): someone changed it "
             "on the branch, and forescale does not overwrite a reviewer's value; merge or "
             "delete the branch and forescale proposes again"
@@ -841,11 +842,3 @@ def _undo_words(undo: UndoResult, target: Target) -> str:
 def _last_committed(store: Store, name: str) -> ChangeRecord | None:
     """The newest commit forescale made for this service (None: none recently)."""
     return next((r for r in store.list_changes(name, limit=20) if r.status == "committed"), None)
-
-
-def _already_proposed(store: Store, name: str, units: int) -> bool:
-    """Commit mode: the newest commit for this service already proposes ``units``."""
-    for record in store.list_changes(name, limit=20):
-        if record.status == "committed":
-            return record.to_units == units
-    return False

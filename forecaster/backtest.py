@@ -59,6 +59,7 @@ from forescale.forecaster.candidates import DEFAULT_MODELS
 from forescale.forecaster.capacity import (
     floor_hold,
     held_demand,
+    held_newest,
     plan_capacity,
     planner_frame,
     units_for,
@@ -765,8 +766,7 @@ def _last_observed(
         return None
     if pd.Timestamp(seen["ds"].iloc[-1]) < pd.Timestamp(cutoff) - pd.Timedelta(native) * 3:
         return None
-    stamps, values = pd.DatetimeIndex(seen["ds"]), seen["y"].to_numpy(dtype=float)
-    return float(held_demand(stamps, values, hold)[-1])
+    return held_newest(seen, hold)
 
 
 def _starting_units(current: int | None, observed: float | None, policy: CapacityPolicy) -> int:

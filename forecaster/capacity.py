@@ -111,6 +111,7 @@ from forescale.forecaster.types import (
 __all__ = [
     "floor_hold",
     "held_demand",
+    "held_newest",
     "plan_capacity",
     "planner_frame",
     "refined",
@@ -174,6 +175,15 @@ def held_demand(ds: pd.DatetimeIndex, y: np.ndarray, hold: dt.timedelta) -> np.n
     series = pd.Series(values, index=pd.DatetimeIndex(ds))
     held = series.rolling(pd.Timedelta(hold), closed="both", min_periods=1).max().to_numpy()
     return np.where(np.isfinite(values), held, np.nan)
+
+
+def held_newest(observed: pd.DataFrame, hold: dt.timedelta) -> float:
+    """The newest sample of ``observed`` (``ds`` ascending, ``y`` known, not empty) as the
+    reactive floor holds it: :func:`held_demand`'s last value, reading only the samples
+    ``hold`` before the newest."""
+    ds = pd.DatetimeIndex(observed["ds"])
+    recent = observed["y"].to_numpy(dtype=float)[ds >= ds[-1] - pd.Timedelta(hold)]
+    return float(recent.max())
 
 
 def step_limit(limit: StepLimit, current: int) -> int | None:

@@ -29,7 +29,7 @@ from forescale.errors import (
     PricingError,
     TfvarsTargetError,
 )
-from forescale.forecaster.capacity import floor_hold, held_demand, plan_capacity, planner_frame
+from forescale.forecaster.capacity import floor_hold, held_newest, plan_capacity, planner_frame
 from forescale.forecaster.cost import CostSummary, cost_of
 from forescale.forecaster.types import CapacityPlan, CapacityPolicy, Forecast
 from forescale.iac_writer import files
@@ -87,7 +87,7 @@ def schedule(
 ) -> Schedule:
     """Plan capacity (pure): ``history`` is the regular-grid history up to ``now``; the
     newest sample is the observed demand when it is at most ``stale_after`` old, and the
-    floor serves it as :func:`held_demand` holds it (the highest of the stabilisation
+    floor serves it as :func:`held_newest` holds it (the highest of the stabilisation
     window); ``in_force`` the capacities applied in the last ``step_period`` (the step limits'
     memory across runs, see :func:`forescale.forecaster.capacity.plan_capacity`)."""
     observed = history.dropna(subset=["y"])
@@ -96,10 +96,7 @@ def schedule(
     last_seen = pd.Timestamp(observed["ds"].iloc[-1]).to_pydatetime()
     data_fresh = dt.timedelta(0) <= now - last_seen <= stale_after
     observed_demand = float(observed["y"].iloc[-1]) if data_fresh else None
-    floor_demand = None
-    if data_fresh:
-        stamps, values = pd.DatetimeIndex(observed["ds"]), observed["y"].to_numpy(dtype=float)
-        floor_demand = float(held_demand(stamps, values, floor_hold(policy))[-1])
+    floor_demand = held_newest(observed, floor_hold(policy)) if data_fresh else None
     plan = plan_capacity(
         planner_frame(forecast, observed, policy.stabilization + policy.lead_time),
         policy=policy,

@@ -24,6 +24,7 @@ from forescale.forecaster.capacity import (
     NO_SCALE_IN_NOTE,
     floor_hold,
     held_demand,
+    held_newest,
     plan_capacity,
     step_limit,
     units_for,
@@ -1407,6 +1408,13 @@ def test_held_demand_is_the_highest_known_sample_of_the_window() -> None:
     # 12:20 still sees 12:05's 5 (the window's start counts); 12:15 is unknown
     assert np.array_equal(held, [1, 5, 5, NAN, 5, 2, 1, 1], equal_nan=True)
     assert np.array_equal(held_demand(ds, y, dt.timedelta(0)), y, equal_nan=True)
+    # the newest sample alone, as the daemon's plan reads it
+    known = pd.DataFrame({"ds": ds, "y": y}).dropna()
+    for hold in (dt.timedelta(0), QUARTER, HOUR):
+        stamps = pd.DatetimeIndex(known["ds"])
+        expected = held_demand(stamps, known["y"].to_numpy(), hold)[-1]
+        assert held_newest(known, hold) == expected
+    assert held_newest(known.iloc[:4], QUARTER) == 5.0  # 12:20 still sees 12:05
 
 
 def test_the_floor_holds_for_the_stabilisation_unless_nothing_is_lowered() -> None:

@@ -53,6 +53,29 @@ def seasonal_naive(
     )
 
 
+def known_forecast(
+    start: dt.datetime,
+    values: Sequence[float] | np.ndarray,
+    step: dt.timedelta,
+    *,
+    model: str = "m",
+) -> Forecast:
+    """A forecast that knows exactly ``values`` from ``start`` every ``step``: point,
+    lower and upper edge all the same, fitted at ``start`` on history up to one step
+    before it."""
+    ds = pd.date_range(start, periods=len(values), freq=step)
+    v = np.asarray(values, dtype=float)
+    return Forecast(
+        frame=pd.DataFrame({"ds": ds, "yhat": v, "yhat_lower": v, "yhat_upper": v}),
+        components=(),
+        resolution=step,
+        interval_width=0.9,
+        fitted_at=start,
+        history_end=start - step,
+        model=model,
+    )
+
+
 FAST = CandidateSet(fitters={"prophet": seasonal_naive})
 """A candidate set whose only model is :func:`seasonal_naive` standing in for Prophet: the
 product's path (choice by record, storage, planning) without Prophet's cost."""

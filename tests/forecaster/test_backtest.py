@@ -32,6 +32,7 @@ from forescale.forecaster.backtest import (
 from forescale.forecaster.capacity import plan_capacity, planner_frame, refined, units_for
 from forescale.forecaster.challengers import seasonal_naive_forecast
 from forescale.forecaster.types import CapacityPolicy, Forecast, ForecastSettings, StepLimit
+from tests.fakes import known_forecast
 
 UTC = dt.UTC
 MINUTE = dt.timedelta(minutes=1)
@@ -809,18 +810,7 @@ def test_refined_repeats_each_step_onto_the_finer_grid() -> None:
 
 
 def hourly_forecast(values: list[float], start: dt.datetime) -> Forecast:
-    ds = pd.date_range(start, periods=len(values), freq=HOUR)
-    v = np.asarray(values, dtype=float)
-    frame = pd.DataFrame({"ds": ds, "yhat": v, "yhat_lower": v, "yhat_upper": v})
-    return Forecast(
-        frame=frame,
-        components=(),
-        resolution=HOUR,
-        interval_width=0.9,
-        fitted_at=start,
-        history_end=start - HOUR,
-        model="m",
-    )
+    return known_forecast(start, values, HOUR)
 
 
 def test_an_hourly_forecast_is_planned_in_five_minute_slots() -> None:

@@ -10,25 +10,14 @@ import pandas as pd
 from forescale.forecaster.accuracy import Choice
 from forescale.forecaster.decision import decide
 from forescale.forecaster.types import Forecast
+from tests.fakes import known_forecast
 
 T0 = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
 FIVE_MIN = dt.timedelta(minutes=5)
 
 
 def flat(model: str, level: float) -> Forecast:
-    ds = pd.date_range(T0 + dt.timedelta(days=1), periods=12, freq=FIVE_MIN)
-    frame = pd.DataFrame(
-        {"ds": ds, "yhat": level, "yhat_lower": level, "yhat_upper": level}, index=range(12)
-    )
-    return Forecast(
-        frame=frame,
-        components=(),
-        resolution=FIVE_MIN,
-        interval_width=0.9,
-        fitted_at=T0,
-        history_end=T0,
-        model=model,
-    )
+    return known_forecast(T0 + dt.timedelta(days=1), [level] * 12, FIVE_MIN, model=model)
 
 
 def plain(

@@ -12,6 +12,7 @@ import pandas as pd
 
 from forescale.forecaster.types import CapacityPolicy, Forecast
 from forescale.usecases.plan import schedule
+from tests.fakes import known_forecast
 
 FIVE = dt.timedelta(minutes=5)
 NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
@@ -27,18 +28,7 @@ POLICY = CapacityPolicy(
 
 
 def flat_forecast(level: float) -> Forecast:
-    ds = pd.date_range(NOON, periods=72, freq=FIVE)
-    values = np.full(len(ds), level)
-    frame = pd.DataFrame({"ds": ds, "yhat": values, "yhat_lower": values, "yhat_upper": values})
-    return Forecast(
-        frame=frame,
-        components=(),
-        resolution=FIVE,
-        interval_width=0.8,
-        fitted_at=NOON,
-        history_end=NOON - FIVE,
-        model="m",
-    )
+    return known_forecast(NOON, [level] * 72, FIVE)
 
 
 def history_until(end: dt.datetime, burst_at: dt.datetime) -> pd.DataFrame:

@@ -346,12 +346,23 @@ def observed_floor(
     over ``hold`` as the planner's floor holds it
     (:func:`forescale.forecaster.capacity.held_demand`); steps with none before them get
     no floor (0)."""
+    return _served_floor(_seen(ds, actual, floor.delay, hold), floor)
+
+
+def _seen(ds: pd.Series, actual: np.ndarray, delay: dt.timedelta, hold: dt.timedelta) -> np.ndarray:
+    """The demand the floor has seen at each step: the latest actual at or before
+    ``ds - delay``, held over ``hold`` (0 before the first; NaN where unknown)."""
     stamps = pd.DatetimeIndex(ds)
     order = np.argsort(epoch_ns(stamps))
     sorted_ds = stamps[order]
-    pos = sorted_ds.searchsorted(stamps - pd.Timedelta(floor.delay), side="right") - 1
+    pos = sorted_ds.searchsorted(stamps - pd.Timedelta(delay), side="right") - 1
     held = held_demand(sorted_ds, actual[order], hold)
-    seen = np.where(pos >= 0, held[np.clip(pos, 0, None)], 0.0)
+    return np.where(pos >= 0, held[np.clip(pos, 0, None)], 0.0)
+
+
+def _served_floor(seen: np.ndarray, floor: Floor) -> np.ndarray:
+    """What the floor serves for ``seen``: (1 + headroom) x it, at most the cap while the
+    demand is below it; nothing where unknown. (Non-decreasing in ``seen``.)"""
     served = seen * (1 + floor.headroom)
     if floor.cap is not None:
         served = np.where(seen <= floor.cap, np.minimum(served, floor.cap), served)
@@ -411,12 +422,11 @@ def evidence_for(
     raw_actual = record["actual"].to_numpy(dtype=float)[raw_keep]
     floors: list[tuple[float | None, np.ndarray]] = [(None, np.zeros(int(keep.sum())))]
     if floor is not None:
+        seen = _seen_in_force(bases["ds"], a_all, floor, serving)[keep]
         floors = [
             (
                 floor.headroom * step,
-                _floor_in_force(
-                    bases["ds"], a_all, replace(floor, headroom=floor.headroom * step), serving
-                )[keep],
+                _served_floor(seen, replace(floor, headroom=floor.headroom * step)),
             )
             for step in (FLOOR_STEPS if floor.headroom > 0 else (1.0,))
         ]
@@ -454,18 +464,20 @@ def evidence_for(
     )
 
 
-def _floor_in_force(
+def _seen_in_force(
     ds: pd.Series, actual: np.ndarray, floor: Floor, serving: Serving | None
 ) -> np.ndarray:
-    """The observed floor at each step; with ``serving``, as it serves: held over the
-    scale-in stabilisation, a raise only ``warmup`` after it is applied, a lower at once."""
+    """The demand the floor serves at each step (:func:`_served_floor` gives the units'
+    demand for any headroom); with ``serving``, as it serves: held over the scale-in
+    stabilisation, a raise only ``warmup`` after it is applied, a lower at once (the
+    smaller of what was seen ``delay`` and ``delay + warmup`` ago: the floor is
+    non-decreasing in what it saw)."""
     if serving is None:
-        return observed_floor(ds, actual, floor)
-    applied = observed_floor(ds, actual, floor, serving.hold)
+        return _seen(ds, actual, floor.delay, dt.timedelta(0))
+    applied = _seen(ds, actual, floor.delay, serving.hold)
     if serving.warmup <= dt.timedelta(0):
         return applied
-    later = replace(floor, delay=floor.delay + serving.warmup)
-    warm = observed_floor(ds, actual, later, serving.hold)
+    warm = _seen(ds, actual, floor.delay + serving.warmup, serving.hold)
     return np.asarray(np.minimum(applied, warm), dtype=float)
 
 

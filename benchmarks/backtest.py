@@ -424,11 +424,14 @@ class Setting:
     fixed_floor: bool = False
     # how many days of record the choice judges (rows saved before this knob have 7)
     record_days: float = 7.0
+    # CapacityPolicy.unit_tolerance (rows saved before this knob have 0)
+    unit_tolerance: float = 0.0
 
     def label(self) -> str:
         return (
             f"target_under {self.target_under:g}, peak_allowance {self.peak_allowance:g}, "
-            f"switch_margin {self.switch_margin:g}, record_window {self.record_days:g}d"
+            f"switch_margin {self.switch_margin:g}, record_window {self.record_days:g}d, "
+            f"unit_tolerance {self.unit_tolerance:g}"
             + (", the floor's headroom fixed at +30 %" if self.fixed_floor else "")
         )
 
@@ -436,7 +439,7 @@ class Setting:
         knobs = (self.target_under, self.peak_allowance, self.switch_margin)
         return (
             " / ".join(f"{k:g}" for k in knobs)
-            + f" / {self.record_days:g}d"
+            + f" / {self.record_days:g}d / tol {self.unit_tolerance:g}"
             + (" (floor fixed)" if self.fixed_floor else "")
         )
 
@@ -449,18 +452,22 @@ def product_default() -> Setting:
         config.peak_allowance,
         _default_switch_margin(),
         record_days=config.record_window / dt.timedelta(days=1),
+        unit_tolerance=config.policy.unit_tolerance,
     )
 
 
-def policy(max_units: int) -> CapacityPolicy:
-    return CapacityPolicy(
+def policy(max_units: int, unit_tolerance: float | None = None) -> CapacityPolicy:
+    """forescale backtest's policy; ``unit_tolerance`` None: the product's default."""
+    base = CapacityPolicy(
         capacity_per_unit=0.0,  # peak evaluated demand / 20
         min_units=CLI.min_units,
         max_units=max_units,
         lead_time=CLI.lead_time,
         stabilization=CLI.stabilization,
         observed_headroom=CLI.observed_headroom,
+        unit_tolerance=CLI.unit_tolerance,
     )
+    return base if unit_tolerance is None else replace(base, unit_tolerance=unit_tolerance)
 
 
 def fitter_for(case: Case) -> FoldFitter:
@@ -479,7 +486,7 @@ def config_for(case: Case, setting: Setting, max_units: int) -> BacktestConfig:
     return BacktestConfig(
         cutoffs=case.cutoffs,
         horizon=HORIZON,
-        policy=policy(max_units),
+        policy=policy(max_units, setting.unit_tolerance),
         sim_step=FIVE,
         target_under=setting.target_under,
         peak_allowance=setting.peak_allowance,
@@ -643,6 +650,7 @@ def summarize(
             setting.switch_margin,
             setting.fixed_floor,
             setting.record_days,
+            setting.unit_tolerance,
         ],
         "folds": sum(1 for f in result.folds if f.model is not None),
         "failed_folds": sum(1 for f in result.folds if f.error),
@@ -1045,6 +1053,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[7.0],
         help="days of record the choice judges (default: 7, as the runs before this knob)",
     )
+    parser.add_argument(
+        "--unit-tolerance",
+        nargs="+",
+        type=_floats,
+        default=None,
+        help="CapacityPolicy.unit_tolerance values (default: the engine's)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="every row of every setting")
     parser.add_argument("--markdown", type=Path, default=None, help="the tables, for the docs")
     parser.add_argument(
@@ -1065,10 +1080,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = [default]
     if not args.no_sweep:
         grid = itertools.product(
-            args.target_under, args.peak_allowance, args.switch_margin, args.record_window
+            args.target_under,
+            args.peak_allowance,
+            args.switch_margin,
+            args.record_window,
+            args.unit_tolerance or [default.unit_tolerance],
         )
         settings = sorted(
-            {default, *(Setting(tu, pa, sm, record_days=rw) for tu, pa, sm, rw in grid)}
+            {
+                default,
+                *(
+                    Setting(tu, pa, sm, record_days=rw, unit_tolerance=ut)
+                    for tu, pa, sm, rw, ut in grid
+                ),
+            }
         )
     if args.diagnose_floor:
         settings.append(replace(default, fixed_floor=True))

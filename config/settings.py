@@ -810,6 +810,9 @@ class ServiceSettings(BaseModel):
     lead_time: Annotated[Duration, _within(WEEK)] = dt.timedelta(minutes=15)
     # The reactive floor serves the latest observed demand times (1 + observed_headroom).
     observed_headroom: Float = Field(default=0.3, ge=0, le=5)
+    # A demand at most this fraction of one unit above a whole number of units is planned
+    # at that number (forecaster.capacity.UNIT_TOLERANCE; 0: always round up).
+    unit_tolerance: Float = Field(default=0.02, ge=0, lt=1)
     scale_in: ScaleInSettings = Field(default_factory=ScaleInSettings)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     iac: IacTarget

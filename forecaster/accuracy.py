@@ -247,6 +247,7 @@ class Serving:
     ``warmup`` after it is applied."""
 
     unit: float | None = None  # capacity_per_unit (None: continuous capacity)
+    tolerance: float = 0.0  # CapacityPolicy.unit_tolerance: a fraction of one unit
     min_units: int = 0
     max_units: int | None = None
     lead: dt.timedelta = dt.timedelta(0)
@@ -260,6 +261,7 @@ class Serving:
         """As ``policy`` serves (lead time, scale-in stabilisation, bounds, unit size)."""
         return cls(
             unit=policy.capacity_per_unit if policy.capacity_per_unit > 0 else None,
+            tolerance=policy.unit_tolerance,
             min_units=policy.min_units,
             max_units=policy.max_units,
             lead=policy.lead_time,
@@ -281,7 +283,9 @@ class Serving:
         planned = forecast if cap is None else np.minimum(forecast, cap)
         if self.unit is None or not self.unit > 0:
             return np.asarray(np.maximum(planned, floor), dtype=float)
-        units = np.maximum(_whole(planned, self.unit), _whole(floor, self.unit))
+        units = np.maximum(
+            _whole(planned, self.unit, self.tolerance), _whole(floor, self.unit, self.tolerance)
+        )
         units = np.maximum(units, self.min_units)
         if self.max_units is not None:
             units = np.minimum(units, self.max_units)
@@ -312,10 +316,14 @@ def _window_max(values: np.ndarray, width: int, *, forward: bool) -> np.ndarray:
     return np.where(np.isfinite(finite), finite, np.nan)
 
 
-def _whole(demand: np.ndarray, unit: float) -> np.ndarray:
+def _whole(demand: np.ndarray, unit: float, tolerance: float = 0.0) -> np.ndarray:
     """Units for ``demand`` (as :func:`forescale.forecaster.capacity.units_for`: a quotient
-    within a relative 1e-9 above a whole number is that number)."""
+    at most ``tolerance`` above a whole number is that number, at least 1 for a demand
+    > 0; without a tolerance, within a relative 1e-9)."""
     ratio = np.maximum(demand, 0.0) / unit
+    if tolerance > 0:
+        whole = np.ceil(ratio - tolerance)  # NaN stays NaN
+        return np.asarray(np.where(ratio > 0, np.maximum(whole, 1.0), np.maximum(whole, 0.0)))
     return np.asarray(np.ceil(ratio * (1 - 1e-9)), dtype=float)
 
 

@@ -774,7 +774,11 @@ def _starting_units(current: int | None, observed: float | None, policy: Capacit
     demand needs (clamped)."""
     if current is not None:
         return current
-    base = units_for(observed, policy.capacity_per_unit) if observed is not None else 0
+    base = (
+        units_for(observed, policy.capacity_per_unit, policy.unit_tolerance)
+        if observed is not None
+        else 0
+    )
     return min(max(base, policy.min_units), policy.max_units)
 
 

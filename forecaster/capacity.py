@@ -109,6 +109,7 @@ from forescale.forecaster.types import (
 )
 
 __all__ = [
+    "UNIT_TOLERANCE",
     "floor_hold",
     "held_demand",
     "held_newest",
@@ -129,19 +130,28 @@ PLAN_STEP = dt.timedelta(minutes=5)  # finest slot a coarser forecast is planned
 
 NO_SCALE_IN_NOTE = "no scale-in: metrics stale/unavailable"
 
+# The product's CapacityPolicy.unit_tolerance (the settings file and the backtest's
+# entry points restate it; a test keeps them in step): a demand at most 2 % of one unit
+# above a whole number of units is planned at that number. Chosen with whole groups of
+# public series left out (docs/BENCHMARKS.md); the record judges every candidate with it.
+UNIT_TOLERANCE = 0.02
+
 
 # --------------------------------------------------------------------------------------
 # Public helpers
 # --------------------------------------------------------------------------------------
 
 
-def units_for(demand: float, capacity_per_unit: float) -> int:
+def units_for(demand: float, capacity_per_unit: float, tolerance: float = 0.0) -> int:
     """Units needed to serve ``demand`` (service unit, e.g. requests/s).
 
-    ``ceil(demand / capacity_per_unit)``, with ``demand <= 0`` needing 0 units. A quotient
-    within a relative 1e-9 above an integer counts as that integer (10.0000000001 / 1 is
-    10 units, not 11). Raises ``PlanError`` for a non-finite demand or a
-    ``capacity_per_unit`` that is not a finite number > 0.
+    ``ceil(demand / capacity_per_unit - tolerance)``, at least 1 for a demand > 0, with
+    ``demand <= 0`` needing 0 units: ``tolerance`` is the fraction of one unit a demand
+    may exceed a whole number of units by and still be planned at it
+    (``CapacityPolicy.unit_tolerance``). A quotient within a relative 1e-9 above an
+    integer counts as that integer (10.0000000001 / 1 is 10 units, not 11). Raises
+    ``PlanError`` for a non-finite demand or a ``capacity_per_unit`` that is not a finite
+    number > 0.
     """
     _check_capacity_per_unit(capacity_per_unit)
     if not math.isfinite(demand):
@@ -154,6 +164,8 @@ def units_for(demand: float, capacity_per_unit: float) -> int:
             f"demand {demand!r} / capacity_per_unit {capacity_per_unit!r} overflows; "
             "check the units of capacity_per_unit"
         )
+    if tolerance > 0:
+        return max(1, math.ceil(ratio - tolerance))
     return _ceil_tolerant(ratio)
 
 
@@ -368,6 +380,9 @@ def _check_policy(policy: CapacityPolicy) -> None:
     tol = policy.scale_in_tolerance
     if not (math.isfinite(tol) and 0 <= tol < 1):
         raise PlanError(f"policy.scale_in_tolerance must be in [0, 1), got {tol!r}")
+    tol = policy.unit_tolerance
+    if not (math.isfinite(tol) and 0 <= tol < 1):
+        raise PlanError(f"policy.unit_tolerance must be in [0, 1), got {tol!r}")
     if policy.scale_in not in ("never", "after_peak"):
         raise PlanError(f"policy.scale_in must be 'never' or 'after_peak', got {policy.scale_in!r}")
     _check_step_limit(policy.max_step_up, "policy.max_step_up")
@@ -659,7 +674,10 @@ class _Planner:
         self.observed = float(observed) if observed is not None else None
         self.allowed = scale_in_allowed
         cpu = policy.capacity_per_unit
-        self.req: list[int | None] = [None if math.isnan(y) else units_for(y, cpu) for y in demand]
+        tol = policy.unit_tolerance
+        self.req: list[int | None] = [
+            None if math.isnan(y) else units_for(y, cpu, tol) for y in demand
+        ]
         self.last = len(demand) - 1
         self.g0 = (now - ds0) // step
         if self.g0 > self.last:
@@ -673,11 +691,13 @@ class _Planner:
         # A change at a slot shares its step_period window with the next w - 1 slots.
         self.w = _ceil_steps(policy.step_period, step)
         self.floor_units: int | None = None
+        self.floor_demand = 0.0
         if observed is not None:
             floor_demand = observed * (1 + policy.observed_headroom)
             if floor_cap is not None and observed <= floor_cap:
                 floor_demand = min(floor_demand, floor_cap)  # the ceiling holds until broken
-            self.floor_units = units_for(floor_demand, cpu)
+            self.floor_demand = floor_demand
+            self.floor_units = units_for(floor_demand, cpu, tol)
         self.floor_until = now + max(policy.lead_time, policy.stabilization)
         # Windows from the first look-back slot of the first planned slot to the last row.
         self.lo = self.g0 - self.s
@@ -989,6 +1009,13 @@ class _Planner:
             for d in drafts
         ]
 
+    def _tolerated(self, demand: float, units: int) -> str:
+        """Says so when the unit tolerance rounded ``demand`` down to ``units``."""
+        tol = self.policy.unit_tolerance
+        if tol > 0 and demand > units * self.policy.capacity_per_unit * (1 + _REL_EPS):
+            return f" (within the unit tolerance, {_fmt_num(tol)} of a unit)"
+        return ""
+
     def _source_text(self, need: _Need) -> tuple[str, dt.datetime, float, list[str]]:
         """(clause, serves_at, demand, constraints) for the need that drives a raise."""
         policy = self.policy
@@ -1000,7 +1027,7 @@ class _Planner:
             demand = self.demand[row]
             text = (
                 f"forecast upper band {_fmt_num(demand)} at {self.fmt_time(serves)} needs "
-                f"{need.raw} units at {cpu} per unit"
+                f"{need.raw} units at {cpu} per unit{self._tolerated(demand, need.raw)}"
             )
             if policy.lead_time:
                 text += f"; lead time {_fmt_td(policy.lead_time)}"
@@ -1008,7 +1035,8 @@ class _Planner:
             serves = self.now
             demand = self.observed or 0.0
             text = (
-                f"{self.observed_text()} needs {need.raw} units at {cpu} per unit "
+                f"{self.observed_text()} needs {need.raw} units at {cpu} per unit"
+                f"{self._tolerated(self.floor_demand, need.raw)} "
                 f"(reactive floor until {self.fmt_time(self.floor_until)})"
             )
             constraints.append("observed-demand floor")

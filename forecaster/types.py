@@ -148,6 +148,10 @@ class CapacityPolicy:
     scale_in: Literal["never", "after_peak"] = "after_peak"
     stabilization: dt.timedelta = dt.timedelta(hours=1)
     scale_in_tolerance: float = 0.1  # ignore decreases smaller than this fraction
+    # A demand at most this fraction of one unit above a whole number of units is planned
+    # at that number (0.02: 20.015 units' worth of demand is 20 units, not 21): a unit
+    # loaded 2 % past its rating for the rare step beats paying one more all the time.
+    unit_tolerance: float = 0.0
     # The reactive floor serves the latest observed demand times (1 + this): headroom for
     # growth while the next collect and apply come round (0.2 = aim at 80 % of a unit).
     observed_headroom: float = 0.0

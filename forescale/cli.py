@@ -673,6 +673,14 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     type=click.FloatRange(0, 5),
     help="The observed-demand floor serves observed x (1 + this).",
 )
+@click.option(
+    "--unit-tolerance",
+    default=0.02,  # forecaster.capacity.UNIT_TOLERANCE
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="A demand at most this fraction of one unit above a whole number of units is "
+    "planned at that number (0: always round up).",
+)
 @click.option("--min-units", default=1, show_default=True, type=click.IntRange(0, None))
 @click.option("--max-units", default=100000, show_default=True, type=click.IntRange(1, None))
 @click.option(
@@ -755,6 +763,7 @@ def backtest(
     lead_time: dt.timedelta,
     stabilization: dt.timedelta,
     observed_headroom: float,
+    unit_tolerance: float,
     min_units: int,
     max_units: int,
     interval_width: float,
@@ -799,6 +808,7 @@ def backtest(
         lead_time=lead_time,
         stabilization=stabilization,
         observed_headroom=observed_headroom,
+        unit_tolerance=unit_tolerance,
         min_units=min_units,
         max_units=max_units,
         interval_width=interval_width,

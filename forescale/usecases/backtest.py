@@ -43,6 +43,7 @@ from forescale.forecaster.backtest import (
     run_backtest,
 )
 from forescale.forecaster.candidates import DEFAULT_MODELS, PRODUCT, CandidateSet, Fitted
+from forescale.forecaster.capacity import UNIT_TOLERANCE
 from forescale.forecaster.ceiling import PEAK_ALLOWANCE
 from forescale.forecaster.cost import Price
 from forescale.forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
@@ -100,6 +101,7 @@ class BacktestArgs:
     lead_time: dt.timedelta = dt.timedelta(minutes=15)
     stabilization: dt.timedelta = dt.timedelta(minutes=15)
     observed_headroom: float = 0.3
+    unit_tolerance: float = UNIT_TOLERANCE  # CapacityPolicy.unit_tolerance
     min_units: int = 1
     max_units: int = 100_000
     interval_width: float = 0.9
@@ -385,6 +387,7 @@ def _csv_policy(args: BacktestArgs) -> CapacityPolicy:
         lead_time=args.lead_time,
         stabilization=args.stabilization,
         observed_headroom=args.observed_headroom,
+        unit_tolerance=args.unit_tolerance,
     )
     if args.capacity_per_unit is not None and not args.capacity_per_unit > 0:
         raise ConfigError("--capacity-per-unit must be > 0")
@@ -492,6 +495,7 @@ def _echo(
         "lead_time_seconds": policy.lead_time.total_seconds(),
         "stabilization_seconds": policy.stabilization.total_seconds(),
         "observed_headroom": policy.observed_headroom,
+        "unit_tolerance": policy.unit_tolerance,
         "min_units": policy.min_units,
         "max_units": policy.max_units,
         "interval_width": settings.interval_width,

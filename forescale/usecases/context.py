@@ -215,6 +215,7 @@ def capacity_policy(service: ServiceSettings) -> CapacityPolicy:
         scale_in=service.scale_in.policy,
         stabilization=service.scale_in.stabilization,
         scale_in_tolerance=service.scale_in.tolerance,
+        unit_tolerance=service.unit_tolerance,
     )
 
 

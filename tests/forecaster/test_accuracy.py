@@ -27,7 +27,7 @@ from forescale.forecaster.accuracy import (
     smape,
     widened,
 )
-from forescale.forecaster.types import Forecast
+from forescale.forecaster.types import CapacityPolicy, Forecast
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 4, tzinfo=UTC)
@@ -419,6 +419,22 @@ def test_serving_raises_ahead_holds_after_and_counts_whole_units() -> None:
     )
 
 
+def test_serving_counts_units_with_the_policys_unit_tolerance() -> None:
+    """The record rounds as the planner does (capacity.units_for with the tolerance)."""
+    from forescale.forecaster.accuracy import Serving
+    from forescale.forecaster.capacity import units_for
+
+    policy = CapacityPolicy(capacity_per_unit=10.0, min_units=0, max_units=99, unit_tolerance=0.2)
+    serving = Serving.of(policy)
+    assert serving.tolerance == 0.2
+    demand = np.array([0.0, 1.0, 31.0, 32.0, 33.0, NAN])
+    served = serving.served(demand, np.zeros(len(demand)), None)
+    expected = [units_for(d, 10.0, 0.2) * 10.0 for d in demand[:-1]]
+    np.testing.assert_array_equal(served[:-1], expected)
+    np.testing.assert_array_equal(served[:-1], [0, 10, 30, 30, 40])
+    assert math.isnan(served[-1])
+
+
 def test_the_record_credits_the_plans_hold_with_serving() -> None:
     """A forecast that is right but five minutes late everywhere: judged point by point it
     is short on every rise, so it needs headroom; served as the plan serves it (raised 15
@@ -449,18 +465,22 @@ def test_every_entry_point_defaults_to_the_engines_target_under_and_allowance() 
     from click.testing import CliRunner
 
     from forescale.cli import cli
-    from forescale.config.settings import ForecastConfig
+    from forescale.config.settings import ForecastConfig, ServiceSettings
     from forescale.forecaster.accuracy import RECORD_WINDOW, TARGET_UNDER
     from forescale.forecaster.backtest import BacktestConfig
+    from forescale.forecaster.capacity import UNIT_TOLERANCE
     from forescale.forecaster.ceiling import PEAK_ALLOWANCE
     from forescale.usecases.backtest import BacktestArgs
 
     assert ForecastConfig().target_under == TARGET_UNDER
     assert ForecastConfig().peak_allowance == PEAK_ALLOWANCE
     assert ForecastConfig().record_window == RECORD_WINDOW
+    assert ServiceSettings.model_fields["unit_tolerance"].default == UNIT_TOLERANCE
+    assert BacktestArgs(config=None, service=None, csv_path=None).unit_tolerance == UNIT_TOLERANCE
     assert BacktestConfig.__dataclass_fields__["record_window"].default == RECORD_WINDOW
     assert BacktestArgs(config=None, service=None, csv_path=None).target_under == TARGET_UNDER
     assert BacktestConfig.__dataclass_fields__["target_under"].default == TARGET_UNDER
     shown = " ".join(CliRunner().invoke(cli, ["backtest", "--help"]).output.split())
     assert f"[default: {TARGET_UNDER};" in shown.split("--target-under", 1)[1]
     assert f"[default: {PEAK_ALLOWANCE};" in shown.split("--peak-allowance", 1)[1]
+    assert f"[default: {UNIT_TOLERANCE};" in shown.split("--unit-tolerance", 1)[1]

@@ -881,12 +881,14 @@ def test_observed_headroom_raises_the_reactive_floor() -> None:
     assert first_units(0.2) == units_for(190.0 * 1.2, 100.0) == 3
 
 
-def test_the_record_serves_each_step_as_the_daemon_replay_does() -> None:
+@pytest.mark.parametrize("unit_tolerance", [0.0, 0.3])
+def test_the_record_serves_each_step_as_the_daemon_replay_does(unit_tolerance: float) -> None:
     """The record judges a forecast by the capacity the daemon would have had in force:
-    the plan's lead time and scale-in hold, whole units, the floor seen after the collect
-    delay and serving after the warm-up (accuracy.Serving). Replayed on a noisy week with a
-    forecast 10 % low, it agrees with the daemon replay step by step on almost every step,
-    and on the under-provisioned share and the cost."""
+    the plan's lead time and scale-in hold, whole units (rounded with the policy's unit
+    tolerance), the floor seen after the collect delay and serving after the warm-up
+    (accuracy.Serving). Replayed on a noisy week with a forecast 10 % low, it agrees with
+    the daemon replay step by step on almost every step, and on the under-provisioned
+    share and the cost."""
     series = weekly_series(6, noise=0.08, seed=4)
     cutoffs = [START + k * DAY for k in (2, 3, 4)]
 
@@ -896,7 +898,13 @@ def test_the_record_serves_each_step_as_the_daemon_replay_does() -> None:
 
         return {"m": made_forecast(cutoff, DAY, shape)}
 
-    policy = replace(POLICY, observed_headroom=0.05, stabilization=QUARTER, scale_in_tolerance=0.0)
+    policy = replace(
+        POLICY,
+        observed_headroom=0.05,
+        stabilization=QUARTER,
+        scale_in_tolerance=0.0,
+        unit_tolerance=unit_tolerance,
+    )
     cfg = config(
         cutoffs,
         horizon=DAY,

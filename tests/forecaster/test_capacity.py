@@ -100,6 +100,31 @@ class Case:
 PEAK_15M = (300,) * 4 + (812,) * 4 + (300,) * 8  # 15:00..18:45, 812 over [16:00, 17:00)
 
 CASES = [
+    # -- unit tolerance -------------------------------------------------------------------
+    Case(
+        id="unit-tolerance-plans-a-demand-just-over-a-boundary-at-the-whole-number",
+        values=(200,) * 2 + (802,) + (200,) * 2,  # 8.02 units' worth at 14:00
+        policy={"unit_tolerance": 0.05},
+        current=2,
+        observed=200,
+        expected=(("14:00", 2, 8), ("15:00", 8, 2)),
+    ),
+    Case(
+        id="unit-tolerance-exceeded-rounds-up",
+        values=(200,) * 2 + (806,) + (200,) * 2,  # 8.06 units' worth: past 5 % of a unit
+        policy={"unit_tolerance": 0.05},
+        current=2,
+        observed=200,
+        expected=(("14:00", 2, 9), ("15:00", 9, 2)),
+    ),
+    Case(
+        id="unit-tolerance-holds-for-the-observed-floor",
+        values=(200,) * 4,
+        policy={"unit_tolerance": 0.05},
+        current=2,
+        observed=802,  # the floor: 8.02 units' worth (no headroom in BASE)
+        expected=(("12:00", 2, 8), ("13:00", 8, 2)),
+    ),
     # -- lead time ------------------------------------------------------------------------
     Case(
         id="lead-15m-raise-lands-exactly-15m-before-demand",
@@ -535,6 +560,23 @@ def test_schedule(case: Case) -> None:
 
 REASONS = [
     (
+        "unit-tolerance-plans-a-demand-just-over-a-boundary-at-the-whole-number",
+        0,
+        "raise 2→8 at 14:00Z: forecast upper band 802.0 at 14:00Z needs 8 units at 100.0 "
+        "per unit (within the unit tolerance, 0.05 of a unit)",
+    ),
+    (
+        "unit-tolerance-holds-for-the-observed-floor",
+        0,
+        "raise 2→8 at 12:00Z: observed demand 802.0 needs 8 units at 100.0 per unit (within "
+        "the unit tolerance, 0.05 of a unit) (reactive floor until 12:00Z)",
+    ),
+    (
+        "unit-tolerance-exceeded-rounds-up",
+        0,
+        "raise 2→9 at 14:00Z: forecast upper band 806.0 at 14:00Z needs 9 units at 100.0 per unit",
+    ),
+    (
         "clamped-to-max-units",
         0,
         "raise 2→6 at 14:00Z: forecast upper band 812.0 at 14:00Z needs 9 units at 100.0 "
@@ -724,6 +766,9 @@ INVALID = [
         "stabilization must be >= 0",
     ),
     ("tolerance-one", _kwargs(policy=_policy(scale_in_tolerance=1.0)), "scale_in_tolerance"),
+    ("unit-tolerance-one", _kwargs(policy=_policy(unit_tolerance=1.0)), "unit_tolerance"),
+    ("unit-tolerance-negative", _kwargs(policy=_policy(unit_tolerance=-0.1)), "unit_tolerance"),
+    ("unit-tolerance-nan", _kwargs(policy=_policy(unit_tolerance=NAN)), "unit_tolerance"),
     ("scale-in-unknown", _kwargs(policy=_policy(scale_in="always")), "scale_in must be"),
     (
         "step-limit-both-fields",
@@ -846,6 +891,22 @@ UNITS = [
 )
 def test_units_for(demand: float, cpu: float, expected: int) -> None:
     assert units_for(demand, cpu) == expected
+
+
+@pytest.mark.parametrize(
+    ("demand", "tolerance", "expected"),
+    [
+        (2001.0, 0.02, 20),  # 20.01 units' worth: within 2 % of a unit
+        (2002.0, 0.02, 20),  # exactly at the tolerance
+        (2003.0, 0.02, 21),
+        (2000.0, 0.02, 20),
+        (1.0, 0.02, 1),  # a tiny demand still needs one unit
+        (0.0, 0.02, 0),
+        (2001.0, 0.0, 21),
+    ],
+)
+def test_units_for_with_a_unit_tolerance(demand: float, tolerance: float, expected: int) -> None:
+    assert units_for(demand, 100.0, tolerance) == expected
 
 
 @pytest.mark.parametrize(

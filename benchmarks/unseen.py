@@ -121,22 +121,26 @@ def viral_spikes(rng: Rng, ds: pd.DatetimeIndex) -> np.ndarray:
     return _counts(rng, mean * rng.lognormal(0, 0.15, len(ds)))
 
 
-def regime_up(rng: Rng, ds: pd.DatetimeIndex) -> np.ndarray:
-    """A daily cycle whose level steps up 2-3x on one day of the evaluation (a launch)."""
+def _stepped(
+    rng: Rng, ds: pd.DatetimeIndex, day: tuple[int, int], factor: tuple[float, float]
+) -> np.ndarray:
+    """Request counts on a daily cycle whose level is multiplied by a factor drawn from
+    ``factor`` from a midnight drawn from ``day`` (days after START) on."""
     peak = rng.uniform(200, 2000)
     level = np.ones(len(ds))
-    level[ds >= START + pd.Timedelta(days=int(rng.integers(17, 23)))] = rng.uniform(2, 3)
+    level[ds >= START + pd.Timedelta(days=int(rng.integers(*day)))] = rng.uniform(*factor)
     mean = peak * level * (0.3 + 0.7 * _daily(ds, rng.uniform(11, 20), 1.5))
     return _counts(rng, mean * rng.lognormal(0, 0.08, len(ds)))
+
+
+def regime_up(rng: Rng, ds: pd.DatetimeIndex) -> np.ndarray:
+    """A daily cycle whose level steps up 2-3x on one day of the evaluation (a launch)."""
+    return _stepped(rng, ds, (17, 23), (2.0, 3.0))
 
 
 def regime_down(rng: Rng, ds: pd.DatetimeIndex) -> np.ndarray:
     """A daily cycle whose level drops to 20-40 % on one day (a job moved elsewhere)."""
-    peak = rng.uniform(200, 2000)
-    level = np.ones(len(ds))
-    level[ds >= START + pd.Timedelta(days=int(rng.integers(13, 18)))] = rng.uniform(0.2, 0.4)
-    mean = peak * level * (0.3 + 0.7 * _daily(ds, rng.uniform(11, 20), 1.5))
-    return _counts(rng, mean * rng.lognormal(0, 0.08, len(ds)))
+    return _stepped(rng, ds, (13, 18), (0.2, 0.4))
 
 
 def growth(rng: Rng, ds: pd.DatetimeIndex) -> np.ndarray:

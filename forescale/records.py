@@ -270,6 +270,8 @@ class RefreshRun:
     finished_at: dt.datetime | None = None
     error: str | None = None
     forecast_run_id: int | None = None
+    owner: str | None = None  # the server process that queued it; None: before migration 0006
+    heartbeat_at: dt.datetime | None = None  # its owner's last sign of life (UTC); None: ditto
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

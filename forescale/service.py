@@ -8,7 +8,8 @@ the scheduler (the API never fits on the request path: forecasts come from the s
   logged once per change of state and retried in the background until it binds or the
   server stops. Port 0 picks a free port (:attr:`ApiServer.port` is the real one).
 - :class:`Refresher` runs ``POST /v1/services/{name}/refresh`` refits one at a time as
-  stored refresh runs, coalesced per service, with a bounded queue.
+  stored refresh runs, coalesced per service, with a bounded queue; each run is leased to
+  its server, which beats while it lives, so the runs of a killed server are failed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import os
+import secrets
 import socket
 import threading
 import time
@@ -48,11 +51,23 @@ log = logging.getLogger("forescale.service")
 METRICS_REFRESH_SECONDS = 300.0
 MAX_QUEUED_REFRESHES = 32  # refreshes waiting for the worker, across services
 RETRY_AFTER_UNKNOWN_SECONDS = 30  # Retry-After before any refit has been timed
+# A refresh run whose server has not beaten for this long is failed as abandoned. Beats come
+# every quarter of it, so three can be missed (a busy database, a GC pause) before a live
+# server loses its run; clocks of servers sharing a store must agree well within it (NTP).
+REFRESH_LEASE = dt.timedelta(seconds=120)
+OWNER_MAX_CHARS = 64  # refresh_runs.owner is String(64)
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def default_owner() -> str:
+    """``host:pid:random`` naming this server process in at most 64 characters (a long host
+    name is cut; the random part tells two refreshers of one process apart)."""
+    tail = f":{os.getpid()}:{secrets.token_hex(4)}"
+    return socket.gethostname()[: OWNER_MAX_CHARS - len(tail)] + tail
 
 
 class Refresher:
@@ -70,6 +85,13 @@ class Refresher:
        traceback, the run fails with "internal error".
     4. :meth:`close` stops taking refreshes (503), fails the queued runs ("the server
        stopped ...") and waits for the running one.
+    5. Each run is leased to ``owner`` (this process): :meth:`heartbeat` stamps its queued
+       and running runs with ``clock()`` and fails every queued or running run of any
+       owner whose last heartbeat is more than ``lease`` old ("abandoned: ..."), so the
+       runs of a server that was killed do not poll forever. It runs once when the
+       refresher is built (a restarted server clears its predecessor's runs at once), then
+       every ``lease / 4`` in a background thread until :meth:`close`. A swept owner that
+       was only paused still records its real outcome when it finishes.
 
     Coalescing and the bound hold per process: leader and standby each keep their own
     queue (both may run one refit of a service at the same time).
@@ -82,11 +104,20 @@ class Refresher:
         *,
         max_queued: int = MAX_QUEUED_REFRESHES,
         clock: Callable[[], dt.datetime] = utc_now,
+        owner: str | None = None,
+        lease: dt.timedelta = REFRESH_LEASE,
     ) -> None:
+        owner = default_owner() if owner is None else owner
+        if not 0 < len(owner) <= OWNER_MAX_CHARS:
+            raise ValueError(f"owner must be 1 to {OWNER_MAX_CHARS} characters, got {owner!r}")
+        if lease <= dt.timedelta(0):
+            raise ValueError(f"lease must be positive, got {lease}")
         self.refit = refit
         self.store = store
         self.max_queued = max_queued
         self.clock = clock
+        self.owner = owner
+        self.lease = lease
         self._cond = threading.Condition()
         self._active: dict[str, RefreshRun] = {}  # service -> its queued or running run
         self._queued: dict[int, concurrent.futures.Future[None]] = {}  # run id -> future
@@ -95,6 +126,12 @@ class Refresher:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="forescale-refresh"
         )
+        self._stop_beating = threading.Event()
+        self._beat_safely()
+        self._beating = threading.Thread(
+            target=self._beat_every, name="forescale-refresh-heartbeat", daemon=True
+        )
+        self._beating.start()
 
     def submit(self, service: str) -> Submitted:
         """Queue a refit of ``service`` (or join its queued/running run)."""
@@ -115,7 +152,9 @@ class Refresher:
                     status=429,
                     retry_after=self._retry_after(),
                 )
-            run = self.store.create_refresh_run(service, requested_at=self.clock())
+            run = self.store.create_refresh_run(
+                service, requested_at=self.clock(), owner=self.owner
+            )
             self._active[service] = run
             self._queued[run.id] = self._pool.submit(self._execute, run)
         log.info(
@@ -141,7 +180,7 @@ class Refresher:
         forecast_run_id: int | None = None
         try:
             now = self.clock()
-            self.store.start_refresh_run(run.id, started_at=now)
+            self.store.start_refresh_run(run.id, started_at=now, owner=self.owner)
             with self._cond:
                 self._active[name] = dataclasses.replace(run, status="running", started_at=now)
             forecast_run_id = self.refit(name)
@@ -161,12 +200,19 @@ class Refresher:
             )
         finally:
             try:
-                self.store.finish_refresh_run(
+                if not self.store.finish_refresh_run(
                     run.id,
                     finished_at=self.clock(),
                     error=error,
                     forecast_run_id=forecast_run_id,
-                )
+                    owner=self.owner,
+                ):
+                    log.error(
+                        "refresh %s: outcome not recorded: the run is gone or not %s's",
+                        shown,
+                        self.owner,
+                        extra=extra,
+                    )
             except ForescaleError as exc:
                 log.error("refresh %s: outcome not recorded: %s", shown, exc, extra=extra)
             with self._cond:
@@ -195,14 +241,50 @@ class Refresher:
                     run_id,
                     finished_at=self.clock(),
                     error="cancelled: the server stopped before this refresh started; ask again",
+                    owner=self.owner,
                 )
             except ForescaleError as exc:
                 log.error("refresh %s: cancellation not recorded: %s", refresh_id(run_id), exc)
 
+    def heartbeat(self) -> list[RefreshRun]:
+        """Beat for this owner's queued and running runs (at ``clock()``), then fail every
+        queued or running run whose last heartbeat is older than ``clock() - lease`` as
+        abandoned (logged once each, at WARNING). Returns the runs it failed. Store errors
+        propagate (the background thread logs them)."""
+        now = self.clock()
+        self.store.beat_refresh_runs(self.owner, now)
+        swept = self.store.abandon_stale_refresh_runs(now - self.lease, at=now)
+        for run in swept:
+            shown = refresh_id(run.id)
+            log.warning(
+                "refresh %s of %s failed: %s",
+                shown,
+                run.service,
+                run.error,
+                extra={"service": run.service, "run_id": shown, "owner": run.owner},
+            )
+        return swept
+
+    def _beat_safely(self) -> None:
+        try:
+            self.heartbeat()
+        except ForescaleError as exc:  # the store is away: the next beat tries again
+            log.error("refresh heartbeat failed: %s", exc)
+        except Exception:  # noqa: BLE001 - a bug must not stop the heartbeat
+            log.exception("refresh heartbeat crashed (a bug)")
+
+    def _beat_every(self) -> None:
+        interval = self.lease.total_seconds() / 4
+        while not self._stop_beating.wait(interval):
+            self._beat_safely()
+
     def close(self) -> None:
-        """:meth:`cancel_queued`, then wait for a running refit to finish."""
+        """:meth:`cancel_queued`, wait for a running refit to finish (beating for it
+        meanwhile), then stop the heartbeat thread."""
         self.cancel_queued()
         self._pool.shutdown(wait=True)
+        self._stop_beating.set()
+        self._beating.join()
 
 
 def build_app(

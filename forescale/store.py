@@ -131,6 +131,10 @@ refresh_runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("forecast_run_id", sa.Integer, sa.ForeignKey("forecast_runs.id"), nullable=True),
+    # The lease (migration 0006): the server process that queued the run and its last sign of
+    # life (Unix seconds, UTC); both NULL on older rows.
+    sa.Column("owner", sa.String(64), nullable=True),
+    sa.Column("heartbeat_at", sa.BigInteger, nullable=True),
 )
 
 # Shadow mode's promotions and demotions (migration 0005).
@@ -689,12 +693,22 @@ class Store:
             )
 
     # -- refresh runs (API-requested refits) -------------------------------------------
-    def create_refresh_run(self, service: str, *, requested_at: dt.datetime) -> RefreshRun:
-        """Record a queued refresh of ``service``; returns it with its id."""
+    # A run is leased to its ``owner`` (a server process): the owner beats (``heartbeat_at``)
+    # while the run is queued or running; any server fails a run whose heartbeat is older
+    # than the lease (:meth:`abandon_stale_refresh_runs`). Only the owner finishes its run.
+    def create_refresh_run(
+        self, service: str, *, requested_at: dt.datetime, owner: str | None = None
+    ) -> RefreshRun:
+        """Record a queued refresh of ``service`` leased to ``owner`` (its first heartbeat
+        is ``requested_at``); returns it with its id."""
         with self._begin() as conn:
             new_id = conn.execute(
                 refresh_runs.insert().values(
-                    service=service, requested_at=_epoch(requested_at), status="queued"
+                    service=service,
+                    requested_at=_epoch(requested_at),
+                    status="queued",
+                    owner=owner,
+                    heartbeat_at=_epoch(requested_at),
                 )
             ).inserted_primary_key
         if new_id is None:
@@ -704,14 +718,22 @@ class Store:
             raise StoreError(f"refresh run {new_id[0]} vanished right after it was written")
         return run
 
-    def start_refresh_run(self, run_id: int, *, started_at: dt.datetime) -> None:
-        """Mark a queued refresh run as running."""
+    def start_refresh_run(
+        self, run_id: int, *, started_at: dt.datetime, owner: str | None = None
+    ) -> bool:
+        """Mark ``owner``'s refresh run as running (a heartbeat too); False when the run is
+        not ``owner``'s (nothing changed)."""
         with self._begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 refresh_runs.update()
-                .where(refresh_runs.c.id == run_id)
-                .values(status="running", started_at=_epoch(started_at))
+                .where(refresh_runs.c.id == run_id, _owned_by(owner))
+                .values(
+                    status="running",
+                    started_at=_epoch(started_at),
+                    heartbeat_at=_epoch(started_at),
+                )
             )
+        return done.rowcount == 1
 
     def finish_refresh_run(
         self,
@@ -720,12 +742,18 @@ class Store:
         finished_at: dt.datetime,
         error: str | None = None,
         forecast_run_id: int | None = None,
-    ) -> None:
-        """Record a refresh run's outcome: ``failed`` with ``error``, else ``succeeded``."""
+        owner: str | None = None,
+    ) -> bool:
+        """Record a refresh run's outcome: ``failed`` with ``error``, else ``succeeded``.
+
+        Only ``owner`` (or anyone, for a run from before owners were recorded) finishes a
+        run, and its outcome replaces an ``abandoned`` failure: an owner swept while it was
+        paused still ran the refit. False when the run is another owner's (nothing changed).
+        """
         with self._begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 refresh_runs.update()
-                .where(refresh_runs.c.id == run_id)
+                .where(refresh_runs.c.id == run_id, _owned_by(owner))
                 .values(
                     status="failed" if error is not None else "succeeded",
                     finished_at=_epoch(finished_at),
@@ -733,6 +761,55 @@ class Store:
                     forecast_run_id=forecast_run_id,
                 )
             )
+        return done.rowcount == 1
+
+    def beat_refresh_runs(self, owner: str, at: dt.datetime) -> int:
+        """Heartbeat: ``owner``'s queued and running runs were alive ``at``; returns how many
+        runs it beat (a run already failed as abandoned is not revived)."""
+        with self._begin() as conn:
+            done = conn.execute(
+                refresh_runs.update()
+                .where(refresh_runs.c.owner == owner, refresh_runs.c.status.in_(_UNFINISHED))
+                .values(heartbeat_at=_epoch(at))
+            )
+        return int(done.rowcount)
+
+    def abandon_stale_refresh_runs(
+        self, before: dt.datetime, *, at: dt.datetime
+    ) -> list[RefreshRun]:
+        """Fail, at ``at``, every queued or running run (any owner) whose last heartbeat is
+        older than ``before`` (now minus the lease), with the error
+        ``abandoned: the server that ran this refresh (<owner>) stopped without finishing it
+        (no heartbeat since <UTC time>); ask again``. A row without a heartbeat (from before
+        migration 0006) counts from ``requested_at`` or ``started_at``, whichever is later,
+        and names its owner "an older version". One UPDATE: of several servers sweeping at
+        once, each run is abandoned by exactly one. Returns the runs it failed, in id order."""
+        last_beat = sa.func.coalesce(
+            refresh_runs.c.heartbeat_at,
+            sa.case(
+                (
+                    refresh_runs.c.started_at > refresh_runs.c.requested_at,
+                    refresh_runs.c.started_at,
+                ),
+                else_=refresh_runs.c.requested_at,
+            ),
+        )
+        with self._begin() as conn:
+            error = (
+                sa.literal("abandoned: the server that ran this refresh (", sa.String)
+                + sa.func.coalesce(refresh_runs.c.owner, "an older version")
+                + ") stopped without finishing it (no heartbeat since "
+                + _utc_iso(conn.dialect.name, last_beat)
+                + "); ask again"
+            )
+            rows = conn.execute(
+                refresh_runs.update()
+                .where(refresh_runs.c.status.in_(_UNFINISHED), last_beat < _epoch(before))
+                .values(status="failed", finished_at=_epoch(at), error=error)
+                .returning(*refresh_runs.c)
+            ).mappings()
+            swept = sorted((dict(r) for r in rows), key=lambda r: int(r["id"]))
+        return self._refresh_runs(swept)
 
     def refresh_run(self, run_id: int) -> RefreshRun | None:
         """One refresh run by id (None: no such run)."""
@@ -770,9 +847,30 @@ class Store:
                 finished_at=when(r["finished_at"]),
                 error=r["error"],
                 forecast_run_id=r["forecast_run_id"],
+                owner=r["owner"],
+                heartbeat_at=when(r["heartbeat_at"]),
             )
             for r in rows
         ]
+
+
+_UNFINISHED = ("queued", "running")  # refresh run statuses a lease covers
+
+
+def _owned_by(owner: str | None) -> sa.ColumnElement[bool]:
+    """Refresh runs ``owner`` may start or finish: its own and those without an owner."""
+    ownerless = refresh_runs.c.owner.is_(None)
+    return ownerless if owner is None else sa.or_(refresh_runs.c.owner == owner, ownerless)
+
+
+def _utc_iso(dialect: str, seconds: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    """SQL for Unix ``seconds`` as ``2024-03-01T12:00:00Z`` (how the API writes times)."""
+    if dialect == "sqlite":
+        return sa.func.strftime("%Y-%m-%dT%H:%M:%SZ", seconds, "unixepoch", type_=sa.String)
+    if dialect == "postgresql":
+        utc = sa.func.timezone("UTC", sa.func.to_timestamp(seconds))
+        return sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS"Z"', type_=sa.String)
+    raise StoreError(f"unsupported database {dialect!r} (use SQLite or PostgreSQL)")
 
 
 def _points_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

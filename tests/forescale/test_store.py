@@ -122,3 +122,89 @@ def test_schema_is_migrated_with_alembic_and_old_stores_are_refused(tmp_path: Pa
     old.dispose()
     with pytest.raises(StoreError, match="created before schema migrations"):
         Store.open(f"sqlite:///{tmp_path}/old.db")
+
+
+# -- refresh runs: owner, heartbeat, sweep (migration 0006) -------------------------------
+LEASE = dt.timedelta(minutes=2)
+
+
+def _abandoned(owner: str, since: str) -> str:
+    return (
+        f"abandoned: the server that ran this refresh ({owner}) stopped without finishing it "
+        f"(no heartbeat since {since}); ask again"
+    )
+
+
+def test_refresh_runs_beat_per_owner_and_stale_ones_are_abandoned(store: Store) -> None:
+    second = dt.timedelta(seconds=1)
+    mine = store.create_refresh_run("web", requested_at=T0, owner="a:1:0001")
+    assert (mine.owner, mine.heartbeat_at) == ("a:1:0001", T0)
+    theirs = store.create_refresh_run("api", requested_at=T0, owner="b:2:0002")
+    done = store.create_refresh_run("db", requested_at=T0, owner="a:1:0001")
+    assert store.finish_refresh_run(done.id, finished_at=T0, owner="a:1:0001")
+    store.start_refresh_run(mine.id, started_at=T0 + 5 * second, owner="a:1:0001")
+
+    assert store.beat_refresh_runs("a:1:0001", T0 + 60 * second) == 1  # its one unfinished run
+    beaten = store.refresh_run(mine.id)
+    assert beaten is not None and beaten.heartbeat_at == T0 + 60 * second
+    assert beaten.status == "running" and beaten.started_at == T0 + 5 * second
+    other = store.refresh_run(theirs.id)
+    assert other is not None and other.heartbeat_at == T0  # another owner's run: untouched
+
+    assert store.abandon_stale_refresh_runs(T0, at=T0 + LEASE) == []  # not older than T0
+    [swept] = store.abandon_stale_refresh_runs(T0 + second, at=T0 + LEASE + second)
+    assert swept.id == theirs.id and swept.status == "failed"
+    assert swept.error == _abandoned("b:2:0002", "2024-03-01T00:00:00Z")
+    assert swept.finished_at == T0 + LEASE + second and swept.owner == "b:2:0002"
+    assert store.abandon_stale_refresh_runs(T0 + second, at=T0 + LEASE) == []  # once
+    finished = store.refresh_run(done.id)
+    assert finished is not None and finished.status == "succeeded"  # finished runs stay
+
+    assert store.beat_refresh_runs("b:2:0002", T0 + LEASE) == 0  # a swept run is not revived
+    assert not store.finish_refresh_run(theirs.id, finished_at=T0, owner="a:1:0001")
+    assert store.finish_refresh_run(theirs.id, finished_at=T0 + LEASE, owner="b:2:0002")
+    back = store.refresh_run(theirs.id)
+    assert back is not None and (back.status, back.error) == ("succeeded", None)
+
+
+def test_migration_0006_keeps_unfinished_refresh_runs_for_the_sweep(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(__file__).parents[2] / "forescale" / "migrations")
+    )
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # a store as the release before 0006 left it
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+        conn.exec_driver_sql(
+            "INSERT INTO refresh_runs (service, requested_at, started_at, status) "
+            f"VALUES ('web', {int(T0.timestamp())}, NULL, 'queued'), "
+            f"('api', {int(T0.timestamp())}, {int(T0.timestamp()) + 30}, 'running')"
+        )
+    engine.dispose()
+
+    store = Store.open(url)  # upgrades to head
+    try:
+        web, api = sorted(store.list_refresh_runs(), key=lambda r: r.id)
+        assert (web.status, web.owner, web.heartbeat_at) == ("queued", None, None)
+        assert api.status == "running" and api.started_at == T0 + dt.timedelta(seconds=30)
+        # No heartbeat: the later of requested_at and started_at stands for the last one.
+        swept = store.abandon_stale_refresh_runs(T0 + dt.timedelta(seconds=30), at=T0 + LEASE)
+        assert [r.id for r in swept] == [web.id]
+        [api_swept] = store.abandon_stale_refresh_runs(T0 + dt.timedelta(seconds=31), at=T0 + LEASE)
+        assert api_swept.error == _abandoned("an older version", "2024-03-01T00:00:30Z")
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+        columns = {c["name"] for c in sa.inspect(store.engine).get_columns("refresh_runs")}
+        assert not columns & {"owner", "heartbeat_at"} and "status" in columns
+        with store.engine.connect() as conn:
+            kept = conn.exec_driver_sql("SELECT status FROM refresh_runs ORDER BY id").all()
+        assert [row[0] for row in kept] == ["failed", "failed"]  # rows survive the downgrade
+    finally:
+        store.close()

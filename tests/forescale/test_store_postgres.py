@@ -377,3 +377,78 @@ def test_alembic_head_equals_store_metadata_and_downgrades(pg_cluster: PgCluster
         engine.dispose()
         with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}"')
+
+
+def test_refresh_run_heartbeats_and_the_sweep(pg_store: Store) -> None:
+    """The sweep's one UPDATE writes its message in SQL: PostgreSQL formats the time too."""
+    second = dt.timedelta(seconds=1)
+    lease = dt.timedelta(minutes=2)
+    live = pg_store.create_refresh_run("web", requested_at=T0, owner="a:1:0001")
+    dead = pg_store.create_refresh_run("api", requested_at=T0, owner="b:2:0002")
+    pg_store.start_refresh_run(dead.id, started_at=T0 + 7 * second, owner="b:2:0002")
+    assert pg_store.beat_refresh_runs("a:1:0001", T0 + 90 * second) == 1
+    assert pg_store.abandon_stale_refresh_runs(T0 + 7 * second, at=T0 + lease) == []
+    [swept] = pg_store.abandon_stale_refresh_runs(T0 + 8 * second, at=T0 + lease)
+    assert swept.id == dead.id and swept.status == "failed" and swept.finished_at == T0 + lease
+    assert swept.error == (
+        "abandoned: the server that ran this refresh (b:2:0002) stopped without finishing it "
+        "(no heartbeat since 2024-03-01T00:00:07Z); ask again"
+    )
+    beaten = pg_store.refresh_run(live.id)
+    assert beaten is not None and beaten.status == "queued"
+    assert beaten.heartbeat_at == T0 + 90 * second
+    assert not pg_store.finish_refresh_run(dead.id, finished_at=T0 + lease, owner="a:1:0001")
+    forecast_id = pg_store.save_forecast_run(
+        forecast_run(
+            "api",
+            pd.DataFrame(
+                {"ds": [pd.Timestamp(T0)], "yhat": [1.0], "yhat_lower": [1.0], "yhat_upper": [1.0]}
+            ),
+            at=T0,
+            resolution=dt.timedelta(hours=1),
+        )
+    )
+    assert pg_store.finish_refresh_run(
+        dead.id, finished_at=T0 + lease, forecast_run_id=forecast_id, owner="b:2:0002"
+    )
+    back = pg_store.refresh_run(dead.id)
+    assert back is not None and (back.status, back.forecast_run_id) == ("succeeded", forecast_id)
+
+
+def test_migration_0006_on_postgres_keeps_a_queued_run_for_the_sweep(
+    pg_cluster: PgCluster,
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = sa.create_engine(pg_cluster.url(name), poolclass=sa.pool.NullPool)
+    try:
+        config = Config(str(ALEMBIC_INI))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0005")
+            conn.exec_driver_sql(
+                "INSERT INTO refresh_runs (service, requested_at, status) "
+                f"VALUES ('web', {int(T0.timestamp())}, 'queued')"
+            )
+            command.upgrade(config, "head")
+        store = Store(engine)
+        [run] = store.list_refresh_runs()
+        assert (run.status, run.owner, run.heartbeat_at) == ("queued", None, None)
+        [swept] = store.abandon_stale_refresh_runs(
+            T0 + dt.timedelta(seconds=1), at=T0 + dt.timedelta(minutes=2)
+        )
+        assert swept.id == run.id and swept.error is not None
+        assert "(an older version)" in swept.error and "2024-03-01T00:00:00Z" in swept.error
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("refresh_runs")}
+        assert not columns & {"owner", "heartbeat_at"}
+    finally:
+        engine.dispose()
+        with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}"')

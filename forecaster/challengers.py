@@ -164,8 +164,14 @@ def _ratios(observed: pd.DataFrame, season_ns: int, since: pd.Timestamp) -> np.n
     return ratios
 
 
-def ensemble_forecast(members: Sequence[Forecast], *, model: str = ENSEMBLE) -> Forecast:
-    """The mean of ``members`` (point and band edges) on the finest of their grids.
+def ensemble_forecast(
+    members: Sequence[Forecast],
+    *,
+    model: str = ENSEMBLE,
+    weights: Sequence[float] | None = None,
+) -> Forecast:
+    """The mean of ``members`` (point and band edges) on the finest of their grids, or
+    their weighted mean with ``weights`` (one per member, >= 0, summing to 1).
 
     Prophet and seasonal naive make different mistakes - Prophet smooths a day into its
     seasonal shape, seasonal naive repeats last week's accidents - so their mean is more
@@ -177,6 +183,10 @@ def ensemble_forecast(members: Sequence[Forecast], *, model: str = ENSEMBLE) -> 
 
     if not members:
         raise ValueError("an ensemble needs at least one member")
+    if weights is not None and (
+        len(weights) != len(members) or min(weights) < 0 or not math.isclose(sum(weights), 1.0)
+    ):
+        raise ValueError(f"ensemble weights must be >= 0, one per member, sum 1: {weights}")
     finest = min(members, key=lambda f: f.resolution)
     start = max(pd.Timestamp(f.frame["ds"].iloc[0]) for f in members)
     end = min(pd.Timestamp(f.frame["ds"].iloc[-1]) + pd.Timedelta(f.resolution) for f in members)
@@ -192,11 +202,20 @@ def ensemble_forecast(members: Sequence[Forecast], *, model: str = ENSEMBLE) -> 
     mapped = [on_grid(f.frame, grid, f.resolution) for f in members]
     out = pd.DataFrame({"ds": grid})
     for column in columns:
-        out[column] = np.mean([m[column].to_numpy(dtype=float) for m in mapped], axis=0)
+        values = [m[column].to_numpy(dtype=float) for m in mapped]
+        if weights is None:
+            out[column] = np.mean(values, axis=0)
+        else:
+            out[column] = np.sum([w * v for w, v in zip(weights, values, strict=True)], axis=0)
     first = members[0]
     for column in first.components:
         out[column] = mapped[0][column].to_numpy(dtype=float)
-    names = " + ".join(f.model for f in members)
+    if weights is None:
+        note = "ensemble: the mean of " + " + ".join(f.model for f in members)
+    else:
+        note = "weighted mean: " + " + ".join(
+            f"{w:.2g} x {f.model}" for w, f in zip(weights, members, strict=True)
+        )
     return Forecast(
         frame=out.reset_index(drop=True),
         components=first.components,
@@ -206,5 +225,5 @@ def ensemble_forecast(members: Sequence[Forecast], *, model: str = ENSEMBLE) -> 
         history_end=max(f.history_end for f in members),
         model=model,
         event_effects=first.event_effects,
-        notes=(f"ensemble: the mean of {names}", *first.notes),
+        notes=(note, *first.notes),
     )

@@ -309,3 +309,19 @@ def test_the_ensemble_needs_overlapping_members() -> None:
     late = member("seasonal_naive", t0 + DAY, [1, 2, 3])
     with pytest.raises(InsufficientHistory, match="do not overlap"):
         ensemble_forecast([early, late])
+
+
+def test_a_weighted_ensemble_weighs_its_members_and_says_so() -> None:
+    t0 = START + DAY
+    a = member("prophet", t0, [100, 120, 140, 160], components={"weekly": [0.1, 0.2, 0.3, 0.4]})
+    b = member("seasonal_naive", t0, [80, 90, 100, 110])
+    fc = ensemble_forecast([a, b], model="mix", weights=(0.3, 0.7))
+
+    for column in ("yhat", "yhat_lower", "yhat_upper"):
+        np.testing.assert_allclose(fc.frame[column], 0.3 * a.frame[column] + 0.7 * b.frame[column])
+    np.testing.assert_array_equal(fc.frame["weekly"], a.frame["weekly"])
+    assert fc.model == "mix"
+    assert fc.notes[0] == "weighted mean: 0.3 x prophet + 0.7 x seasonal_naive"
+    for bad in ((0.5,), (1.2, -0.2), (0.5, 0.6)):
+        with pytest.raises(ValueError, match="weights"):
+            ensemble_forecast([a, b], weights=bad)

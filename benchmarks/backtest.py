@@ -101,7 +101,6 @@ from forescale.forecaster.backtest import (  # noqa: E402
     run_backtest,
 )
 from forescale.forecaster.candidates import Fitted  # noqa: E402
-from forescale.forecaster.capacity import units_for  # noqa: E402
 from forescale.forecaster.events import parse_events  # noqa: E402
 from forescale.forecaster.types import (  # noqa: E402
     CapacityPolicy,
@@ -676,20 +675,13 @@ def summarize(
 
 
 def hindsight(result: BacktestResult) -> float | None:
-    """The least any plan could have paid, as a share of the static peak's unit-hours:
-    each evaluated step given exactly the whole units its demand needs, known in
-    hindsight (at least one unit; 0 % under-provisioned). A cost bar below it cannot be
-    met by any plan at that share."""
-    schedule = result.schedule
-    if schedule.empty or result.capacity_per_unit <= 0:
+    """The least any plan could have paid, as a share of the static peak's unit-hours
+    (``BacktestResult.hindsight``: each evaluated step given exactly the whole units its
+    demand needs, known in hindsight). A cost bar below it is met only by being short."""
+    bound = result.hindsight
+    if bound is None or not math.isfinite(bound.vs_static):
         return None
-    demand = schedule["demand"].to_numpy(dtype=float)
-    known = np.isfinite(demand)
-    static = schedule["units_static_peak"].to_numpy(dtype=float)[known]
-    if not static.sum() > 0:
-        return None
-    need = [max(1, units_for(d, result.capacity_per_unit)) for d in demand[known]]
-    return round(float(np.sum(need) / static.sum()), 4)
+    return round(bound.vs_static, 4)
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -87,6 +87,7 @@ FORESCALE = "forescale"
 # (float noise in peak / 20 x 20 must not count as a shortfall).
 _REL_EPS = 1e-9
 STATIC = "static_peak"
+HINDSIGHT = "hindsight"
 NAIVE = "seasonal_naive_x1_2"
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
@@ -182,6 +183,10 @@ class BacktestResult:
     sim_step: dt.timedelta
     horizon: dt.timedelta
     notes: tuple[str, ...] = field(default=())
+    # The least any plan could have paid: each evaluated step given exactly the whole units
+    # its demand needs, known in hindsight (within the policy's bounds). A bound, not an
+    # approach: it dominates everything and is left out of every comparison.
+    hindsight: ApproachOutcome | None = None
 
 
 def rolling_cutoffs(
@@ -246,6 +251,14 @@ def run_backtest(
     approaches = _approach_units(grid, replay, config, policy, static_units)
     evaluated = grid.scored & np.isfinite(replay.units)
     outcomes = _outcomes(approaches, grid, evaluated, cpu, static_units)
+    exact = _clamped_units(grid.y, cpu, policy)
+    [hindsight] = _outcomes(
+        [_Approach(name=HINDSIGHT, column="", serving=exact, paid=exact)],
+        grid,
+        evaluated,
+        cpu,
+        static_units,
+    )
     return BacktestResult(
         folds=tuple(replay.folds),
         metrics=replay.overall_metrics(),
@@ -261,6 +274,7 @@ def run_backtest(
             *_failure_notes(replay.folds),
             *_above_static_notes(grid, replay, outcomes, evaluated, static_units, cpu),
         ),
+        hindsight=hindsight,
     )
 
 
@@ -674,6 +688,14 @@ def _approach_units(
     static = np.full(len(grid.demand), float(static_units))
     out.append(_Approach(name=STATIC, column=f"units_{STATIC}", serving=static, paid=static))
     return out
+
+
+def _clamped_units(demand: np.ndarray, cpu: float, policy: CapacityPolicy) -> np.ndarray:
+    """The whole units each demand needs (``units_for`` without a tolerance), within
+    ``[min_units, max_units]``; NaN where the demand is unknown."""
+    with np.errstate(invalid="ignore"):
+        need = np.ceil(np.maximum(demand, 0.0) / cpu * (1 - _REL_EPS))
+    return np.asarray(np.clip(need, policy.min_units, policy.max_units), dtype=float)
 
 
 def _outcomes(

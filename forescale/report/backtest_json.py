@@ -60,6 +60,8 @@ def backtest_json(view: BacktestView) -> dict[str, Any]:
             "source": view.price.source,
         },
         "approaches": [_approach(a, view.price) for a in result.approaches],
+        # the least any plan could have paid (a bound; in no comparison)
+        "hindsight": None if result.hindsight is None else _approach(result.hindsight, view.price),
         "forescale_vs": [
             {
                 "baseline": c.baseline,

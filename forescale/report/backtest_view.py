@@ -55,6 +55,8 @@ _DESCRIPTIONS = {
     "reactive": "target tracking on observed demand",
     "reactive_headroom_20": "target tracking with 20 % headroom",
     "static_peak": "the units the peak needs, all the time",
+    "hindsight": "a bound, not a policy: the exact units each step needed, known only "
+    "afterwards (the least any plan could pay without being short)",
 }
 
 
@@ -240,7 +242,10 @@ def _approaches(result: BacktestResult, price: Price | None) -> Table:
             number(a.mean_units),
             _DESCRIPTIONS.get(a.name, ""),
         )
-        for a in result.approaches
+        for a in (
+            *result.approaches,
+            *(() if result.hindsight is None else (result.hindsight,)),
+        )
     )
     columns = APPROACH_COLUMNS
     title = f"Capacity over {steps:,} simulated steps"

@@ -289,6 +289,31 @@ def test_capacity_per_unit_from_the_peak_keeps_the_static_peak_served() -> None:
     assert (result.schedule["units_static_peak"] == 20).all()
 
 
+def test_the_hindsight_bound_is_the_exact_units_of_every_scored_step() -> None:
+    """The least any plan could pay: ceil(demand / capacity_per_unit) at every scored step
+    within the policy's bounds; a bound beside the approaches, in no comparison."""
+    series = weekly_series(9)
+    cutoff = START + 8 * DAY
+    policy = replace(POLICY, min_units=3, max_units=9)
+    result = run_backtest(series, config([cutoff], policy=policy), naive_candidates(6 * HOUR))
+    bound = result.hindsight
+    assert bound is not None and bound.name == "hindsight"
+    assert all(a.name != "hindsight" for a in result.approaches)
+    demand = result.schedule["demand"].to_numpy(dtype=float)
+    exact = np.clip(np.ceil(demand / 10.0), 3, 9)
+    static = approach(result, "static_peak")
+    assert bound.steps == static.steps == len(demand)
+    assert bound.mean_units == pytest.approx(exact.mean())
+    assert bound.unit_hours == pytest.approx(exact.sum() * FIVE_MIN.total_seconds() / 3600)
+    static_units = result.schedule["units_static_peak"].to_numpy(dtype=float)
+    assert bound.vs_static == pytest.approx(exact.sum() / static_units.sum())
+    assert bound.under_share == pytest.approx(np.mean(demand > 90.0))  # max_units too few
+    assert bound.under_share > 0 and bound.unit_hours < static.unit_hours
+    assert "hindsight" not in dominated_by(result)
+    own = approach(result, "forescale")
+    assert own.unit_hours >= bound.unit_hours or own.under_share > bound.under_share
+
+
 def test_a_given_capacity_per_unit_is_used() -> None:
     series = weekly_series(9)
     result = run_backtest(series, config([START + 8 * DAY]), naive_candidates(6 * HOUR))

@@ -29,6 +29,10 @@ def test_json_round_trips_without_nan_and_names_every_approach(result: BacktestR
         "reactive_headroom_20",
         "static_peak",
     ]
+    bound = data["hindsight"]
+    assert isinstance(bound, dict) and bound["name"] == "hindsight"
+    assert result.hindsight is not None and bound["unit_hours"] == result.hindsight.unit_hours
+    assert bound["vs_static"] <= 1.0 and bound["under_share"] == 0.0
     assert data["horizon"] == {"seconds": 86400, "text": "1d"}
     assert data["sim_step"] == {"seconds": 300, "text": "5m"}
     assert data["capacity_per_unit"] == result.capacity_per_unit
@@ -120,6 +124,7 @@ def test_text_names_every_approach_and_says_whether_forescale_is_dominated(
     )
     for a in result.approaches:
         assert a.name in text
+    assert "hindsight" in text and "a bound, not a policy" in text
     assert "forescale is not dominated" in text or "forescale is dominated by" in text
     assert "seasonal_naive 3 of 3 folds (mean band factor \u00d7" in text
     # Cutoffs at UTC midnight are shown on the display clock.

@@ -10,6 +10,7 @@ pytest's ``tmp_path`` lives under a root-only (0700) parent the unprivileged use
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
 import os
@@ -346,6 +347,21 @@ def test_record_collect_and_last_collect(pg_store: Store) -> None:
 ALEMBIC_INI = Path(__file__).parents[2] / "alembic.ini"
 
 
+@contextlib.contextmanager
+def scratch_engine(pg_cluster: PgCluster) -> Iterator[sa.Engine]:
+    """An engine on a new, empty database, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = sa.create_engine(pg_cluster.url(name), poolclass=sa.pool.NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}"')
+
+
 def test_alembic_head_equals_store_metadata_and_downgrades(pg_cluster: PgCluster) -> None:
     """``alembic upgrade head`` builds exactly ``store.metadata``; ``downgrade base`` empties."""
     from alembic import command
@@ -355,11 +371,7 @@ def test_alembic_head_equals_store_metadata_and_downgrades(pg_cluster: PgCluster
 
     from forescale.store import metadata
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = sa.create_engine(pg_cluster.url(name), poolclass=sa.pool.NullPool)
-    try:
+    with scratch_engine(pg_cluster) as engine:
         config = Config(str(ALEMBIC_INI))
         with engine.begin() as conn:
             config.attributes["connection"] = conn
@@ -373,10 +385,6 @@ def test_alembic_head_equals_store_metadata_and_downgrades(pg_cluster: PgCluster
             config.attributes["connection"] = conn
             command.downgrade(config, "base")
         assert set(sa.inspect(engine).get_table_names()) == {"alembic_version"}
-    finally:
-        engine.dispose()
-        with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}"')
 
 
 def test_refresh_run_heartbeats_and_the_sweep(pg_store: Store) -> None:
@@ -421,11 +429,7 @@ def test_migration_0006_on_postgres_keeps_a_queued_run_for_the_sweep(
     from alembic import command
     from alembic.config import Config
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = sa.create_engine(pg_cluster.url(name), poolclass=sa.pool.NullPool)
-    try:
+    with scratch_engine(pg_cluster) as engine:
         config = Config(str(ALEMBIC_INI))
         with engine.begin() as conn:
             config.attributes["connection"] = conn
@@ -448,7 +452,3 @@ def test_migration_0006_on_postgres_keeps_a_queued_run_for_the_sweep(
             command.downgrade(config, "0005")
         columns = {c["name"] for c in sa.inspect(engine).get_columns("refresh_runs")}
         assert not columns & {"owner", "heartbeat_at"}
-    finally:
-        engine.dispose()
-        with psycopg.connect(pg_cluster.conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}"')

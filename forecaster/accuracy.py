@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forescale.forecaster.capacity import held_demand
+from forescale.forecaster.capacity import held_demand, units_of
 from forescale.forecaster.grid import epoch_ns, native_step
 from forescale.forecaster.types import CapacityPolicy, Forecast
 
@@ -284,7 +284,7 @@ class Serving:
         if self.unit is None or not self.unit > 0:
             return np.asarray(np.maximum(planned, floor), dtype=float)
         units = np.maximum(
-            _whole(planned, self.unit, self.tolerance), _whole(floor, self.unit, self.tolerance)
+            units_of(planned, self.unit, self.tolerance), units_of(floor, self.unit, self.tolerance)
         )
         units = np.maximum(units, self.min_units)
         if self.max_units is not None:
@@ -314,17 +314,6 @@ def _window_max(values: np.ndarray, width: int, *, forward: bool) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         finite = np.where(np.isfinite(windows), windows, -np.inf).max(axis=1)
     return np.where(np.isfinite(finite), finite, np.nan)
-
-
-def _whole(demand: np.ndarray, unit: float, tolerance: float = 0.0) -> np.ndarray:
-    """Units for ``demand`` (as :func:`forescale.forecaster.capacity.units_for`: a quotient
-    at most ``tolerance`` above a whole number is that number, at least 1 for a demand
-    > 0; without a tolerance, within a relative 1e-9)."""
-    ratio = np.maximum(demand, 0.0) / unit
-    if tolerance > 0:
-        whole = np.ceil(ratio - tolerance)  # NaN stays NaN
-        return np.asarray(np.where(ratio > 0, np.maximum(whole, 1.0), np.maximum(whole, 0.0)))
-    return np.asarray(np.ceil(ratio * (1 - 1e-9)), dtype=float)
 
 
 def _needed_factor(actual: np.ndarray, base: np.ndarray, target_under: float, cap: float) -> float:

@@ -63,6 +63,7 @@ from forescale.forecaster.capacity import (
     plan_capacity,
     planner_frame,
     units_for,
+    units_of,
 )
 from forescale.forecaster.ceiling import PEAK_ALLOWANCE, credible_ceiling
 from forescale.forecaster.decision import decide
@@ -694,7 +695,7 @@ def _clamped_units(demand: np.ndarray, cpu: float, policy: CapacityPolicy) -> np
     """The whole units each demand needs (``units_for`` without a tolerance), within
     ``[min_units, max_units]``; NaN where the demand is unknown."""
     with np.errstate(invalid="ignore"):
-        need = np.ceil(np.maximum(demand, 0.0) / cpu * (1 - _REL_EPS))
+        need = units_of(demand, cpu)
     return np.asarray(np.clip(need, policy.min_units, policy.max_units), dtype=float)
 
 

@@ -118,6 +118,7 @@ __all__ = [
     "refined",
     "step_limit",
     "units_for",
+    "units_of",
 ]
 
 # A quotient this close (relatively) above an integer is that integer: float noise such as
@@ -167,6 +168,17 @@ def units_for(demand: float, capacity_per_unit: float, tolerance: float = 0.0) -
     if tolerance > 0:
         return max(1, math.ceil(ratio - tolerance))
     return _ceil_tolerant(ratio)
+
+
+def units_of(demand: np.ndarray, unit: float, tolerance: float = 0.0) -> np.ndarray:
+    """:func:`units_for` of every value of ``demand`` (NaN stays NaN): a quotient at most
+    ``tolerance`` above a whole number is that number, at least 1 for a demand > 0;
+    without a tolerance, within a relative 1e-9."""
+    ratio = np.maximum(demand, 0.0) / unit
+    if tolerance > 0:
+        whole = np.ceil(ratio - tolerance)  # NaN stays NaN
+        return np.asarray(np.where(ratio > 0, np.maximum(whole, 1.0), np.maximum(whole, 0.0)))
+    return np.asarray(np.ceil(ratio * (1 - _REL_EPS)), dtype=float)
 
 
 def floor_hold(policy: CapacityPolicy) -> dt.timedelta:

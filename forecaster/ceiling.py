@@ -13,6 +13,15 @@ The ceiling bounds what a forecast may ask for, in demand units:
    ``expected_uplift`` (an event history has not seen), the ceiling of those rows is
    ``value × (1 + uplift)`` (still never above ``max_value``).
 
+Without a ``max_value``, a history that *saturates* supplies one: when the demand is not
+whole numbers (a percentage, a ratio, a rate - not a count) and its highest value was
+reached exactly in at least :data:`SATURATION_RUNS` separate runs covering at least
+:data:`SATURATION_SHARE` of the samples, something clips it there (a CPU at 100 %, a
+connection pool at its size): continuous demand does not return to the same maximum to
+the last digit, again and again, by chance (a perfectly periodic signal touches its
+maximum once a period: too few samples). That level is then the source's maximum
+(:func:`saturated_at`), and the report says how it was inferred.
+
 :func:`capped` clips the forecast's upper band (and point) to the ceiling row by row and
 says so in a note, naming the peak and the allowance; when the band went more than
 ``EXPLODED`` times above the ceiling it says the band exploded. The planner also keeps the
@@ -34,12 +43,26 @@ import pandas as pd
 from forescale.forecaster.outliers import Outlier, flag_outliers, masked
 from forescale.forecaster.types import Forecast
 
-__all__ = ["EXPLODED", "PEAK_ALLOWANCE", "Ceiling", "capped", "credible_ceiling"]
+__all__ = [
+    "EXPLODED",
+    "PEAK_ALLOWANCE",
+    "SATURATION_RUNS",
+    "SATURATION_SHARE",
+    "Ceiling",
+    "capped",
+    "credible_ceiling",
+    "saturated_at",
+]
 
 EXPLODED = 3.0
 PEAK_ALLOWANCE = 1.1
 """The default allowance over the fitted window's peak (chosen by leaving whole groups of
 series out: docs/BENCHMARKS.md)."""
+SATURATION_RUNS = 5
+"""How many separate runs at exactly the highest value make a non-integer history
+saturated (:func:`saturated_at`)..."""
+SATURATION_SHARE = 0.005
+"""... and what share of its samples they must hold at least."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,11 +73,33 @@ class Ceiling:
     peak: float
     allowance: float
     max_value: float | None = None
+    # max_value was inferred: the history reached it exactly in this many separate runs
+    saturated_runs: int | None = None
 
     def describe(self) -> str:
         if self.max_value is not None and self.value >= self.max_value:
+            if self.saturated_runs is not None:
+                return (
+                    f"the level the history saturates at, {self.max_value:,.6g}: reached "
+                    f"exactly in {self.saturated_runs} separate runs, never passed"
+                )
             return f"the source's maximum {self.max_value:,.6g}"
         return f"the fitted window's peak {self.peak:,.6g} × {self.allowance:g}"
+
+
+def saturated_at(values: np.ndarray) -> tuple[float, int] | None:
+    """(the level, its runs) when ``values`` (finite, in time order) saturate: not all
+    whole numbers, and the highest value reached exactly in at least
+    :data:`SATURATION_RUNS` separate runs holding at least :data:`SATURATION_SHARE` of the
+    samples; else None."""
+    y = np.asarray(values, dtype=float)
+    if y.size == 0 or bool(np.all(y == np.round(y))):
+        return None  # counts tie at their maximum by chance
+    top = y == y.max()
+    runs = int(top[0]) + int(np.count_nonzero(top[1:] & ~top[:-1]))
+    if runs < SATURATION_RUNS or np.count_nonzero(top) < SATURATION_SHARE * y.size:
+        return None
+    return float(y.max()), runs
 
 
 def credible_ceiling(
@@ -67,19 +112,26 @@ def credible_ceiling(
     """The ceiling for a forecast fitted on ``history`` (``ds``, ``y``; outliers do not
     count: :mod:`forescale.forecaster.outliers`, flagged here unless the caller already
     has them as ``outliers``); None when the history has no positive demand to judge by
-    (and no ``max_value``)."""
+    (and no ``max_value``). Without a ``max_value`` a saturated history supplies one
+    (:func:`saturated_at`)."""
     flagged = flag_outliers(history) if outliers is None else tuple(outliers)
-    values = masked(history, flagged)["y"].to_numpy(dtype=float)
+    ordered = masked(history, flagged).sort_values("ds", kind="stable")
+    values = ordered["y"].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     peak = float(values.max()) if values.size else math.nan
     if not math.isfinite(peak) or peak <= 0:
         if max_value is None:
             return None
         return Ceiling(value=max_value, peak=math.nan, allowance=allowance, max_value=max_value)
+    runs = None
+    if max_value is None and (saturated := saturated_at(values)) is not None:
+        max_value, runs = saturated
     value = peak * allowance
     if max_value is not None:
         value = min(value, max_value)
-    return Ceiling(value=value, peak=peak, allowance=allowance, max_value=max_value)
+    return Ceiling(
+        value=value, peak=peak, allowance=allowance, max_value=max_value, saturated_runs=runs
+    )
 
 
 def capped(forecast: Forecast, ceiling: Ceiling | None) -> Forecast:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forescale.forecaster.capacity import plan_capacity
-from forescale.forecaster.ceiling import Ceiling, capped, credible_ceiling
+from forescale.forecaster.ceiling import Ceiling, capped, credible_ceiling, saturated_at
 from forescale.forecaster.types import CapacityPolicy, EventEffect, Forecast
 
 NOW = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -111,3 +111,47 @@ def test_the_observed_floor_stays_under_the_ceiling_until_demand_breaks_it(
         floor_cap=cap,
     )
     assert int(plan.desired["units"].iloc[0]) == units
+
+
+def clipped_cpu(days: int = 3, seed: int = 0) -> np.ndarray:
+    """A CPU percentage on 5-minute steps whose daily busy hours run into 100 % and stay."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * 288) / 288
+    raw = 70 + 45 * np.sin(2 * np.pi * t) + rng.normal(0, 3, t.size)
+    return np.round(np.minimum(raw, 100.0), 3)
+
+
+def test_a_history_clipped_at_a_level_is_saturated_there() -> None:
+    cpu = clipped_cpu()
+    level, runs = saturated_at(cpu) or (None, 0)
+    assert level == 100.0 and runs >= 3  # one plateau a day, none merged
+    ceiling = credible_ceiling(history(list(cpu)), allowance=1.1)
+    assert ceiling is not None
+    assert (ceiling.value, ceiling.max_value, ceiling.saturated_runs) == (100.0, 100.0, runs)
+    assert f"saturates at, 100: reached exactly in {runs} separate runs" in ceiling.describe()
+    # a band above it is capped at the level, not at the peak x the allowance (110)
+    out = capped(forecast([90.0, 180.0]), ceiling)
+    assert out.frame["yhat_upper"].tolist() == [90.0, 100.0]
+    assert "saturates at, 100" in out.notes[0]
+    # a configured maximum is the user's word: nothing is inferred over it
+    given = credible_ceiling(history(list(cpu)), allowance=1.1, max_value=120.0)
+    assert given is not None and given.saturated_runs is None
+    assert given.value == pytest.approx(110.0)
+
+
+def test_counts_and_smooth_cycles_are_not_taken_for_saturation() -> None:
+    rng = np.random.default_rng(1)
+    counts = rng.integers(0, 8, 4000).astype(float)  # whole numbers tie at their maximum
+    assert (counts == counts.max()).sum() > 100
+    assert saturated_at(counts) is None
+    ceiling = credible_ceiling(history(list(counts)), allowance=1.1)
+    assert ceiling is not None and ceiling.max_value is None
+    assert ceiling.value == pytest.approx(counts.max() * 1.1)
+    # a perfectly periodic signal touches its maximum once a period: too few samples
+    t = np.arange(9 * 7 * 288)
+    weekly = 50 + 20 * np.sin(2 * np.pi * t / (7 * 288)) + 5 * np.sin(2 * np.pi * t / 288)
+    assert saturated_at(np.round(weekly, 6)) is None
+    # a level reached in only a few runs is a coincidence, not a clip
+    few = clipped_cpu(days=3)
+    assert saturated_at(np.where(few == 100.0, 99.0, few)) is None
+    assert saturated_at(np.array([])) is None

@@ -2,7 +2,7 @@
 with nothing but the defaults, one process per file.
 
     .venv/bin/python benchmarks/newuser.py [--workers 2] [--only NAME ...] [--out DIR]
-        [--markdown FILE]
+        [--markdown FILE] [--extra DIR ...] [--no-public]
 
 ``benchmarks/backtest.py`` gives every series what a careful team would: events, holidays,
 the timezone, ``max_value`` 100 for a percentage, every midnight of the data as a fold
@@ -152,6 +152,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="files backtested at once")
     parser.add_argument("--only", nargs="+", help="only these file stems")
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="folders of more timestamp,value CSVs (e.g. benchmarks/unseen.py --csv-dir)",
+    )
+    parser.add_argument("--no-public", action="store_true", help="only the --extra files")
     parser.add_argument("--out", type=Path, default=Path("/tmp/forescale-newuser"))
     parser.add_argument("--markdown", type=Path)
     return parser.parse_args(argv)
@@ -160,7 +168,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    paths = [DATA / f for f in FILES if args.only is None or Path(f).stem in args.only]
+    public = () if args.no_public else tuple(DATA / f for f in FILES)
+    extra = tuple(p for folder in args.extra for p in sorted(folder.glob("*.csv")))
+    paths = [p for p in (*public, *extra) if args.only is None or p.stem in args.only]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         verdicts = list(pool.map(lambda p: run(p, args.out), paths))

@@ -709,12 +709,13 @@ def _outcomes(
     """Each approach over the ``evaluated`` steps (scored, and forescale planned them)."""
     hours = grid.sim_step.total_seconds() / 3600
     steps = int(evaluated.sum())
-    static_hours = static_units * hours * steps
+    # ratios of whole unit-steps (exact in a float), so the same units are exactly 1.0x
+    static_unit_steps = static_units * steps
     demand = grid.y[evaluated]
     out = []
     for a in approaches:
         serving, paid = a.serving[evaluated], a.paid[evaluated]
-        unit_hours = float(np.nansum(paid) * hours)
+        unit_steps = float(np.nansum(paid))
         out.append(
             ApproachOutcome(
                 name=a.name,
@@ -722,8 +723,8 @@ def _outcomes(
                 under_share=float(np.mean(serving * cpu * (1 + _REL_EPS) < demand))
                 if steps
                 else math.nan,
-                unit_hours=unit_hours,
-                vs_static=unit_hours / static_hours if static_hours > 0 else math.nan,
+                unit_hours=unit_steps * hours,
+                vs_static=unit_steps / static_unit_steps if static_unit_steps > 0 else math.nan,
                 mean_units=float(np.nanmean(paid)) if steps else math.nan,
             )
         )

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,6 +79,31 @@ def test_backtest_a_csv_to_json_and_a_schedule_anyone_can_recheck(
     assert under / len(scored) == own["under_share"]
     static = next(a for a in report["approaches"] if a["name"] == "static_peak")
     assert static["under_share"] == 0.0 and static["vs_static"] == 1.0
+
+
+@pytest.mark.slow
+def test_a_cpu_pinned_at_100_is_never_planned_above_it_without_being_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user's CSV of a CPU percentage that runs into 100 % every afternoon, with no
+    --max-value: the history saturates, so nothing plans for more than 100."""
+    ds = pd.date_range("2024-03-01", periods=14 * 288, freq="5min", tz="UTC")
+    rng = np.random.default_rng(7)
+    day = (ds.hour + ds.minute / 60) / 24
+    cpu = np.minimum(72 + 45 * np.sin(2 * np.pi * (day - 0.3)) + rng.normal(0, 4, ds.size), 100)
+    path = tmp_path / "cpu.csv"
+    pd.DataFrame({"timestamp": ds.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": cpu.round(3)}).to_csv(
+        path, index=False
+    )
+    schedule = tmp_path / "schedule.csv"
+    args = ["backtest", "--csv", str(path), "--folds", "2", "--workers", "1"]
+    assert main([*args, "--format", "json", "--schedule-out", str(schedule)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["capacity_per_unit"] == 100 / 20  # the evaluated days reach 100 too
+    units = pd.read_csv(schedule)["units"]
+    assert units.max() == 20  # the units 100 needs, never the 22 that 100 x 1.1 would buy
+    own = next(a for a in report["approaches"] if a["name"] == "forescale")
+    assert own["vs_static"] < 1.0 and "static_peak" not in report["dominated_by"]
 
 
 def test_backtest_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,7 +65,7 @@ from forescale.forecaster.capacity import (
     units_for,
     units_of,
 )
-from forescale.forecaster.ceiling import PEAK_ALLOWANCE, credible_ceiling
+from forescale.forecaster.ceiling import CAPPED, PEAK_ALLOWANCE, credible_ceiling
 from forescale.forecaster.decision import decide
 from forescale.forecaster.grid import native_step
 from forescale.forecaster.outliers import flag_outliers, masked
@@ -160,6 +160,7 @@ class FoldResult:
     reason: str
     metrics: tuple[ModelMetrics, ...] = ()
     error: str | None = None
+    ceiling: str | None = None  # the credible ceiling's note when it capped the forecast
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -273,6 +274,7 @@ def run_backtest(
         notes=(
             *sizing.notes,
             *_failure_notes(replay.folds),
+            *_ceiling_notes(replay.folds),
             *_above_static_notes(grid, replay, outcomes, evaluated, static_units, cpu),
         ),
         hindsight=hindsight,
@@ -428,7 +430,12 @@ class _Replay:
         self.naive[mask] = units.naive
 
     def scored(
-        self, fold: int, cutoff: dt.datetime, choice: Choice, frames: dict[str, pd.DataFrame]
+        self,
+        fold: int,
+        cutoff: dt.datetime,
+        choice: Choice,
+        frames: dict[str, pd.DataFrame],
+        ceiling: str | None = None,
     ) -> None:
         for name, frame in frames.items():
             self.per_model.setdefault(name, []).append(frame)
@@ -441,6 +448,7 @@ class _Replay:
                 band_factor=choice.band_factor,
                 reason=choice.reason,
                 metrics=tuple(_metrics(name, f) for name, f in frames.items()),
+                ceiling=ceiling,
             )
         )
 
@@ -559,7 +567,13 @@ def _fold(
     forecast = on_grid(used.frame[["ds", "yhat", "yhat_upper"]], plan.at, used.resolution)
     naive = _naive_units(grid, config, plan, i, out.naive)
     out.planned(plan, _FoldUnits(serving=serving, paid=paid, forecast=forecast, naive=naive))
-    out.scored(i, cutoff, choice, _fold_metrics(grid, cutoff, config.horizon, fits, used))
+    out.scored(
+        i,
+        cutoff,
+        choice,
+        _fold_metrics(grid, cutoff, config.horizon, fits, used),
+        ceiling=next((n for n in used.notes if n.startswith(CAPPED)), None),
+    )
     return _Carry(
         record=_grow(carry.record, grid.series, fits, cutoff, config.horizon),
         units=int(paid[-1]) if len(paid) else None,
@@ -648,6 +662,18 @@ def _failure_notes(folds: Sequence[FoldResult]) -> tuple[str, ...]:
     if not failed:
         return ()
     return (f"{len(failed)} of {len(folds)} folds failed to fit and are not scored",)
+
+
+def _ceiling_notes(folds: Sequence[FoldResult]) -> tuple[str, ...]:
+    """How often the credible ceiling capped a fold's forecast, with the last note."""
+    capped = [f for f in folds if f.ceiling]
+    if not capped:
+        return ()
+    planned = sum(1 for f in folds if f.model is not None)
+    return (
+        f"the credible ceiling capped the forecast on {len(capped)} of {planned} folds; "
+        f"the last: {capped[-1].ceiling}",
+    )
 
 
 # ------------------------------------------------------------------------- aggregation

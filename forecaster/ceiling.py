@@ -44,6 +44,7 @@ from forescale.forecaster.outliers import Outlier, flag_outliers, masked
 from forescale.forecaster.types import Forecast
 
 __all__ = [
+    "CAPPED",
     "EXPLODED",
     "PEAK_ALLOWANCE",
     "SATURATION_RUNS",
@@ -54,6 +55,8 @@ __all__ = [
     "saturated_at",
 ]
 
+CAPPED = "capped at the credible ceiling"
+"""How the note of a capped forecast begins (:func:`capped`)."""
 EXPLODED = 3.0
 PEAK_ALLOWANCE = 1.1
 """The default allowance over the fitted window's peak (chosen by leaving whole groups of
@@ -161,7 +164,7 @@ def capped(forecast: Forecast, ceiling: Ceiling | None) -> Forecast:
     exploded = highest > EXPLODED * float(limit[over].max())
     what = "the band exploded (upper edge up to" if exploded else "the upper band reached"
     note = (
-        f"capped at the credible ceiling {ceiling.value:,.6g} ({ceiling.describe()}): "
+        f"{CAPPED} {ceiling.value:,.6g} ({ceiling.describe()}): "
         f"{what} {highest:,.6g} on {int(over.sum())} of {len(over)} steps"
         + (")" if exploded else "")
     )

@@ -84,6 +84,7 @@ def _fold(fold: FoldResult, horizon: dt.timedelta) -> dict[str, Any]:
         "band_factor": finite(fold.band_factor),
         "reason": fold.reason,
         "error": fold.error,
+        "ceiling": fold.ceiling,
         "metrics": [_metrics(m) for m in fold.metrics],
     }
 

@@ -990,6 +990,9 @@ def test_paying_more_than_the_static_peak_is_explained() -> None:
         "peaked at 540 on 2024-03-04 (54 units), 3.00x the evaluated days' peak 180 (18 units)"
         in note
     )
+    # the history's own peak is within the credible ceiling: nothing was capped
+    assert all(f.ceiling is None for f in result.folds)
+    assert not [n for n in result.notes if n.startswith("the credible ceiling capped")]
     calm = run_backtest(weekly_series(6), cfg, hold_the_peak)  # the same peak all along
     assert next(a for a in calm.approaches if a.name == "forescale").vs_static == 1.0
     assert not [n for n in calm.notes if n.startswith("forescale paid")]

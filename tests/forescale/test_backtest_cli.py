@@ -104,6 +104,11 @@ def test_a_cpu_pinned_at_100_is_never_planned_above_it_without_being_told(
     assert units.max() == 20  # the units 100 needs, never the 22 that 100 x 1.1 would buy
     own = next(a for a in report["approaches"] if a["name"] == "forescale")
     assert own["vs_static"] < 1.0 and "static_peak" not in report["dominated_by"]
+    # and the report says where the limit came from
+    capped = [f["ceiling"] for f in report["folds"] if f["ceiling"]]
+    assert capped and all("the level the history saturates at, 100" in c for c in capped)
+    [note] = [n for n in report["notes"] if n.startswith("the credible ceiling capped")]
+    assert f"on {len(capped)} of 2 folds" in note and capped[-1] in note
 
 
 def test_backtest_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,6 +49,7 @@ FILES = (
     "nab/realKnownCause/cpu_utilization_asg_misconfiguration.csv",
     "traffic/nasa_http_jul95_1min.csv",
     "traffic/worldcup98_1h.csv",
+    "traffic/worldcup98_1min.csv",
     "traffic/google2019_avg_cpu_5min.csv",
     "traffic/azure_vm2019_total_cpu_5min.csv",
 )

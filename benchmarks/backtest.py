@@ -553,13 +553,13 @@ class ReplayJob:
 
 @dataclass(frozen=True)
 class Decision:
-    """What the engine decided at one fold, as its forecast and choice say."""
+    """What the engine decided at one fold, as its choice says (the ceiling's note is the
+    fold's own: ``FoldResult.ceiling``)."""
 
     model: str
     basis: str
     factor: float
     floor_headroom: float | None
-    ceiling_notes: tuple[str, ...]
 
 
 _LOADED: dict[Path, dict[dt.datetime, Fitted]] = {}
@@ -577,7 +577,7 @@ def _load(path: Path) -> dict[dt.datetime, Fitted]:
 def engine_hooks(setting: Setting) -> Iterator[list[Decision]]:
     """For one replay: ``choose_model`` with the setting's ``switch_margin`` (not an engine
     setting), the floor's headroom fixed when asked, and every decision the engine makes
-    recorded with its forecast's ceiling notes."""
+    recorded."""
     decisions: list[Decision] = []
     original_choose = decision_module.choose_model
     original_decide = engine.decide
@@ -591,7 +591,6 @@ def engine_hooks(setting: Setting) -> Iterator[list[Decision]]:
                 basis=choice.basis,
                 factor=choice.factor,
                 floor_headroom=choice.floor_headroom,
-                ceiling_notes=tuple(n for n in forecast.notes if "credible ceiling" in n),
             )
         )
         return forecast, choice
@@ -640,7 +639,7 @@ def summarize(
         }
         for a in result.approaches
     }
-    capped = [d for d in decisions if d.ceiling_notes]
+    capped = [f.ceiling for f in result.folds if f.ceiling]
     return {
         "hindsight_vs_static": hindsight(result),
         "group": case.group,
@@ -667,8 +666,8 @@ def summarize(
         ),
         "basis": dict(Counter(f"{d.basis}" for d in decisions).most_common()),
         "capped_folds": len(capped),
-        "exploded_folds": sum(1 for d in capped if any("exploded" in n for n in d.ceiling_notes)),
-        "ceiling_note": capped[-1].ceiling_notes[0] if capped else None,
+        "exploded_folds": sum(1 for note in capped if "exploded" in note),
+        "ceiling_note": capped[-1] if capped else None,
         "capacity_per_unit": result.capacity_per_unit,
         "notes": list(result.notes),
     }

@@ -466,6 +466,7 @@ def policy(max_units: int, unit_tolerance: float | None = None) -> CapacityPolic
         stabilization=CLI.stabilization,
         observed_headroom=CLI.observed_headroom,
         unit_tolerance=CLI.unit_tolerance,
+        max_lift=CLI.max_lift,
     )
     return base if unit_tolerance is None else replace(base, unit_tolerance=unit_tolerance)
 

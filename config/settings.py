@@ -810,6 +810,9 @@ class ServiceSettings(BaseModel):
     lead_time: Annotated[Duration, _within(WEEK)] = dt.timedelta(minutes=15)
     # The reactive floor serves the latest observed demand times (1 + observed_headroom).
     observed_headroom: Float = Field(default=0.3, ge=0, le=5)
+    # While the last hour's demand ran above the forecast, the band ahead is lifted by
+    # their ratio, at most this, up to the recent peak (forecaster.lift; 1: never).
+    max_lift: Float = Field(default=1.5, ge=1, le=3)
     # A demand at most this fraction of one unit above a whole number of units is planned
     # at that number (forecaster.capacity.UNIT_TOLERANCE; 0: always round up).
     unit_tolerance: Float = Field(default=0.02, ge=0, lt=1)

@@ -68,6 +68,8 @@ from forescale.forecaster.capacity import (
 from forescale.forecaster.ceiling import CAPPED, PEAK_ALLOWANCE, credible_ceiling
 from forescale.forecaster.decision import decide
 from forescale.forecaster.grid import native_step
+from forescale.forecaster.lift import WINDOW as LIFT_WINDOW
+from forescale.forecaster.lift import factor_for, lifted, recent_peak, running_ratio
 from forescale.forecaster.outliers import flag_outliers, masked
 from forescale.forecaster.types import CapacityPolicy, Forecast
 
@@ -161,6 +163,10 @@ class FoldResult:
     metrics: tuple[ModelMetrics, ...] = ()
     error: str | None = None
     ceiling: str | None = None  # the credible ceiling's note when it capped the forecast
+    # steps whose band was lifted while the demand ran above the forecast
+    # (forecaster.lift), and the largest lift
+    lifted_steps: int = 0
+    most_lift: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -275,6 +281,7 @@ def run_backtest(
             *sizing.notes,
             *_failure_notes(replay.folds),
             *_ceiling_notes(replay.folds),
+            *_lift_notes(replay.folds, config.policy.max_lift),
             *_above_static_notes(grid, replay, outcomes, evaluated, static_units, cpu),
         ),
         hindsight=hindsight,
@@ -436,6 +443,7 @@ class _Replay:
         choice: Choice,
         frames: dict[str, pd.DataFrame],
         ceiling: str | None = None,
+        lifts: np.ndarray | None = None,
     ) -> None:
         for name, frame in frames.items():
             self.per_model.setdefault(name, []).append(frame)
@@ -449,6 +457,8 @@ class _Replay:
                 reason=choice.reason,
                 metrics=tuple(_metrics(name, f) for name, f in frames.items()),
                 ceiling=ceiling,
+                lifted_steps=int((lifts > 1.0).sum()) if lifts is not None else 0,
+                most_lift=float(lifts.max()) if lifts is not None and lifts.size else 1.0,
             )
         )
 
@@ -558,9 +568,11 @@ def _fold(
     )
     if choice.floor_headroom is not None:  # the floor's headroom the record asked for
         plan = replace(plan, policy=replace(plan.policy, observed_headroom=choice.floor_headroom))
+    lifts = None
     if config.replay == "daemon":
         before = carry.force if plan.current is not None else ()
-        serving, paid, force = _daemon_units(used, plan, grid, config, before)
+        lifts = _lifts(used, plan, grid, _lag(config, grid))
+        serving, paid, force = _daemon_units(used, plan, grid, config, before, lifts)
     else:
         serving = paid = _plan_units(used, plan, plan.current)
         force = carry.force
@@ -573,6 +585,7 @@ def _fold(
         choice,
         _fold_metrics(grid, cutoff, config.horizon, fits, used),
         ceiling=next((n for n in used.notes if n.startswith(CAPPED)), None),
+        lifts=lifts,
     )
     return _Carry(
         record=_grow(carry.record, grid.series, fits, cutoff, config.horizon),
@@ -673,6 +686,19 @@ def _ceiling_notes(folds: Sequence[FoldResult]) -> tuple[str, ...]:
     return (
         f"the credible ceiling capped the forecast on {len(capped)} of {planned} folds; "
         f"the last: {capped[-1].ceiling}",
+    )
+
+
+def _lift_notes(folds: Sequence[FoldResult], max_lift: float) -> tuple[str, ...]:
+    """On how many folds the band was lifted while the demand ran above the forecast."""
+    lifted = [f for f in folds if f.lifted_steps]
+    if not lifted:
+        return ()
+    planned = sum(1 for f in folds if f.model is not None)
+    return (
+        f"the demand ran above the forecast and lifted the band ahead on {len(lifted)} of "
+        f"{planned} folds ({sum(f.lifted_steps for f in lifted)} steps, by at most "
+        f"{(max(f.most_lift for f in lifted) - 1) * 100:.0f}%; max_lift {max_lift:g})",
     )
 
 
@@ -863,6 +889,7 @@ def _daemon_units(
     grid: _Grid,
     config: BacktestConfig,
     before: Sequence[tuple[dt.datetime, int]] = (),
+    lifts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[tuple[dt.datetime, int], ...]]:
     """(serving, paid) units at each of the fold's steps: the daemon's apply loop,
     replayed; and the units applied in the last ``step_period`` as (since, units), for
@@ -878,10 +905,12 @@ def _daemon_units(
     starting units count as in force for a whole ``step_period``.
     """
     policy, period = plan.policy, plan.policy.step_period
-    planner = _DaemonPlanner.of(forecast, plan.history, policy)
-    lag = int(round(config.collect_delay / grid.sim_step))
+    planner = _DaemonPlanner.of(forecast, plan.history, policy, plan.cutoff)
+    lag = _lag(config, grid)
     warm = int(math.ceil(config.warmup / grid.sim_step))
     rows = np.flatnonzero(plan.mask)
+    if lifts is None:
+        lifts = np.ones(len(rows))
     units = _Applied.starting(_starting_units(plan.current, plan.observed, policy))
     force = _memory(before, units.paid, plan.at, period)
     serving_v = np.empty(len(plan.at))
@@ -891,13 +920,35 @@ def _daemon_units(
         while len(force) > 1 and force[1][0] <= now - period:
             force.popleft()
         seen = _seen(grid.held, int(rows[i]) - lag)
-        want = planner.want(t, now, paid=units.paid, seen=seen, in_force=force)
+        want = planner.want(t, now, paid=units.paid, seen=seen, in_force=force, lift=lifts[i])
         if want != units.paid:
             force.append((now, want))
         units.apply(i, want, warm)
         serving_v[i] = units.serving
         paid_v[i] = units.paid
     return serving_v, paid_v, tuple(force)
+
+
+def _lag(config: BacktestConfig, grid: _Grid) -> int:
+    """The collect delay in sim steps."""
+    return int(round(config.collect_delay / grid.sim_step))
+
+
+def _lifts(forecast: Forecast, plan: _FoldPlan, grid: _Grid, lag: int) -> np.ndarray:
+    """The lift (:mod:`forescale.forecaster.lift`) at each of the fold's steps: the demand
+    collected by then (``lag`` steps old) over the last hour against the fold's forecast
+    point for the same steps (none in the fold's first hour: nothing to compare yet)."""
+    rows = np.flatnonzero(plan.mask)
+    out = np.ones(len(rows))
+    max_lift = plan.policy.max_lift
+    if max_lift <= 1.0 or len(rows) == 0:
+        return out
+    point = on_grid(forecast.frame[["ds", "yhat"]], plan.at, forecast.resolution)["yhat"]
+    width = max(1, round(LIFT_WINDOW / grid.sim_step))
+    ratio = running_ratio(grid.y[rows], point.to_numpy(dtype=float), width, cap=forecast.ceiling)
+    for i in range(lag, len(rows)):
+        out[i] = factor_for(float(ratio[i - lag]), max_lift)
+    return out
 
 
 def _memory(
@@ -932,10 +983,15 @@ class _DaemonPlanner:
     ahead: pd.Timedelta
     behind: pd.Timedelta
     floor_cap: float | None
+    lift_limit: float | None  # the recent peak a lifted band stays under
 
     @classmethod
     def of(
-        cls, forecast: Forecast, history: pd.DataFrame, policy: CapacityPolicy
+        cls,
+        forecast: Forecast,
+        history: pd.DataFrame,
+        policy: CapacityPolicy,
+        cutoff: dt.datetime,
     ) -> _DaemonPlanner:
         frame = planner_frame(forecast, history, policy.stabilization + policy.lead_time)
         up = policy.max_step_up
@@ -947,6 +1003,9 @@ class _DaemonPlanner:
             ahead=pd.Timedelta(policy.lead_time + 2 * policy.stabilization + dt.timedelta(hours=1)),
             behind=pd.Timedelta(policy.stabilization + policy.lead_time + dt.timedelta(hours=1)),
             floor_cap=forecast.ceiling,
+            lift_limit=recent_peak(history, cutoff, forecast.ceiling)
+            if policy.max_lift > 1.0
+            else None,
         )
 
     def want(
@@ -957,13 +1016,21 @@ class _DaemonPlanner:
         paid: int,
         seen: float | None,
         in_force: Sequence[tuple[dt.datetime, int]],
+        lift: float = 1.0,
     ) -> int:
-        """The units due at ``now`` (``paid`` when the planner refuses)."""
+        """The units due at ``now`` (``paid`` when the planner refuses), with the band
+        from ``t`` on lifted by ``lift``."""
         lo = self.starts.searchsorted(t - self.behind)
         hi = len(self.starts) if self.limited else self.starts.searchsorted(t + self.ahead)
+        frame = self.frame.iloc[lo:hi]
+        if lift > 1.0:
+            ahead = (frame["ds"] >= t).to_numpy()
+            upper = frame["yhat_upper"].to_numpy(dtype=float).copy()
+            upper[ahead] = lifted(upper[ahead], lift, self.lift_limit)
+            frame = frame.assign(yhat_upper=upper)
         try:
             plan = plan_capacity(
-                self.frame.iloc[lo:hi],
+                frame,
                 policy=self.policy,
                 current_units=paid,
                 now=now,

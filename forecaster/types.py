@@ -155,6 +155,9 @@ class CapacityPolicy:
     # The reactive floor serves the latest observed demand times (1 + this): headroom for
     # growth while the next collect and apply come round (0.2 = aim at 80 % of a unit).
     observed_headroom: float = 0.0
+    # While the last hour's demand ran above the forecast (their ratio r > 1), the band
+    # ahead is lifted by r, at most this (forecaster.lift; 1.0: never lifted).
+    max_lift: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -674,6 +674,14 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     help="The observed-demand floor serves observed x (1 + this).",
 )
 @click.option(
+    "--max-lift",
+    default=1.5,  # forecaster.lift.MAX_LIFT
+    show_default=True,
+    type=click.FloatRange(1, 3),
+    help="While the last hour's demand ran above the forecast, lift the band ahead by "
+    "their ratio, at most this, up to the recent peak (1: never).",
+)
+@click.option(
     "--unit-tolerance",
     default=0.02,  # forecaster.capacity.UNIT_TOLERANCE
     show_default=True,
@@ -763,6 +771,7 @@ def backtest(
     lead_time: dt.timedelta,
     stabilization: dt.timedelta,
     observed_headroom: float,
+    max_lift: float,
     unit_tolerance: float,
     min_units: int,
     max_units: int,
@@ -808,6 +817,7 @@ def backtest(
         lead_time=lead_time,
         stabilization=stabilization,
         observed_headroom=observed_headroom,
+        max_lift=max_lift,
         unit_tolerance=unit_tolerance,
         min_units=min_units,
         max_units=max_units,

@@ -85,6 +85,8 @@ def _fold(fold: FoldResult, horizon: dt.timedelta) -> dict[str, Any]:
         "reason": fold.reason,
         "error": fold.error,
         "ceiling": fold.ceiling,
+        "lifted_steps": fold.lifted_steps,
+        "most_lift": finite(fold.most_lift),
         "metrics": [_metrics(m) for m in fold.metrics],
     }
 

@@ -46,6 +46,7 @@ from forescale.forecaster.candidates import DEFAULT_MODELS, PRODUCT, CandidateSe
 from forescale.forecaster.capacity import UNIT_TOLERANCE
 from forescale.forecaster.ceiling import PEAK_ALLOWANCE
 from forescale.forecaster.cost import Price
+from forescale.forecaster.lift import MAX_LIFT
 from forescale.forecaster.types import CapacityPolicy, Event, Forecast, ForecastSettings
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class BacktestArgs:
     lead_time: dt.timedelta = dt.timedelta(minutes=15)
     stabilization: dt.timedelta = dt.timedelta(minutes=15)
     observed_headroom: float = 0.3
+    max_lift: float = MAX_LIFT  # CapacityPolicy.max_lift (1.0: never lift)
     unit_tolerance: float = UNIT_TOLERANCE  # CapacityPolicy.unit_tolerance
     min_units: int = 1
     max_units: int = 100_000
@@ -388,6 +390,7 @@ def _csv_policy(args: BacktestArgs) -> CapacityPolicy:
         stabilization=args.stabilization,
         observed_headroom=args.observed_headroom,
         unit_tolerance=args.unit_tolerance,
+        max_lift=args.max_lift,
     )
     if args.capacity_per_unit is not None and not args.capacity_per_unit > 0:
         raise ConfigError("--capacity-per-unit must be > 0")
@@ -495,6 +498,7 @@ def _echo(
         "lead_time_seconds": policy.lead_time.total_seconds(),
         "stabilization_seconds": policy.stabilization.total_seconds(),
         "observed_headroom": policy.observed_headroom,
+        "max_lift": policy.max_lift,
         "unit_tolerance": policy.unit_tolerance,
         "min_units": policy.min_units,
         "max_units": policy.max_units,

@@ -212,6 +212,7 @@ def capacity_policy(service: ServiceSettings) -> CapacityPolicy:
         step_period=service.step_period,
         lead_time=service.lead_time,
         observed_headroom=service.observed_headroom,
+        max_lift=service.max_lift,
         scale_in=service.scale_in.policy,
         stabilization=service.scale_in.stabilization,
         scale_in_tolerance=service.scale_in.tolerance,

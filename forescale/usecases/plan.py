@@ -31,6 +31,7 @@ from forescale.errors import (
 )
 from forescale.forecaster.capacity import floor_hold, held_newest, plan_capacity, planner_frame
 from forescale.forecaster.cost import CostSummary, cost_of
+from forescale.forecaster.lift import Lift, lift_forecast, lift_of
 from forescale.forecaster.types import CapacityPlan, CapacityPolicy, Forecast
 from forescale.iac_writer import files
 from forescale.iac_writer.schedule import ScheduleTarget, entries_for, key_after
@@ -97,8 +98,21 @@ def schedule(
     data_fresh = dt.timedelta(0) <= now - last_seen <= stale_after
     observed_demand = float(observed["y"].iloc[-1]) if data_fresh else None
     floor_demand = held_newest(observed, floor_hold(policy)) if data_fresh else None
+    lift = (
+        lift_of(
+            observed=observed,
+            forecast=forecast.frame,
+            resolution=forecast.resolution,
+            max_lift=policy.max_lift,
+            ceiling=forecast.ceiling,
+        )
+        if data_fresh
+        else Lift()
+    )
     plan = plan_capacity(
-        planner_frame(forecast, observed, policy.stabilization + policy.lead_time),
+        planner_frame(
+            lift_forecast(forecast, lift, now), observed, policy.stabilization + policy.lead_time
+        ),
         policy=policy,
         current_units=current_units,
         now=now,
@@ -108,6 +122,8 @@ def schedule(
         in_force=in_force,
         floor_cap=forecast.ceiling,
     )
+    if lift.lifts:
+        plan = replace(plan, notes=(*plan.notes, lift.describe()))
     return Schedule(
         plan=plan, observed_demand=observed_demand, data_fresh=data_fresh, last_seen=last_seen
     )

@@ -552,6 +552,67 @@ def test_daemon_replay_raises_lead_time_before_a_forecast_peak() -> None:
     assert approach(result, "forescale").under_share == 0.0
 
 
+def test_daemon_replay_lifts_the_forecast_while_the_demand_runs_above_it() -> None:
+    """A day 30 % busier than its forecast (right shape, wrong level): after the first
+    hour the band ahead is lifted by the hour's ratio, so the afternoon ramp is met ahead
+    of time, where the observed floor alone trails it (forecaster.lift)."""
+    cutoff = START + 8 * DAY
+    series = weekly_series(9)
+    series["y"] *= 1.3  # the week before was as busy: its peak is the lift's limit
+
+    def level(history: pd.DataFrame, c: dt.datetime) -> dict[str, Forecast]:
+        def shape(ds: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+            return demand_at(ds), demand_at(ds)
+
+        return {"m": made_forecast(c, DAY, shape)}
+
+    policy = replace(DAEMON_POLICY, capacity_per_unit=10.0, observed_headroom=0.0)
+
+    def run(max_lift: float) -> BacktestResult:
+        return run_backtest(
+            series,
+            config(
+                [cutoff],
+                horizon=DAY,
+                policy=replace(policy, max_lift=max_lift),
+                models=("m",),
+                replay="daemon",
+            ),
+            level,
+        )
+
+    plain, lifted = run(1.0), run(1.5)
+    short_plain = approach(plain, "forescale").under_share
+    short_lifted = approach(lifted, "forescale").under_share
+    assert short_lifted < short_plain / 2, (short_lifted, short_plain)
+    [fold] = lifted.folds
+    assert fold.lifted_steps > 0 and fold.most_lift == pytest.approx(1.3)
+    assert plain.folds[0].lifted_steps == 0 and plain.folds[0].most_lift == 1.0
+    [note] = [n for n in lifted.notes if "lifted the band" in n]
+    assert note.startswith("the demand ran above the forecast and lifted the band ahead on 1 of 1")
+    assert note.endswith("by at most 30%; max_lift 1.5)")
+    assert not any("lifted the band" in n for n in plain.notes)
+
+    # after the first hour (and the collect delay) the lifted band is the truth: the plan
+    # pays exactly what a forecast that knew the level pays, and never more
+    def knew(history: pd.DataFrame, c: dt.datetime) -> dict[str, Forecast]:
+        def shape(ds: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+            return 1.3 * demand_at(ds), 1.3 * demand_at(ds)
+
+        return {"m": made_forecast(c, DAY, shape)}
+
+    right = run_backtest(
+        series,
+        config([cutoff], horizon=DAY, policy=policy, models=("m",), replay="daemon"),
+        knew,
+    )
+    paid = lifted.schedule["paid_forescale"].to_numpy()
+    paid_right = right.schedule["paid_forescale"].to_numpy()
+    later = pd.DatetimeIndex(lifted.schedule["ts"]) >= pd.Timestamp(cutoff + 2 * HOUR)
+    assert (paid[later] == paid_right[later]).all()
+    assert (paid <= paid_right).all()
+
+
 def _allowed(limit: StepLimit, start: int) -> float:
     """Units a window starting at ``start`` may move under a percent limit (inf: none)."""
     if limit.percent is None:

@@ -471,6 +471,8 @@ class Daemon:
             for o in outcomes:
                 if o.status not in ("nothing-due", "dry-run"):
                     self.metrics.count_apply(o.service, o.status)
+                if o.desired_units is not None:  # the last plan of the run wins
+                    self.metrics.set_service(o.service, desired_units=o.desired_units, lift=o.lift)
         failed = sorted({o.service for o in outcomes if o.status in NOT_APPLIED})
         if failed:
             raise ForescaleError(f"not applied for {', '.join(failed)}")

@@ -50,6 +50,13 @@ class Metrics:
             ["service"],
             registry=registry,
         )
+        self.forecast_lift = Gauge(
+            "forescale_forecast_lift",
+            "How the last plan lifted the forecast ahead while demand ran above it "
+            "(1: not lifted; 1.2: by 20 %).",
+            ["service"],
+            registry=registry,
+        )
         self.forecast_error_ratio = Gauge(
             "forescale_forecast_error_ratio",
             "Relative forecast error (e.g. backtest MAPE or |observed - yhat| / observed).",
@@ -118,10 +125,13 @@ class Metrics:
         desired_units: int | None = None,
         current_units: int | None = None,
         forecast_error_ratio: float | None = None,
+        lift: float | None = None,
     ) -> None:
         """Set whichever of the per-service gauges are given (None: leave unchanged)."""
         if desired_units is not None:
             self.desired_units.labels(service=service).set(desired_units)
+        if lift is not None and math.isfinite(lift):
+            self.forecast_lift.labels(service=service).set(lift)
         if current_units is not None:
             self.current_units.labels(service=service).set(current_units)
         if forecast_error_ratio is not None and math.isfinite(forecast_error_ratio):

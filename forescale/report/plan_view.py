@@ -104,6 +104,8 @@ class ServiceReport:
     model_choice: dict[str, Any] | None = None
     # what the schedule costs over the horizon and per month (None: no price configured)
     cost: CostSummary | None = None
+    # the lift of the forecast ahead while demand runs above it (1.0: none; forecaster.lift)
+    lift: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -91,6 +91,10 @@ class ApplyOutcome:
     diff: str = ""
     plan_summary: str = ""
     reasons: tuple[str, ...] = ()
+    # from this run's plan (None: not planned, e.g. only an unfinished run was resumed):
+    # the units it wants in force now and the lift of the forecast ahead (forecaster.lift)
+    desired_units: int | None = None
+    lift: float | None = None
 
 
 def guard_for(
@@ -199,6 +203,7 @@ class _Service:
     outcomes: list[ApplyOutcome] = field(default_factory=list)
     target: Target = field(init=False)
     _open: ChangeRecord | None = field(default=None, init=False)
+    _planned: dict[str, Any] = field(default_factory=dict, init=False)  # desired_units, lift
 
     def __post_init__(self) -> None:
         self.target = service_target(self.service, now=self.now)
@@ -288,6 +293,11 @@ class _Service:
     def fresh(self, *, replans: int) -> None:
         """Plan the step due now and act on it per the service's mode."""
         report = plan_service(self.app, self.name, now=self.now, reuse_for=self.reuse_forecast_for)
+        desired = report.plan.desired["units"]
+        self._planned = {
+            "desired_units": int(desired.iloc[0]) if len(desired) else None,
+            "lift": report.lift,
+        }
         if self.service.iac.write == "schedule":
             self._schedule(report)
             return
@@ -789,12 +799,15 @@ class _Service:
                 diff=record.diff,
                 plan_summary=record.plan_summary,
                 reasons=record.guard_reasons,
+                **self._planned,
             )
         )
 
     def _say(self, status: str, message: str, **fields: object) -> None:
         """An outcome that leaves no audit record (nothing was attempted)."""
-        outcome = ApplyOutcome(service=self.name, mode=self.mode, status=status, message=message)
+        outcome = ApplyOutcome(
+            service=self.name, mode=self.mode, status=status, message=message, **self._planned
+        )
         self.outcomes.append(replace(outcome, **fields))  # type: ignore[arg-type]
 
 

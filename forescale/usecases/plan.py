@@ -62,6 +62,7 @@ class Schedule:
     observed_demand: float | None  # the newest sample when fresh, else None
     data_fresh: bool
     last_seen: dt.datetime
+    lift: Lift = Lift()  # how the forecast ahead was lifted (forecaster.lift)
 
 
 def units_of(snapshot: Snapshot) -> int:
@@ -125,7 +126,11 @@ def schedule(
     if lift.lifts:
         plan = replace(plan, notes=(*plan.notes, lift.describe()))
     return Schedule(
-        plan=plan, observed_demand=observed_demand, data_fresh=data_fresh, last_seen=last_seen
+        plan=plan,
+        observed_demand=observed_demand,
+        data_fresh=data_fresh,
+        last_seen=last_seen,
+        lift=lift,
     )
 
 
@@ -261,6 +266,7 @@ def plan_with_run(
         + cost_notes
         + shadow_notes,
         cost=cost,
+        lift=planned.lift.factor,
     )
 
 

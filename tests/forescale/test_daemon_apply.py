@@ -65,3 +65,8 @@ def test_one_broken_service_is_logged_and_counted_and_the_others_applied(
         registry.get_sample_value("forescale_apply_total", {"service": "web", "result": "applied"})
         == 1
     )
+    # the gauges of the plan the run acted on; none for the service that could not plan
+    assert registry.get_sample_value("forescale_desired_units", {"service": "web"}) == 11
+    lift = registry.get_sample_value("forescale_forecast_lift", {"service": "web"})
+    assert lift is not None and 1.0 <= lift <= 1.5
+    assert registry.get_sample_value("forescale_desired_units", {"service": "broken"}) is None

@@ -61,6 +61,7 @@ def test_fresh_registry_and_names_exposed(registry: CollectorRegistry) -> None:
         "forescale_desired_units",
         "forescale_current_units",
         "forescale_forecast_error_ratio",
+        "forescale_forecast_lift",
         "forescale_job_last_success_timestamp_seconds",
         "forescale_job_duration_seconds",
         "forescale_apply_total",
@@ -75,6 +76,9 @@ def test_setters(registry: CollectorRegistry) -> None:
     m = Metrics(registry)
     m.set_service("web", desired_units=7, current_units=4, forecast_error_ratio=0.12)
     m.set_service("web", forecast_error_ratio=math.nan)  # ignored, keeps 0.12
+    m.set_service("web", lift=1.2)
+    m.set_service("web", lift=math.nan)  # ignored, keeps 1.2
+    assert value(registry, "forescale_forecast_lift", service="web") == 1.2
     assert value(registry, "forescale_desired_units", service="web") == 7
     assert value(registry, "forescale_current_units", service="web") == 4
     assert value(registry, "forescale_forecast_error_ratio", service="web") == 0.12

@@ -68,12 +68,12 @@ class Lift:
         """One sentence for the plan's notes (empty when nothing is lifted)."""
         if not self.lifts:
             return ""
-        capped = " (at most the lift's limit)" if self.factor < self.ratio else ""
+        capped = f" (max_lift {self.factor:g})" if self.factor < self.ratio else ""
         held = f", up to the recent peak {_fmt(self.limit)}" if self.limit is not None else ""
         return (
-            f"demand ran {(self.ratio - 1) * 100:.0f}% above the forecast over the last "
+            f"demand ran {_pct(self.ratio)} above the forecast over the last "
             f"{_fmt_td(WINDOW)}: the forecast ahead is lifted by "
-            f"{(self.factor - 1) * 100:.0f}%{capped}{held}"
+            f"{_pct(self.factor)}{capped}{held}"
         )
 
 
@@ -124,13 +124,14 @@ def factor_for(ratio: float, max_lift: float) -> float:
 
 def recent_peak(history: pd.DataFrame, start: dt.datetime, ceiling: float | None) -> float | None:
     """The highest demand of the :data:`PEAK_WINDOW` before ``start`` (the forecast's
-    first step), at most ``ceiling``; None when there is none."""
+    first step), at most ``ceiling``; ``ceiling`` when the week holds no demand (None:
+    neither is known)."""
     ds = pd.DatetimeIndex(history["ds"])
     since = pd.Timestamp(start) - pd.Timedelta(PEAK_WINDOW)
     y = history["y"].to_numpy(dtype=float)[(ds >= since) & (ds < pd.Timestamp(start))]
     y = y[np.isfinite(y)]
     if y.size == 0:
-        return None
+        return ceiling
     peak = float(y.max())
     return min(peak, ceiling) if ceiling is not None else peak
 
@@ -175,6 +176,12 @@ def lift_of(
         return Lift(ratio=ratio)
     limit = recent_peak(observed, starts[0].to_pydatetime(), ceiling)
     return Lift(factor=factor, ratio=ratio, limit=limit)
+
+
+def _pct(ratio: float) -> str:
+    """``1.2`` as "20%", ``1.004`` as "0.4%" (a small lift is not shown as none)."""
+    percent = (ratio - 1) * 100
+    return f"{percent:.0f}%" if percent >= 9.95 else f"{percent:.1f}%"
 
 
 def _fmt(x: float | None) -> str:

@@ -79,6 +79,7 @@ def test_the_recent_peak_is_the_week_before_the_start_at_most_the_ceiling() -> N
     assert recent_peak(history, NOON, None) == 400.0
     assert recent_peak(history, NOON, 300.0) == 300.0
     assert recent_peak(history.iloc[:0], NOON, None) is None
+    assert recent_peak(history.iloc[:0], NOON, 300.0) == 300.0  # never above the ceiling
 
 
 def history(level_last_hour: float, *, peak: float = 1000.0) -> pd.DataFrame:
@@ -105,6 +106,15 @@ def test_demand_running_above_the_forecast_lifts_it_by_their_ratio() -> None:
         "demand ran 20% above the forecast over the last 1 h: the forecast ahead is "
         "lifted by 20%, up to the recent peak 1,000"
     )
+
+
+def test_a_small_lift_is_said_as_one() -> None:
+    lift = Lift(factor=1.004, ratio=1.004, limit=None)
+    assert lift.describe() == (
+        "demand ran 0.4% above the forecast over the last 1 h: the forecast ahead is lifted by 0.4%"
+    )
+    capped = Lift(factor=1.5, ratio=2.5, limit=900.0).describe()
+    assert capped.startswith("demand ran 150% above") and "lifted by 50% (max_lift 1.5), up to" in capped
 
 
 def test_no_lift_below_the_forecast_without_one_for_the_hour_or_at_max_lift_1() -> None:

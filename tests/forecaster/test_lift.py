@@ -114,7 +114,8 @@ def test_a_small_lift_is_said_as_one() -> None:
         "demand ran 0.4% above the forecast over the last 1 h: the forecast ahead is lifted by 0.4%"
     )
     capped = Lift(factor=1.5, ratio=2.5, limit=900.0).describe()
-    assert capped.startswith("demand ran 150% above") and "lifted by 50% (max_lift 1.5), up to" in capped
+    assert capped.startswith("demand ran 150% above")
+    assert "lifted by 50% (max_lift 1.5), up to" in capped
 
 
 def test_no_lift_below_the_forecast_without_one_for_the_hour_or_at_max_lift_1() -> None:

@@ -69,7 +69,7 @@ from forescale.forecaster.ceiling import CAPPED, PEAK_ALLOWANCE, credible_ceilin
 from forescale.forecaster.decision import decide
 from forescale.forecaster.grid import native_step
 from forescale.forecaster.lift import WINDOW as LIFT_WINDOW
-from forescale.forecaster.lift import factor_for, lifted, recent_peak, running_ratio
+from forescale.forecaster.lift import factor_for, lifted, percent, recent_peak, running_ratio
 from forescale.forecaster.outliers import flag_outliers, masked
 from forescale.forecaster.types import CapacityPolicy, Forecast
 
@@ -698,7 +698,7 @@ def _lift_notes(folds: Sequence[FoldResult], max_lift: float) -> tuple[str, ...]
     return (
         f"the demand ran above the forecast and lifted the band ahead on {len(lifted)} of "
         f"{planned} folds ({sum(f.lifted_steps for f in lifted)} steps, by at most "
-        f"{(max(f.most_lift for f in lifted) - 1) * 100:.0f}%; max_lift {max_lift:g})",
+        f"{percent(max(f.most_lift for f in lifted))}; max_lift {max_lift:g})",
     )
 
 

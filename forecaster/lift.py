@@ -40,6 +40,7 @@ __all__ = [
     "lift_forecast",
     "lift_of",
     "lifted",
+    "percent",
     "ran_above",
     "recent_peak",
     "running_ratio",
@@ -71,9 +72,9 @@ class Lift:
         capped = f" (max_lift {self.factor:g})" if self.factor < self.ratio else ""
         held = f", up to the recent peak {_fmt(self.limit)}" if self.limit is not None else ""
         return (
-            f"demand ran {_pct(self.ratio)} above the forecast over the last "
+            f"demand ran {percent(self.ratio)} above the forecast over the last "
             f"{_fmt_td(WINDOW)}: the forecast ahead is lifted by "
-            f"{_pct(self.factor)}{capped}{held}"
+            f"{percent(self.factor)}{capped}{held}"
         )
 
 
@@ -178,7 +179,7 @@ def lift_of(
     return Lift(factor=factor, ratio=ratio, limit=limit)
 
 
-def _pct(ratio: float) -> str:
+def percent(ratio: float) -> str:
     """``1.2`` as "20%", ``1.004`` as "0.4%" (a small lift is not shown as none)."""
     percent = (ratio - 1) * 100
     return f"{percent:.0f}%" if percent >= 9.95 else f"{percent:.1f}%"

@@ -71,6 +71,8 @@ def _service(view: ServiceView) -> dict[str, Any]:
             "lead_time_seconds": int(policy.lead_time.total_seconds()),
             "observed_demand": finite(service.observed_demand, ndigits=_DIGITS),
             "data_fresh": service.data_fresh,
+            "lift": finite(service.lift, ndigits=_DIGITS),
+            "max_lift": policy.max_lift,
             "var_file": service.var_file,
             "address": service.address,
         },

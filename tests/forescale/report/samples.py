@@ -160,9 +160,14 @@ def web() -> ServiceReport:
         forecast=_forecast(),
         plan=plan,
         policy=CapacityPolicy(
-            capacity_per_unit=100.0, min_units=4, max_units=30, lead_time=dt.timedelta(minutes=15)
+            capacity_per_unit=100.0,
+            min_units=4,
+            max_units=30,
+            lead_time=dt.timedelta(minutes=15),
+            max_lift=1.5,
         ),
         observed_demand=1051.25,
+        lift=1.2,
         data_fresh=True,
         var_file=str(var_file),
         address="web_min_size",
@@ -184,6 +189,7 @@ def stale() -> ServiceReport:
         plan=plan,
         observed_demand=None,
         data_fresh=False,
+        lift=1.0,  # stale metrics: nothing to compare the forecast with
         next_step=None,
         change=None,
         forecast_run_id=None,

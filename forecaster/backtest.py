@@ -69,7 +69,14 @@ from forescale.forecaster.ceiling import CAPPED, PEAK_ALLOWANCE, credible_ceilin
 from forescale.forecaster.decision import decide
 from forescale.forecaster.grid import native_step
 from forescale.forecaster.lift import WINDOW as LIFT_WINDOW
-from forescale.forecaster.lift import factor_for, lifted, percent, recent_peak, running_ratio
+from forescale.forecaster.lift import (
+    factor_for,
+    lifted,
+    percent,
+    reach,
+    recent_peak,
+    running_ratio,
+)
 from forescale.forecaster.outliers import flag_outliers, masked
 from forescale.forecaster.types import CapacityPolicy, Forecast
 
@@ -984,6 +991,7 @@ class _DaemonPlanner:
     behind: pd.Timedelta
     floor_cap: float | None
     lift_limit: float | None  # the recent peak a lifted band stays under
+    step: dt.timedelta  # the frame's slots
 
     @classmethod
     def of(
@@ -1006,6 +1014,7 @@ class _DaemonPlanner:
             lift_limit=recent_peak(history, cutoff, forecast.ceiling)
             if policy.max_lift > 1.0
             else None,
+            step=native_step(pd.DatetimeIndex(frame["ds"])),
         )
 
     def want(
@@ -1024,7 +1033,7 @@ class _DaemonPlanner:
         hi = len(self.starts) if self.limited else self.starts.searchsorted(t + self.ahead)
         frame = self.frame.iloc[lo:hi]
         if lift > 1.0:
-            ahead = (frame["ds"] >= t).to_numpy()
+            ahead = reach(pd.DatetimeIndex(frame["ds"]), self.step, t.to_pydatetime())
             upper = frame["yhat_upper"].to_numpy(dtype=float).copy()
             upper[ahead] = lifted(upper[ahead], lift, self.lift_limit)
             frame = frame.assign(yhat_upper=upper)

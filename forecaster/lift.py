@@ -5,8 +5,8 @@ the last :data:`WINDOW` (1 h) ran above the forecast's point for the same hour -
 sums' ratio ``r > 1`` - the forecast missed a level (a campaign, a storm, a day busier than
 its history), and such a level usually outlasts the hour it was seen in. The observed
 floor only holds what was seen; it does not see the rise still to come that morning. So
-the upper band ahead is multiplied by ``r``, at most ``CapacityPolicy.max_lift`` (1.5 in
-the settings; 1.0 never lifts).
+the upper band of the next :data:`REACH` (6 h) is multiplied by ``r``, at most
+``CapacityPolicy.max_lift`` (1.5 in the settings; 1.0 never lifts).
 
 The lifted band stays at or below the *recent peak* - the highest demand of the
 :data:`PEAK_WINDOW` (7 days) before the forecast was made, and never above its credible
@@ -34,6 +34,7 @@ from forescale.forecaster.types import Forecast
 __all__ = [
     "MAX_LIFT",
     "PEAK_WINDOW",
+    "REACH",
     "WINDOW",
     "Lift",
     "factor_for",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 WINDOW = dt.timedelta(hours=1)
+REACH = dt.timedelta(hours=6)  # how far ahead a lift holds: a level seen for an hour is
+# trusted for the next hours, not for tomorrow (the next plan looks again)
 PEAK_WINDOW = dt.timedelta(days=7)
 MAX_LIFT = 1.5  # the settings' default for CapacityPolicy.max_lift
 
@@ -196,14 +199,20 @@ def _fmt_td(span: dt.timedelta) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
+def reach(ds: pd.DatetimeIndex, step: dt.timedelta, now: dt.datetime) -> np.ndarray:
+    """The rows (starting at ``ds``, ``step`` long) a lift made at ``now`` raises: those
+    still in force at ``now`` and starting before ``now + REACH``."""
+    ends = ds + pd.Timedelta(step)
+    return np.asarray((ends > pd.Timestamp(now)) & (ds < pd.Timestamp(now) + pd.Timedelta(REACH)))
+
+
 def lift_forecast(forecast: Forecast, lift: Lift, now: dt.datetime) -> Forecast:
-    """``forecast`` with the upper band of every row still in force at ``now`` or later
-    lifted (:func:`lifted`), and the lift noted; ``forecast`` itself when nothing is."""
+    """``forecast`` with the upper band of every row :func:`reach` gives lifted
+    (:func:`lifted`), and the lift noted; ``forecast`` itself when nothing is."""
     if not lift.lifts:
         return forecast
     frame = forecast.frame.copy()
-    ends = pd.DatetimeIndex(frame["ds"]) + pd.Timedelta(forecast.resolution)
-    ahead = np.asarray(ends > pd.Timestamp(now))
+    ahead = reach(pd.DatetimeIndex(frame["ds"]), forecast.resolution, now)
     upper = frame["yhat_upper"].to_numpy(dtype=float).copy()
     upper[ahead] = lifted(upper[ahead], lift.factor, lift.limit)
     frame["yhat_upper"] = upper

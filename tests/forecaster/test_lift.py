@@ -164,3 +164,13 @@ def test_lift_forecast_lifts_only_the_rows_still_in_force() -> None:
     assert out.frame["yhat"].tolist() == [300.0, 500.0, 700.0, 900.0]
     assert out.notes[-1].startswith("demand ran 20% above the forecast")
     assert lift_forecast(forecast, Lift(), now) is forecast
+
+
+def test_a_lift_reaches_six_hours_ahead_not_tomorrow() -> None:
+    forecast = known_forecast(NOON, [100.0] * 24, dt.timedelta(hours=1))
+    now = NOON + dt.timedelta(minutes=30)
+    out = lift_forecast(forecast, Lift(factor=1.2, ratio=1.2, limit=None), now)
+    upper = out.frame["yhat_upper"].to_numpy()
+    # 12:00 (in force) to 18:00 (starts before 18:30): lifted; 19:00 on: as forecast
+    assert upper[:7] == pytest.approx([120.0] * 7)
+    assert upper[7:].tolist() == [100.0] * 17

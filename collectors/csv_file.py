@@ -13,7 +13,9 @@ header; messages add the line when it differs from N + 1):
    value, e.g. a thousands separator, would shift the columns), and reaches both columns.
 4. **Timestamps** are ISO 8601 (``2024-03-01T12:00:00Z``, ``2024-03-01 12:00``,
    ``20240301T120000+0100``, ...) or another common format with a full date and a
-   four-digit year (``03/01/2024 12:00``); relative words (``now``), partial dates and
+   four-digit year (``03/01/2024 12:00``), or Unix time: seconds since 1970-01-01 UTC
+   written with 9 or 10 digits (``1709294400``, a fraction allowed) or milliseconds with
+   12 or 13 (``1709294400000``), read as UTC; relative words (``now``), partial dates and
    unknown zone names are refused; years 1970-2199. A timestamp with a UTC offset is
    converted to UTC (offsets may differ from row to row); one without is wall-clock time
    in ``timezone`` (a repeated fall-back hour takes the first, DST, reading; a skipped
@@ -329,11 +331,14 @@ def _parse_rows(rows: list[_Row], *, scale: float, zone: zoneinfo.ZoneInfo, sour
 def parse_timestamp(text: str) -> dt.datetime | None:
     """A timestamp as written (naive, or aware with its offset), or None if it is not one.
 
-    ISO 8601 first; then other formats with a full date and a four-digit year (dateutil),
-    refusing what would be read from a default (a missing day or year) and zone names it
-    does not know (those would be read as naive or as the machine's own zone)."""
+    ISO 8601 first; then Unix time (:func:`unix_time`); then other formats with a full
+    date and a four-digit year (dateutil), refusing what would be read from a default (a
+    missing day or year) and zone names it does not know (those would be read as naive or
+    as the machine's own zone)."""
     if not text or len(text) > MAX_STAMP_CHARS:
         return None
+    if _UNIX.fullmatch(text):
+        return unix_time(text)
     try:
         return dt.datetime.fromisoformat(text)
     except (ValueError, OverflowError):
@@ -352,6 +357,47 @@ def parse_timestamp(text: str) -> dt.datetime | None:
     return first if isinstance(first, dt.datetime) and first == second else None
 
 
+_UNIX = re.compile(r"(\d{9,10})(?:\.(\d{1,9}))?|(\d{12,13})")
+
+
+def unix_time(text: str) -> dt.datetime | None:
+    """``text`` as Unix time, UTC: 9-10 digits are seconds (a fraction allowed), 12-13
+    digits milliseconds; None for anything else. Every instant from 1973 on has 9 or more
+    digits in seconds and 12 or more in milliseconds. Digits only, and never what also
+    reads as a compact date: ``20240301`` (8 digits), ``2024030112`` (hour) and
+    ``202403011200`` (minute) are refused, not read as 2034 or 1976."""
+    match = _UNIX.fullmatch(text)
+    if match is None or _compact_date(match.group(1) or match.group(3)):
+        return None
+    seconds, fraction, millis = match.groups()
+    if millis is not None:
+        whole, ms = divmod(int(millis), 1000)
+        micros = ms * 1000
+    else:
+        whole = int(seconds)
+        micros = int((fraction or "0").ljust(6, "0")[:6])
+    try:
+        epoch = dt.datetime.fromtimestamp(whole, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return epoch + dt.timedelta(microseconds=micros)
+
+
+def _compact_date(digits: str) -> bool:
+    """``digits`` (10 or 12) also read as ``YYYYMMDDHH`` / ``YYYYMMDDHHMM`` in the years
+    forescale accepts."""
+    if len(digits) not in (10, 12) or not MIN_YEAR <= int(digits[:4]) <= MAX_YEAR:
+        return False
+    try:
+        if len(digits) == 10:
+            dt.datetime.strptime(digits + "Z", "%Y%m%d%H%z")
+        else:
+            dt.datetime.strptime(digits + "Z", "%Y%m%d%H%M%z")
+    except ValueError:
+        return False
+    return True
+
+
 def _known_offset(name: str | None, offset: int | None) -> dt.tzinfo | None:
     """dateutil's ``tzinfos``: a numeric offset (or UTC/GMT/Z) is kept, a zone name without
     one is refused (raising makes the parse fail), no zone is naive."""
@@ -365,7 +411,10 @@ def _known_offset(name: str | None, offset: int | None) -> dt.tzinfo | None:
 def _stamp_problem(text: str) -> str:
     if text == "":
         return "empty timestamp; every row needs one"
-    return f"cannot parse timestamp {_show(text)}; write ISO 8601, e.g. 2024-03-01T12:00:00Z"
+    return (
+        f"cannot parse timestamp {_show(text)}; write ISO 8601, e.g. 2024-03-01T12:00:00Z, "
+        "or Unix seconds (10 digits) or milliseconds (13)"
+    )
 
 
 def _mix_problem(row: _Row, aware: bool, first: _Row, zone: zoneinfo.ZoneInfo) -> str:

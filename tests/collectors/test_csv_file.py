@@ -62,6 +62,35 @@ def test_naive_timestamps_are_wall_clock_in_the_source_timezone(tmp_path: Path) 
     assert series["y"].tolist() == [0.5, 1.0]
 
 
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        ("1709294400", "1709294700", "1709295000"),  # seconds
+        ("1709294400.0", "1709294700.25", "1709295000"),  # with a fraction
+        ("1709294400000", "1709294700000", "1709295000000"),  # milliseconds
+    ],
+)
+def test_unix_time_is_read_as_utc_whatever_the_source_timezone(
+    tmp_path: Path, stamps: tuple[str, str, str]
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("timestamp,value\n" + "".join(f"{s},{i}\n" for i, s in enumerate(stamps)))
+    series = CsvFileSource(path=path, timezone="America/New_York").fetch()
+    assert series["ds"].tolist() == [
+        pd.Timestamp("2024-03-01T12:00:00Z"),
+        pd.Timestamp("2024-03-01T12:05:00Z"),
+        pd.Timestamp("2024-03-01T12:10:00Z"),
+    ]
+    assert series["y"].tolist() == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("stamp", ["2024030112", "202403011200"])
+def test_a_compact_date_is_never_read_as_unix_time(tmp_path: Path, stamp: str) -> None:
+    # 2024030112 as seconds would be 2034, 202403011200 as milliseconds 1976: refused
+    with pytest.raises(DataError, match=f"row 1: cannot parse timestamp '{stamp}'.*Unix"):
+        csv(tmp_path, f"timestamp,value\n{stamp},1\n").fetch()
+
+
 @pytest.mark.parametrize("token", ["NaN", "nan", "inf", "-Infinity"])
 def test_non_finite_values_are_rejected_with_their_row(tmp_path: Path, token: str) -> None:
     source = csv(tmp_path, f"timestamp,value\n2024-03-01T00:00Z,1\n2024-03-01T00:05Z,{token}\n")

@@ -19,6 +19,7 @@ from forescale.forecaster.lift import (
     recent_peak,
     running_ratio,
 )
+from forescale.forecaster.types import Forecast
 from tests.fakes import known_forecast
 
 FIVE = dt.timedelta(minutes=5)
@@ -91,15 +92,27 @@ def history(level_last_hour: float, *, peak: float = 1000.0) -> pd.DataFrame:
     return pd.DataFrame({"ds": ds, "y": y})
 
 
-def test_demand_running_above_the_forecast_lifts_it_by_their_ratio() -> None:
-    forecast = known_forecast(NOON, [300.0] * 48, FIVE)
-    lift = lift_of(
-        observed=history(360.0),
+FLAT = known_forecast(NOON, [300.0] * 48, FIVE)  # made at 12:00: 300 every 5 minutes
+
+
+def lift_now(
+    observed: pd.DataFrame,
+    forecast: Forecast = FLAT,
+    *,
+    max_lift: float = 1.5,
+    ceiling: float | None = None,
+) -> Lift:
+    return lift_of(
+        observed=observed,
         forecast=forecast.frame,
-        resolution=FIVE,
-        max_lift=1.5,
-        ceiling=None,
+        resolution=forecast.resolution,
+        max_lift=max_lift,
+        ceiling=ceiling,
     )
+
+
+def test_demand_running_above_the_forecast_lifts_it_by_their_ratio() -> None:
+    lift = lift_now(history(360.0))
     assert lift.factor == pytest.approx(1.2)
     assert lift.limit == 1000.0
     assert lift.describe() == (
@@ -119,39 +132,17 @@ def test_a_small_lift_is_said_as_one() -> None:
 
 
 def test_no_lift_below_the_forecast_without_one_for_the_hour_or_at_max_lift_1() -> None:
-    forecast = known_forecast(NOON, [300.0] * 48, FIVE)
-    below = lift_of(
-        observed=history(240.0),
-        forecast=forecast.frame,
-        resolution=FIVE,
-        max_lift=1.5,
-        ceiling=None,
-    )
+    below = lift_now(history(240.0))
     assert not below.lifts and below.ratio == pytest.approx(0.8) and below.describe() == ""
     later = known_forecast(NOON + dt.timedelta(hours=1), [300.0] * 48, FIVE)
-    assert not lift_of(
-        observed=history(360.0),
-        forecast=later.frame,
-        resolution=FIVE,
-        max_lift=1.5,
-        ceiling=None,
-    ).lifts
-    assert not lift_of(
-        observed=history(360.0),
-        forecast=forecast.frame,
-        resolution=FIVE,
-        max_lift=1.0,
-        ceiling=None,
-    ).lifts
+    assert not lift_now(history(360.0), later).lifts
+    assert not lift_now(history(360.0), max_lift=1.0).lifts
 
 
 def test_one_bogus_sample_lifts_no_more_than_an_hour_at_the_ceiling() -> None:
     observed = history(300.0)
     observed.loc[observed.index[-3], "y"] = 1e9
-    forecast = known_forecast(NOON, [300.0] * 48, FIVE)
-    lift = lift_of(
-        observed=observed, forecast=forecast.frame, resolution=FIVE, max_lift=1.5, ceiling=600.0
-    )
+    lift = lift_now(observed, ceiling=600.0)
     assert lift.factor == pytest.approx((11 * 300 + 600) / (12 * 300))
     assert lift.limit == 600.0  # the recent peak 1,000 is above the ceiling
 

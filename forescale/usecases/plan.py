@@ -86,12 +86,16 @@ def schedule(
     stale_after: dt.timedelta,
     timezone: str,
     in_force: Sequence[tuple[dt.datetime, int]] = (),
+    made: pd.DataFrame | None = None,
 ) -> Schedule:
     """Plan capacity (pure): ``history`` is the regular-grid history up to ``now``; the
     newest sample is the observed demand when it is at most ``stale_after`` old, and the
     floor serves it as :func:`held_newest` holds it (the highest of the stabilisation
     window); ``in_force`` the capacities applied in the last ``step_period`` (the step limits'
-    memory across runs, see :func:`forescale.forecaster.capacity.plan_capacity`)."""
+    memory across runs, see :func:`forescale.forecaster.capacity.plan_capacity`).
+    ``made`` is the whole forecast run (``ds``, ``yhat``) when ``forecast`` holds only its
+    rows from ``now`` on: the lift (:mod:`forescale.forecaster.lift`) compares the last
+    hour's demand with what the run forecast for it."""
     observed = history.dropna(subset=["y"])
     if observed.empty:
         raise DataError("no observed demand to plan from")
@@ -102,7 +106,7 @@ def schedule(
     lift = (
         lift_of(
             observed=observed,
-            forecast=forecast.frame,
+            forecast=forecast.frame if made is None else made,
             resolution=forecast.resolution,
             max_lift=policy.max_lift,
             ceiling=forecast.ceiling,
@@ -234,6 +238,7 @@ def plan_with_run(
         in_force=in_force(
             app, name, now=now, period=policy.step_period, current=current, statuses=counted
         ),
+        made=run.frame,
     )
     next_step = planned.plan.steps[0] if planned.plan.steps else None
     cost, cost_notes = _cost(app, service, planned.plan, forecast, now)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import schemathesis
@@ -404,6 +405,46 @@ def test_schedule_recomputed_from_stored_forecast(client: TestClient, ids: dict[
     assert raises and raises[-1]["units"] == 11
     assert raises[-1]["at"] == "2024-03-01T14:00:00Z"
     assert body["desired"][-1]["units"] == 11
+
+
+def test_schedule_lifts_the_stored_forecast_while_demand_runs_above_it(
+    tmp_path: Path,
+) -> None:
+    """The real path: a run made an hour ago forecast 40 req/s, rising to 80 at 14:00; the
+    hour since ran at 60 (1.5x). The schedule plans 14:00 at 80 x 1.1 x 1.5 = 132 req/s
+    (14 units of 10; the week's peak before the run was 200) instead of 88 (9 units)."""
+    settings = _settings(tmp_path)
+    store = Store.open(settings.store_url)
+    made = NOW - dt.timedelta(hours=1)
+    ds = pd.date_range(NOW - dt.timedelta(days=2), NOW, freq="5min")
+    y = np.where(ds >= pd.Timestamp(made), 60.0, 40.0)
+    y[ds == pd.Timestamp(NOW - dt.timedelta(days=1))] = 200.0
+    store.upsert_samples("web", pd.DataFrame({"ds": ds, "y": y}))
+    future = pd.date_range(made, periods=24, freq="15min")
+    yhat = np.where(future < pd.Timestamp(NOW + dt.timedelta(hours=2)), 40.0, 80.0)
+    frame = pd.DataFrame(
+        {"ds": future, "yhat": yhat, "yhat_lower": yhat * 0.8, "yhat_upper": yhat * 1.1}
+    )
+    store.save_forecast_run(
+        forecast_run("web", frame, at=made, resolution=dt.timedelta(minutes=15))
+    )
+    app = create_app(
+        settings=settings,
+        store=store,
+        config=ApiConfig(token=TOKEN),
+        registry=CollectorRegistry(),
+        clock=lambda: NOW,
+    )
+    try:
+        with TestClient(app, base_url="http://localhost") as client:
+            response = client.get("/v1/services/web/schedule")
+    finally:
+        store.close()
+    assert response.status_code == 200, response.text
+    body = response.json()
+    at_two = [d for d in body["desired"] if d["ds"] == "2024-03-01T14:00:00Z"]
+    assert at_two and at_two[0]["units"] == 14, body["desired"]
+    assert any(n.startswith("demand ran 50% above the forecast") for n in body["notes"])
 
 
 def test_schedule_409_when_iac_unreadable(client: TestClient, env: Any) -> None:

@@ -158,12 +158,13 @@ def lift_of(
     resolution: dt.timedelta,
     max_lift: float,
     ceiling: float | None,
+    made_at: dt.datetime | None = None,
 ) -> Lift:
     """The lift now, from ``observed`` (``ds``, ``y``: the history up to now, newest
-    last) and ``forecast`` (``ds``, ``yhat``: a forecast run's rows on its
+    last) and ``forecast`` (``ds``, ``yhat``: the forecast in force at each time, on its
     ``resolution``): the samples of the :data:`WINDOW` ending at the newest against the
-    forecast's point in force at each, limited by :func:`recent_peak` before the
-    forecast's first row."""
+    forecast's point in force at each, limited by :func:`recent_peak` before ``made_at``
+    (when the forecast planned with now was made; default: the forecast's first row)."""
     if max_lift <= 1.0 or observed.empty or forecast.empty:
         return Lift()
     ds = pd.DatetimeIndex(observed["ds"])
@@ -178,7 +179,8 @@ def lift_of(
     factor = factor_for(ratio, max_lift)
     if factor <= 1.0:
         return Lift(ratio=ratio)
-    limit = recent_peak(observed, starts[0].to_pydatetime(), ceiling)
+    start = starts[0].to_pydatetime() if made_at is None else made_at
+    limit = recent_peak(observed, start, ceiling)
     return Lift(factor=factor, ratio=ratio, limit=limit)
 
 

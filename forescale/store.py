@@ -402,6 +402,19 @@ class Store:
         """Forecast run ``run_id`` (with its points unless ``points=False``), or None."""
         return self._run(forecast_runs.c.id == run_id, points=points)
 
+    def forecast_before(
+        self, service: str, before: dt.datetime, *, points: bool = True
+    ) -> ForecastRun | None:
+        """The newest forecast run of ``service`` made before ``before`` (with its points
+        unless ``points=False``), or None."""
+        newest = (
+            sa.select(sa.func.max(forecast_runs.c.id))
+            .where(forecast_runs.c.service == service)
+            .where(forecast_runs.c.as_of < _epoch(before))
+            .scalar_subquery()
+        )
+        return self._run(forecast_runs.c.id == newest, points=points)
+
     def latest_forecast(self, service: str, *, points: bool = True) -> ForecastRun | None:
         """The newest forecast run of ``service`` (with its points unless ``points=False``)."""
         newest = (

@@ -31,6 +31,7 @@ from forescale.errors import (
 )
 from forescale.forecaster.capacity import floor_hold, held_newest, plan_capacity, planner_frame
 from forescale.forecaster.cost import CostSummary, cost_of
+from forescale.forecaster.lift import WINDOW as LIFT_WINDOW
 from forescale.forecaster.lift import Lift, lift_forecast, lift_of
 from forescale.forecaster.types import CapacityPlan, CapacityPolicy, Forecast
 from forescale.iac_writer import files
@@ -86,16 +87,16 @@ def schedule(
     stale_after: dt.timedelta,
     timezone: str,
     in_force: Sequence[tuple[dt.datetime, int]] = (),
-    made: pd.DataFrame | None = None,
+    lift_basis: pd.DataFrame | None = None,
 ) -> Schedule:
     """Plan capacity (pure): ``history`` is the regular-grid history up to ``now``; the
     newest sample is the observed demand when it is at most ``stale_after`` old, and the
     floor serves it as :func:`held_newest` holds it (the highest of the stabilisation
     window); ``in_force`` the capacities applied in the last ``step_period`` (the step limits'
     memory across runs, see :func:`forescale.forecaster.capacity.plan_capacity`).
-    ``made`` is the whole forecast run (``ds``, ``yhat``) when ``forecast`` holds only its
-    rows from ``now`` on: the lift (:mod:`forescale.forecaster.lift`) compares the last
-    hour's demand with what the run forecast for it."""
+    ``lift_basis`` is the forecast in force over the last hour (``ds``, ``yhat``) when
+    ``forecast`` holds only its rows from ``now`` on: the lift
+    (:mod:`forescale.forecaster.lift`) compares the last hour's demand with it."""
     observed = history.dropna(subset=["y"])
     if observed.empty:
         raise DataError("no observed demand to plan from")
@@ -106,10 +107,11 @@ def schedule(
     lift = (
         lift_of(
             observed=observed,
-            forecast=forecast.frame if made is None else made,
+            forecast=forecast.frame if lift_basis is None else lift_basis,
             resolution=forecast.resolution,
             max_lift=policy.max_lift,
             ceiling=forecast.ceiling,
+            made_at=forecast.fitted_at,
         )
         if data_fresh
         else Lift()
@@ -238,7 +240,7 @@ def plan_with_run(
         in_force=in_force(
             app, name, now=now, period=policy.step_period, current=current, statuses=counted
         ),
-        made=run.frame,
+        lift_basis=_in_force(app, name, run, now),
     )
     next_step = planned.plan.steps[0] if planned.plan.steps else None
     cost, cost_notes = _cost(app, service, planned.plan, forecast, now)
@@ -273,6 +275,24 @@ def plan_with_run(
         cost=cost,
         lift=planned.lift.factor,
     )
+
+
+def _in_force(app: App, name: str, run: ForecastRun, now: dt.datetime) -> pd.DataFrame | None:
+    """The forecast (``ds``, ``yhat``) in force over the hour before ``now``, for the lift:
+    ``run``'s rows, preceded by the previous run's when ``run`` was made within that hour
+    (a refit does not blind the lift for an hour). The previous run counts only on the
+    same step; None when ``run`` has no points."""
+    if run.frame is None:
+        return None
+    frame = run.frame[["ds", "yhat"]]
+    if run.as_of <= now - LIFT_WINDOW:
+        return frame
+    before = app.store.forecast_before(name, run.as_of)
+    if before is None or before.frame is None or before.resolution != run.resolution:
+        return frame
+    earlier = before.frame[["ds", "yhat"]]
+    earlier = earlier[earlier["ds"] < frame["ds"].iloc[0]]
+    return pd.concat([earlier, frame], ignore_index=True)
 
 
 def _cost(

@@ -407,27 +407,24 @@ def test_schedule_recomputed_from_stored_forecast(client: TestClient, ids: dict[
     assert body["desired"][-1]["units"] == 11
 
 
-def test_schedule_lifts_the_stored_forecast_while_demand_runs_above_it(
-    tmp_path: Path,
-) -> None:
-    """The real path: a run made an hour ago forecast 40 req/s, rising to 80 at 14:00; the
-    hour since ran at 60 (1.5x). The schedule plans 14:00 at 80 x 1.1 x 1.5 = 132 req/s
-    (14 units of 10; the week's peak before the run was 200) instead of 88 (9 units)."""
+def _lifted_schedule(tmp_path: Path, runs: list[tuple[dt.datetime, float]]) -> dict[str, Any]:
+    """The schedule at 12:00 after an hour at 60 req/s (40 before; the week's peak 200),
+    with forecast runs made at each ``at``: 40 req/s until 14:00, then ``later``."""
     settings = _settings(tmp_path)
     store = Store.open(settings.store_url)
-    made = NOW - dt.timedelta(hours=1)
     ds = pd.date_range(NOW - dt.timedelta(days=2), NOW, freq="5min")
-    y = np.where(ds >= pd.Timestamp(made), 60.0, 40.0)
+    y = np.where(ds > pd.Timestamp(NOW - dt.timedelta(hours=1)), 60.0, 40.0)
     y[ds == pd.Timestamp(NOW - dt.timedelta(days=1))] = 200.0
     store.upsert_samples("web", pd.DataFrame({"ds": ds, "y": y}))
-    future = pd.date_range(made, periods=24, freq="15min")
-    yhat = np.where(future < pd.Timestamp(NOW + dt.timedelta(hours=2)), 40.0, 80.0)
-    frame = pd.DataFrame(
-        {"ds": future, "yhat": yhat, "yhat_lower": yhat * 0.8, "yhat_upper": yhat * 1.1}
-    )
-    store.save_forecast_run(
-        forecast_run("web", frame, at=made, resolution=dt.timedelta(minutes=15))
-    )
+    for at, later in runs:
+        future = pd.date_range(at, NOW + dt.timedelta(hours=6), freq="15min")
+        yhat = np.where(future < pd.Timestamp(NOW + dt.timedelta(hours=2)), 40.0, later)
+        frame = pd.DataFrame(
+            {"ds": future, "yhat": yhat, "yhat_lower": yhat * 0.8, "yhat_upper": yhat * 1.1}
+        )
+        store.save_forecast_run(
+            forecast_run("web", frame, at=at, resolution=dt.timedelta(minutes=15))
+        )
     app = create_app(
         settings=settings,
         store=store,
@@ -441,9 +438,32 @@ def test_schedule_lifts_the_stored_forecast_while_demand_runs_above_it(
     finally:
         store.close()
     assert response.status_code == 200, response.text
-    body = response.json()
-    at_two = [d for d in body["desired"] if d["ds"] == "2024-03-01T14:00:00Z"]
-    assert at_two and at_two[0]["units"] == 14, body["desired"]
+    return dict(response.json())
+
+
+def _units_at(body: dict[str, Any], at: str) -> int:
+    return int(next(d["units"] for d in body["desired"] if d["ds"] == at))
+
+
+def test_schedule_lifts_the_stored_forecast_while_demand_runs_above_it(
+    tmp_path: Path,
+) -> None:
+    """The real path: a run made an hour ago forecast 40 req/s, rising to 80 at 14:00; the
+    hour since ran at 60 (1.5x). The schedule plans 14:00 at 80 x 1.1 x 1.5 = 132 req/s
+    (14 units of 10; the week's peak before the run was 200) instead of 88 (9 units)."""
+    body = _lifted_schedule(tmp_path, [(NOW - dt.timedelta(hours=1), 80.0)])
+    assert _units_at(body, "2024-03-01T14:00:00Z") == 14
+    assert any(n.startswith("demand ran 50% above the forecast") for n in body["notes"])
+
+
+def test_a_refit_within_the_hour_lifts_by_the_run_before_it(tmp_path: Path) -> None:
+    """Refitted 15 minutes ago: the new run covers too little of the hour, so the hour is
+    compared with the run in force before it (made at 06:00), as the daemon planned then."""
+    body = _lifted_schedule(
+        tmp_path,
+        [(NOW - dt.timedelta(hours=6), 40.0), (NOW - dt.timedelta(minutes=15), 80.0)],
+    )
+    assert _units_at(body, "2024-03-01T14:00:00Z") == 14
     assert any(n.startswith("demand ran 50% above the forecast") for n in body["notes"])
 
 

@@ -96,6 +96,24 @@ def test_forecast_and_change_records(store: Store) -> None:
     assert record.id == change_id and record.to_units == 4 and record.due_at == T0
 
 
+def test_the_run_made_before_a_time(store: Store) -> None:
+    frame = pd.DataFrame({"ds": [T0], "yhat": [1.0], "yhat_lower": [0.5], "yhat_upper": [1.5]})
+    ids = [
+        store.save_forecast_run(
+            forecast_run(
+                name, frame, at=T0 + dt.timedelta(hours=h), resolution=dt.timedelta(hours=1)
+            )
+        )
+        for name, h in (("web", 0), ("web", 6), ("api", 9), ("web", 12))
+    ]
+    before = store.forecast_before("web", T0 + dt.timedelta(hours=12))
+    assert before is not None and before.id == ids[1] and before.frame is not None
+    light = store.forecast_before("web", T0 + dt.timedelta(hours=6), points=False)
+    assert light is not None and light.id == ids[0] and light.frame is None
+    assert store.forecast_before("web", T0) is None
+    assert store.forecast_before("db", T0 + dt.timedelta(days=1)) is None
+
+
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(StoreError, match="naive datetime"):
         store.load_samples("web", dt.datetime(2024, 1, 1))  # noqa: DTZ001

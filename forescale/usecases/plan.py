@@ -240,7 +240,7 @@ def plan_with_run(
         in_force=in_force(
             app, name, now=now, period=policy.step_period, current=current, statuses=counted
         ),
-        lift_basis=_in_force(app, name, run, now),
+        lift_basis=_forecast_in_force(app, name, run, now),
     )
     next_step = planned.plan.steps[0] if planned.plan.steps else None
     cost, cost_notes = _cost(app, service, planned.plan, forecast, now)
@@ -277,7 +277,9 @@ def plan_with_run(
     )
 
 
-def _in_force(app: App, name: str, run: ForecastRun, now: dt.datetime) -> pd.DataFrame | None:
+def _forecast_in_force(
+    app: App, name: str, run: ForecastRun, now: dt.datetime
+) -> pd.DataFrame | None:
     """The forecast (``ds``, ``yhat``) in force over the hour before ``now``, for the lift:
     ``run``'s rows, preceded by the previous run's when ``run`` was made within that hour
     (a refit does not blind the lift for an hour). The previous run counts only on the

@@ -684,14 +684,18 @@ def _failure_notes(folds: Sequence[FoldResult]) -> tuple[str, ...]:
     return (f"{len(failed)} of {len(folds)} folds failed to fit and are not scored",)
 
 
+def _planned(folds: Sequence[FoldResult]) -> int:
+    """How many folds planned (the others failed to fit)."""
+    return sum(1 for f in folds if f.model is not None)
+
+
 def _ceiling_notes(folds: Sequence[FoldResult]) -> tuple[str, ...]:
     """How often the credible ceiling capped a fold's forecast, with the last note."""
     capped = [f for f in folds if f.ceiling]
     if not capped:
         return ()
-    planned = sum(1 for f in folds if f.model is not None)
     return (
-        f"the credible ceiling capped the forecast on {len(capped)} of {planned} folds; "
+        f"the credible ceiling capped the forecast on {len(capped)} of {_planned(folds)} folds; "
         f"the last: {capped[-1].ceiling}",
     )
 
@@ -701,10 +705,9 @@ def _lift_notes(folds: Sequence[FoldResult], max_lift: float) -> tuple[str, ...]
     lifted = [f for f in folds if f.lifted_steps]
     if not lifted:
         return ()
-    planned = sum(1 for f in folds if f.model is not None)
     return (
         f"the demand ran above the forecast and lifted the band ahead on {len(lifted)} of "
-        f"{planned} folds ({sum(f.lifted_steps for f in lifted)} steps, by at most "
+        f"{_planned(folds)} folds ({sum(f.lifted_steps for f in lifted)} steps, by at most "
         f"{percent(max(f.most_lift for f in lifted))}; max_lift {max_lift:g})",
     )
 
@@ -895,8 +898,8 @@ def _daemon_units(
     plan: _FoldPlan,
     grid: _Grid,
     config: BacktestConfig,
-    before: Sequence[tuple[dt.datetime, int]] = (),
-    lifts: np.ndarray | None = None,
+    before: Sequence[tuple[dt.datetime, int]],
+    lifts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, tuple[tuple[dt.datetime, int], ...]]:
     """(serving, paid) units at each of the fold's steps: the daemon's apply loop,
     replayed; and the units applied in the last ``step_period`` as (since, units), for
@@ -916,8 +919,6 @@ def _daemon_units(
     lag = _lag(config, grid)
     warm = int(math.ceil(config.warmup / grid.sim_step))
     rows = np.flatnonzero(plan.mask)
-    if lifts is None:
-        lifts = np.ones(len(rows))
     units = _Applied.starting(_starting_units(plan.current, plan.observed, policy))
     force = _memory(before, units.paid, plan.at, period)
     serving_v = np.empty(len(plan.at))

@@ -203,7 +203,9 @@ class _Service:
     outcomes: list[ApplyOutcome] = field(default_factory=list)
     target: Target = field(init=False)
     _open: ChangeRecord | None = field(default=None, init=False)
-    _planned: dict[str, Any] = field(default_factory=dict, init=False)  # desired_units, lift
+    # from this run's plan, for every outcome after it: the units it wants now, the lift
+    _desired: int | None = field(default=None, init=False)
+    _lift: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.target = service_target(self.service, now=self.now)
@@ -294,10 +296,8 @@ class _Service:
         """Plan the step due now and act on it per the service's mode."""
         report = plan_service(self.app, self.name, now=self.now, reuse_for=self.reuse_forecast_for)
         desired = report.plan.desired["units"]
-        self._planned = {
-            "desired_units": int(desired.iloc[0]) if len(desired) else None,
-            "lift": report.lift,
-        }
+        self._desired = int(desired.iloc[0]) if len(desired) else None
+        self._lift = report.lift
         if self.service.iac.write == "schedule":
             self._schedule(report)
             return
@@ -799,14 +799,20 @@ class _Service:
                 diff=record.diff,
                 plan_summary=record.plan_summary,
                 reasons=record.guard_reasons,
-                **self._planned,
+                desired_units=self._desired,
+                lift=self._lift,
             )
         )
 
     def _say(self, status: str, message: str, **fields: object) -> None:
         """An outcome that leaves no audit record (nothing was attempted)."""
         outcome = ApplyOutcome(
-            service=self.name, mode=self.mode, status=status, message=message, **self._planned
+            service=self.name,
+            mode=self.mode,
+            status=status,
+            message=message,
+            desired_units=self._desired,
+            lift=self._lift,
         )
         self.outcomes.append(replace(outcome, **fields))  # type: ignore[arg-type]
 

@@ -71,9 +71,8 @@ from forescale.forecaster.grid import native_step
 from forescale.forecaster.lift import WINDOW as LIFT_WINDOW
 from forescale.forecaster.lift import (
     factor_for,
-    lifted,
+    lifted_band,
     percent,
-    reach,
     recent_peak,
     running_ratio,
 )
@@ -1034,10 +1033,7 @@ class _DaemonPlanner:
         hi = len(self.starts) if self.limited else self.starts.searchsorted(t + self.ahead)
         frame = self.frame.iloc[lo:hi]
         if lift > 1.0:
-            ahead = reach(pd.DatetimeIndex(frame["ds"]), self.step, t.to_pydatetime())
-            upper = frame["yhat_upper"].to_numpy(dtype=float).copy()
-            upper[ahead] = lifted(upper[ahead], lift, self.lift_limit)
-            frame = frame.assign(yhat_upper=upper)
+            frame = lifted_band(frame, self.step, t.to_pydatetime(), lift, self.lift_limit)
         try:
             plan = plan_capacity(
                 frame,

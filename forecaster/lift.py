@@ -41,6 +41,7 @@ __all__ = [
     "lift_forecast",
     "lift_of",
     "lifted",
+    "lifted_band",
     "percent",
     "ran_above",
     "recent_peak",
@@ -208,14 +209,25 @@ def reach(ds: pd.DatetimeIndex, step: dt.timedelta, now: dt.datetime) -> np.ndar
     return np.asarray((ends > pd.Timestamp(now)) & (ds < pd.Timestamp(now) + pd.Timedelta(REACH)))
 
 
+def lifted_band(
+    frame: pd.DataFrame,
+    step: dt.timedelta,
+    now: dt.datetime,
+    factor: float,
+    limit: float | None,
+) -> pd.DataFrame:
+    """``frame`` (``ds``, ``yhat_upper``, ... on ``step`` slots) with the upper band of
+    every row :func:`reach` gives lifted (:func:`lifted`); a new frame."""
+    ahead = reach(pd.DatetimeIndex(frame["ds"]), step, now)
+    upper = frame["yhat_upper"].to_numpy(dtype=float).copy()
+    upper[ahead] = lifted(upper[ahead], factor, limit)
+    return frame.assign(yhat_upper=upper)
+
+
 def lift_forecast(forecast: Forecast, lift: Lift, now: dt.datetime) -> Forecast:
-    """``forecast`` with the upper band of every row :func:`reach` gives lifted
-    (:func:`lifted`), and the lift noted; ``forecast`` itself when nothing is."""
+    """``forecast`` with its band lifted (:func:`lifted_band`) and the lift noted;
+    ``forecast`` itself when nothing is."""
     if not lift.lifts:
         return forecast
-    frame = forecast.frame.copy()
-    ahead = reach(pd.DatetimeIndex(frame["ds"]), forecast.resolution, now)
-    upper = frame["yhat_upper"].to_numpy(dtype=float).copy()
-    upper[ahead] = lifted(upper[ahead], lift.factor, lift.limit)
-    frame["yhat_upper"] = upper
+    frame = lifted_band(forecast.frame, forecast.resolution, now, lift.factor, lift.limit)
     return forecast.noted(lift.describe(), frame=frame)

@@ -26,8 +26,14 @@ YAML problems) and the field. The rules beyond each field's type, in the order t
 6. No two services manage the same variable: the same written file (``var_file`` for
    ``write: in_place``, the auto tfvars file for ``auto_tfvars``; symlinks and relative
    paths resolved) and address, or, through an ``auto_tfvars`` file, the same Terraform
-   variable of the same working directory.
-7. URLs are redacted (:func:`forescale.config.redact.redact_url`) wherever a message shows one.
+   variable of the same working directory. Every number a service writes counts: each
+   role of ``iac.addresses`` (min, desired, max), and one service names a number once.
+7. A store kept in memory (``sqlite://``, ``:memory:``) forgets each run's record when the
+   process ends; it is refused for a service whose mode writes (``apply``, ``plan``,
+   ``commit``) or records (``shadow``), whose next run must know what the last one did.
+8. The settings file is a regular file of at most :data:`MAX_SETTINGS_BYTES` (a named pipe
+   or a device is refused, never waited on).
+9. URLs are redacted (:func:`forescale.config.redact.redact_url`) wherever a message shows one.
 """
 
 from __future__ import annotations
@@ -53,8 +59,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -64,6 +72,7 @@ from forescale.config.durations import format_duration, parse_duration
 from forescale.config.redact import redact_url
 from forescale.errors import ConfigError
 from forescale.file_kinds import FileKind, file_kind
+from forescale.regular_files import Refusal, read_regular, words
 
 CONFIG_ENV = "FORESCALE_CONFIG"
 ENV_PREFIX = "FORESCALE_"
@@ -100,11 +109,16 @@ Int = Annotated[int, BeforeValidator(_whole)]
 Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
+_SECONDS = re.compile(r"\s*\d+(\.\d+)?\s*")
+
+
 def _duration(value: Any) -> dt.timedelta:
     if isinstance(value, dt.timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError(f"expected a duration (e.g. 15m, 2h, 1d), not a boolean ({value})")
+    if isinstance(value, str) and _SECONDS.fullmatch(value):
+        value = float(value)  # a number of seconds written as text, as the environment does
     if isinstance(value, str | int | float):
         try:
             return parse_duration(value)
@@ -897,6 +911,24 @@ class ApiSettings(BaseModel):
     )
 
 
+class _Environment(EnvSettingsSource):
+    """The ``FORESCALE_*`` overrides. A setting that is a mapping but also has a scalar form
+    (a step limit ``25%``, scale-in ``never``) takes that form as plain text too; other
+    mappings and lists are JSON."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            text = value.strip() if isinstance(value, str) else ""
+            if field is not None and field.annotation in _SCALAR_FORMS and text[:1] not in "{[":
+                return value
+            raise
+
+
+_SCALAR_FORMS = (StepLimitSettings, ScaleInSettings)
+
+
 class Settings(BaseSettings):
     """Global settings. Storage is always UTC; ``display_timezone`` only formats output."""
 
@@ -944,7 +976,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (the file's content arrives as init kwargs).
-        return (env_settings, init_settings)
+        return (_Environment(settings_cls), init_settings)
 
     def service(self, name: str) -> ServiceSettings:
         try:
@@ -1110,6 +1142,11 @@ def _check_mode(svc: ServiceSettings, name: str, mode: str, source: str) -> None
         )
 
 
+def _written_addresses(iac: IacTarget) -> list[str]:
+    """Every number a service writes: its address, or each role of its addresses."""
+    return [iac.address] if iac.addresses is None else list(iac.addresses.roles().values())
+
+
 def _check_shared_variables(settings: Settings, source: str) -> None:
     """Refuse two services that would write the same number (rule 6 of the module docs)."""
     written: dict[tuple[Path, str], str] = {}
@@ -1127,13 +1164,20 @@ def _check_shared_variables(settings: Settings, source: str) -> None:
                     f"schedule {iac.schedule.variable} in {scheduled[0]}; give each service "
                     "its own schedule file or variable"
                 )
-        other = written.setdefault((file, iac.address), name)
-        if other != name:
-            raise ConfigError(
-                f"{source}: invalid settings: services {other} and {name} both manage "
-                f"{iac.address} in {file}; give each service its own variable (or one "
-                "service for both)"
-            )
+        addresses = _written_addresses(iac)
+        for address in addresses:
+            if addresses.count(address) > 1:
+                raise ConfigError(
+                    f"{source}: invalid settings: services.{name}.iac.addresses names "
+                    f"{address} twice; give each role its own variable"
+                )
+            other = written.setdefault((file, address), name)
+            if other != name:
+                raise ConfigError(
+                    f"{source}: invalid settings: services {other} and {name} both manage "
+                    f"{address} in {file}; give each service its own variable (or one "
+                    "service for both)"
+                )
         directory, variable = _real(iac.working_dir), iac.address.split(".")[0]
         known = variables.get((directory, variable))
         if known is not None and (auto or known[1]):
@@ -1143,6 +1187,30 @@ def _check_shared_variables(settings: Settings, source: str) -> None:
                 "file, which overrides the other); give each service its own variable"
             )
         variables.setdefault((directory, variable), (name, auto))
+
+
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is an SQLite database that lives only as long as its process."""
+    scheme, _, rest = url.partition("://")
+    if scheme != "sqlite" and not scheme.startswith("sqlite+"):
+        return False
+    database, _, query = rest.removeprefix("/").partition("?")
+    return database in ("", ":memory:") or "mode=memory" in query.split("&")
+
+
+def _check_store(settings: Settings, source: str) -> None:
+    """Refuse a store in memory where a run's record must outlive it (rule 7)."""
+    if not in_memory(settings.store_url):
+        return
+    for name, svc in sorted(settings.services.items()):
+        mode = settings.mode_of(svc)
+        if mode != "dry-run":
+            raise ConfigError(
+                f"{source}: invalid settings: store_url keeps the store in memory, which "
+                f"forgets every run when the process ends, and services.{name} has mode "
+                f"{mode}, whose next run must know what this one did: give store_url a "
+                "file (sqlite:///path/forescale.db) or a database server"
+            )
 
 
 def _environment_error(source: str, exc: SettingsError) -> ConfigError:
@@ -1215,7 +1283,11 @@ def parse_settings(data: Mapping[str, Any], *, source: str, base_dir: Path) -> S
         raise ConfigError(_one_line(f"{source}: invalid settings: {exc}")) from None
     _check_shared_variables(settings, source)
     _check_targets(settings, source)
+    _check_store(settings, source)
     return settings
+
+
+MAX_SETTINGS_BYTES = 16 * 1024 * 1024  # thousands of services fit; beyond is not settings
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -1224,10 +1296,11 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     if not raw_path:
         raise ConfigError(f"no configuration file: pass --config FILE or set {CONFIG_ENV}")
     file = Path(raw_path)
+    got = read_regular(file, limit=MAX_SETTINGS_BYTES)
+    if isinstance(got, Refusal):
+        raise ConfigError(f"{file}: cannot read settings: {words(got, limit=MAX_SETTINGS_BYTES)}")
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read settings: {exc.strerror or exc}") from None
+        text = got.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{file}: cannot read settings: not UTF-8 text (byte {exc.start + 1})"

@@ -125,7 +125,7 @@ def parse_events(
         else:
             raise EventsError(
                 f"cannot tell the format from the name {source!r}: "
-                "use a .yaml/.yml/.csv suffix or pass fmt='yaml'/'csv'",
+                "name the calendar file .yaml, .yml or .csv",
                 source=source,
             )
     try:
@@ -195,9 +195,12 @@ def _read_yaml(text: str, source: str) -> list[_RawEvent]:
             )
         fields: dict[str, str | None] = {}
         key_lines: dict[str, int] = {}
+        merged = _merged(item, source)  # `<<: *defaults`: keys given here override them
         for key, value in item.value:
             if not isinstance(key, yaml.ScalarNode):
                 raise EventsError("keys must be plain names", source=source, line=line)
+            if key.tag == "tag:yaml.org,2002:merge":
+                continue
             name = str(key.value)
             if name in fields:
                 raise EventsError(
@@ -214,8 +217,38 @@ def _read_yaml(text: str, source: str) -> list[_RawEvent]:
                     line=line,
                 )
             fields[name] = None if _is_null(value) else str(value.value)
-        raws.append(_RawEvent(fields, line))
+        raws.append(_RawEvent({**merged, **fields}, line))
     return raws
+
+
+def _merged(item: yaml.MappingNode, source: str) -> dict[str, str | None]:
+    """The fields an event takes from YAML merge keys (``<<: *base`` or ``<<: [*a, *b]``,
+    earlier ones winning, as YAML defines it)."""
+    fields: dict[str, str | None] = {}
+    for key, value in item.value:
+        if not (isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:merge"):
+            continue
+        bases = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        for base in bases:
+            if not isinstance(base, yaml.MappingNode):
+                raise EventsError(
+                    "'<<' merges a mapping (an anchored event, e.g. <<: *sale) or a list of them",
+                    source=source,
+                    line=key.start_mark.line + 1,
+                )
+            inner = {**_merged(base, source)}
+            for k, v in base.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    if not isinstance(v, yaml.ScalarNode):
+                        raise EventsError(
+                            f"{k.value!r} must be a single value, not a list or mapping",
+                            source=source,
+                            line=v.start_mark.line + 1,
+                        )
+                    inner[str(k.value)] = None if _is_null(v) else str(v.value)
+            for k2, v2 in inner.items():
+                fields.setdefault(k2, v2)
+    return fields
 
 
 def _is_null(node: yaml.Node) -> bool:
@@ -308,7 +341,7 @@ def _build_event(raw: _RawEvent, tz: ZoneInfo, source: str) -> Event:
             end = _next_local_day(start, tz)  # "end: same day" means the whole day
     else:
         end = _next_local_day(start, tz)
-    if end <= start:
+    if end.astimezone(dt.UTC) <= start.astimezone(dt.UTC):  # one tzinfo compares wall clocks
         raise fail(f"event {name!r}: end {end_text} is not after start {start_text}")
     windows = {}
     for key in ("lower_window", "upper_window"):
@@ -353,6 +386,11 @@ def _parse_when(text: str, tz: ZoneInfo) -> tuple[dt.datetime, bool]:
     _check_year(when.year, text)
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)
+        if when.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) != when.replace(tzinfo=None):
+            raise ValueError(
+                f"{_short(text)} does not exist in {tz.key} (the clocks skip it that day); "
+                "give a time before or after the change, or an explicit UTC offset"
+            )
     return when, False
 
 

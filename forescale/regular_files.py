@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Refusal", "kind_of", "read_regular"]
+__all__ = ["Refusal", "kind_of", "read_regular", "words"]
 
 _CHUNK = 1 << 20
 
@@ -61,6 +61,18 @@ def read_regular(path: str | os.PathLike[str], *, limit: int) -> bytes | Refusal
         return Refusal(reason="os", detail=str(exc.strerror or exc))
     finally:
         os.close(fd)
+
+
+def words(got: Refusal, *, limit: int) -> str:
+    """Why a file was not read, in words, for after ``<file>: cannot read <what>: ``."""
+    if got.reason == "missing":
+        return "No such file or directory"
+    if got.reason == "not-regular":
+        return f"not a regular file ({got.detail})"
+    if got.reason == "too-large":
+        grew = "it grew to " if got.grew else ""
+        return f"{grew}{got.size:,} bytes, larger than the {limit:,} forescale reads"
+    return got.detail
 
 
 def kind_of(mode: int) -> str:

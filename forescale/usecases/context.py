@@ -27,6 +27,7 @@ from forescale.iac_writer.target import Target, target_for
 from forescale.iac_writer.terraform import CommandTimeouts, TerraformRunner
 from forescale.pricing import ClientFactory, pricing_client, resolve
 from forescale.records import ModeChange
+from forescale.regular_files import Refusal, read_regular, words
 from forescale.store import Store
 
 __all__ = [
@@ -87,12 +88,16 @@ class EventsCache:
         return cached[1]
 
 
+MAX_EVENTS_BYTES = 16 * 1024 * 1024  # a calendar of ~200,000 events
+
+
 def read_events(path: Path, timezone: str) -> tuple[Event, ...]:
     """Parse an events calendar file (naive times in ``timezone``)."""
+    got = read_regular(path, limit=MAX_EVENTS_BYTES)
+    if isinstance(got, Refusal):
+        raise DataError(f"{path}: cannot read events file: {words(got, limit=MAX_EVENTS_BYTES)}")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read events file: {exc.strerror or exc}") from None
+        text = got.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not UTF-8 (invalid byte at offset {exc.start}); save it as UTF-8"

@@ -324,6 +324,8 @@ def test_documented_number_forms_are_still_accepted(
         ("FORESCALE_SERVICES__WEB", "{bad"),
         ("FORESCALE_SERVICES__WEB__SOURCE", '{"type": "csv", "path": "hunter2-secret"'),
         ("forescale_services__web__forecast__business_hours", "[9,"),
+        ("FORESCALE_SERVICES__WEB__SCALE_IN", '{"policy": "never"'),
+        ("FORESCALE_SERVICES__WEB__MAX_STEP_UP", "[4"),
     ],
 )
 def test_malformed_json_in_an_environment_override_names_the_variable(
@@ -333,6 +335,31 @@ def test_malformed_json_in_an_environment_override_names_the_variable(
     message = fails(tmp_path, doc())
     assert f"environment variable {variable}: not valid JSON" in message, message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "read"),
+    [
+        ("MAX_STEP_DOWN", "25%", lambda web: web.max_step_down.percent == 25),
+        ("MAX_STEP_UP", " 4 ", lambda web: web.max_step_up.units == 4),
+        ("SCALE_IN", "never", lambda web: web.scale_in.policy == "never"),
+        (
+            "SCALE_IN",
+            '{"stabilization": "2h"}',
+            lambda web: web.scale_in.stabilization.seconds == 7200,
+        ),
+        ("LEAD_TIME", "900", lambda web: web.lead_time == dt.timedelta(minutes=15)),
+        ("LEAD_TIME", "0", lambda web: web.lead_time == dt.timedelta(0)),
+        ("LEAD_TIME", "1h30m", lambda web: web.lead_time == dt.timedelta(minutes=90)),
+    ],
+)
+def test_environment_overrides_take_the_documented_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, read: Any
+) -> None:
+    """The README's forms work from the environment as in the file: a step limit in
+    percent, scale-in never, a duration as a number of seconds (text, as variables are)."""
+    monkeypatch.setenv(f"FORESCALE_SERVICES__WEB__{variable}", value)
+    assert read(load_settings(write(tmp_path, doc())).services["web"])
 
 
 def test_malformed_environment_json_at_check_config(
@@ -580,3 +607,127 @@ def test_check_config_in_one_line_for_a_prometheus_url_with_secrets(
     err = cli_error(capsys, project, "check-config", "--config", str(path))
     assert "SECRET" not in err and ":pw@" not in err
     assert "services.web.source.url" in err and "services.web.source.query" in err
+
+
+# ------------------------------------------- every number written, by every role
+
+
+def test_two_services_on_one_address_through_addresses_are_refused(tmp_path: Path) -> None:
+    web = {
+        "working_dir": "tf",
+        "var_file": "prod.tfvars",
+        "addresses": {"min": "capacity.web.min_size", "max": "capacity.web.max_size"},
+        "max_base": 30,
+    }
+    message = fails(
+        tmp_path,
+        two_services(tmp_path, web, {**web, "addresses": None, "address": "capacity.web.max_size"}),
+    )
+    assert "services api and web both manage capacity.web.max_size" in message
+    # a desired of one service on another's min is the same number
+    desired = {**web, "addresses": {"desired": "capacity.web.min_size"}, "max_base": None}
+    message = fails(tmp_path, two_services(tmp_path, web, desired))
+    assert "both manage capacity.web.min_size" in message
+    # one service may not name one number twice either
+    twice = {**web, "addresses": {"min": "web_n", "desired": "web_n"}, "max_base": None}
+    assert "names web_n twice" in fails(tmp_path, doc(**{"services.web.iac": twice}))
+    # different numbers in one file are fine
+    other = {**web, "addresses": None, "address": "capacity.api.max_size", "max_base": None}
+    load_settings(write(tmp_path, two_services(tmp_path, web, other)))
+
+
+# ------------------------------------------------- a store that forgets is refused
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite+pysqlite://",
+        "sqlite:///file:x?mode=memory&uri=true",
+    ],
+)
+@pytest.mark.parametrize("mode", ["apply", "plan", "commit", "shadow"])
+def test_an_in_memory_store_is_refused_where_a_run_writes(
+    tmp_path: Path, url: str, mode: str
+) -> None:
+    message = fails(tmp_path, doc(store_url=url, **{"services.web.mode": mode}))
+    assert "store_url" in message and "in memory" in message and "services.web" in message
+
+
+def test_an_in_memory_store_is_fine_for_a_dry_run(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, doc(store_url="sqlite://"))).store_url == "sqlite://"
+
+
+# ------------------------------------------ settings and calendars that never end
+
+
+def _released(path: Path, call: Any) -> BaseException | None:
+    """Run ``call`` in a thread; if it blocks on the FIFO at ``path``, open the FIFO's other
+    end so the thread can finish, and fail."""
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    if thread.is_alive():
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        thread.join(timeout=60)
+        pytest.fail(f"reading {path} blocked on the named pipe")
+    return outcome[0]
+
+
+def test_a_settings_file_that_is_a_fifo_or_a_device_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "forescale.yaml"
+    os.mkfifo(fifo)
+    error = _released(fifo, lambda: load_settings(fifo))
+    assert isinstance(error, ConfigError) and "not a regular file (a named pipe)" in str(error)
+    link = tmp_path / "zero.yaml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match=r"not a regular file \(a character device\)"):
+        load_settings(link)
+
+
+def test_a_huge_settings_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from forescale.config.settings import MAX_SETTINGS_BYTES
+
+    path = tmp_path / "forescale.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_SETTINGS_BYTES + 1)
+    with pytest.raises(ConfigError, match="larger than"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_check_config_refuses_a_calendar_that_is_not_a_file(
+    project: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    calendar = project / "events.yaml"
+    if kind == "fifo":
+        os.mkfifo(calendar)
+    else:
+        calendar.symlink_to("/dev/zero")
+    path = write(project, doc(events_file="events.yaml"))
+    before = {p.name for p in project.iterdir()}
+    capsys.readouterr()
+    codes: list[int] = []
+    assert (
+        _released(calendar, lambda: codes.append(main(["check-config", "--config", str(path)])))
+        is None
+    )
+    err = capsys.readouterr().err
+    assert codes == [1]
+    assert "events.yaml: cannot read events file: not a regular file" in err, err
+    assert err.startswith("forescale: error: ") and err.count("\n") == 1
+    assert {p.name for p in project.iterdir()} == before

@@ -451,3 +451,62 @@ def test_holiday_table_local_dates() -> None:
 def test_holiday_table_unknown_country() -> None:
     with pytest.raises(ConfigError, match="'XX'"):
         holiday_table("XX", dt.date(2014, 1, 1), dt.date(2014, 12, 31))
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2015-03-08T02:10", "2015-03-08T03:05"),  # 02:10 never happens in New York that day
+        ("2015-03-08T01:30", "2015-03-08T02:30"),  # nor does 02:30
+    ],
+)
+def test_a_wall_clock_time_the_clocks_skip_is_refused(start: str, end: str) -> None:
+    text = f"- {{name: A, start: '{start}', end: '{end}', expected_uplift: 50%}}\n"
+    with pytest.raises(EventsError, match=r":1: .*does not exist in America/New_York"):
+        parse_events(text, fmt="yaml", timezone="America/New_York")
+
+
+def test_end_after_start_is_checked_on_the_clock_not_the_wall() -> None:
+    # 01:50 EDT (05:50Z) then 01:20 EST (06:20Z): the wall clock goes back, time does not
+    (event,) = parse_events(
+        "- {name: B, start: '2015-11-01T01:50-04:00', end: '2015-11-01T01:20-05:00'}\n",
+        fmt="yaml",
+        timezone="America/New_York",
+    )
+    assert event.end - event.start == dt.timedelta(minutes=30)
+    # and an end that is earlier in UTC is refused however the wall clocks read
+    with pytest.raises(EventsError, match="is not after start"):
+        parse_events(
+            "- {name: C, start: '2015-11-01T01:20-05:00', end: '2015-11-01T01:50-04:00'}\n",
+            fmt="yaml",
+            timezone="America/New_York",
+        )
+
+
+def test_yaml_merge_keys_give_defaults_that_an_event_overrides() -> None:
+    text = yaml_text(
+        """
+        events:
+          - &sale {name: Sale, start: 2014-12-20, expected_uplift: 40%, upper_window: 1d}
+          - {<<: *sale, start: 2014-12-27}
+          - <<: [*sale]
+            name: Clearance
+            start: 2015-01-03
+            expected_uplift: 10%
+        """
+    )
+    first, second, third = parse_events(text, fmt="yaml")
+    assert (second.name, second.expected_uplift, second.upper_window) == (
+        "Sale",
+        0.4,
+        dt.timedelta(days=1),
+    )
+    assert second.start == utc(2014, 12, 27)
+    assert (third.name, third.expected_uplift) == ("Clearance", 0.1)
+    with pytest.raises(EventsError, match="'<<' merges a mapping"):
+        parse_events("- {name: A, start: 2014-12-20, <<: 3}\n", fmt="yaml")
+
+
+def test_a_calendar_without_a_known_suffix_says_how_to_name_it() -> None:
+    with pytest.raises(EventsError, match=r"name the calendar file \.yaml, \.yml or \.csv$"):
+        parse_events("- {name: A, start: 2014-12-20}\n", source="events.txt")

@@ -874,14 +874,18 @@ def tfvars_get(file: Path, address: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
 def tfvars_set(file: Path, address: str, value: str, dry_run: bool) -> None:
     """Set the number at ADDRESS, changing only its characters; print the unified diff."""
+    from forescale.config.settings import MAX_UNITS
     from forescale.iac_writer.target import FileKind, file_kind, file_target
 
-    try:
-        number = int(value, 10)
-    except ValueError:
-        raise ConfigError(f"VALUE {value!r} is not a whole number") from None
-    if number < 0:
-        raise ConfigError(f"VALUE {number} is negative: a capacity is a whole number >= 0")
+    text = value.strip()
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+        raise ConfigError(f"VALUE {shown} is negative: a capacity is a whole number >= 0")
+    if not (text.isascii() and text.isdigit()):  # int() would take 7_0, +5 and other scripts
+        raise ConfigError(f"VALUE {shown!r} is not a whole number (digits 0-9)")
+    if len(text) > 20 or int(text) > MAX_UNITS:
+        raise ConfigError(f"VALUE {shown} is above {MAX_UNITS:,}, the most units forescale sets")
+    number = int(text)
     target = file_target(file, address)
     edit = target.propose(number)
     if file_kind(file) is FileKind.YAML:
@@ -890,9 +894,9 @@ def tfvars_set(file: Path, address: str, value: str, dry_run: bool) -> None:
 
         for warning in autoscaler_conflicts(read_bytes(file) or b"", filename=str(file)):
             click.echo(f"forescale: warning: {warning}", err=True)
-    sys.stdout.write(edit.diff)
     if not dry_run:
-        target.write(edit)
+        target.write(edit)  # a refused write prints no diff: nothing changed
+    sys.stdout.write(edit.diff)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -557,6 +557,25 @@ def _hcl_unescape(raw: str) -> str | None:
     return None if bad else decoded
 
 
+# A heredoc's closing marker with spaces or tabs after it: Terraform trims the line, and
+# python-hcl2's grammar wants the newline right after the marker.
+_MARKER_THEN_SPACE = re.compile(r"^([ \t]*)([A-Za-z][A-Za-z0-9._-]*)([ \t]+)(?=\r?$)", re.M)
+# "$${" and "%%{" are the escapes for the two characters "${" and "%{"; python-hcl2's grammar
+# reads each as running to the next "}", across the closing quote and newlines.
+_ESCAPES = re.compile(r"\$\$\{|%%\{")
+
+
+def as_terraform_lexes(text: str) -> str:
+    """``text`` with the two constructs python-hcl2 lexes differently from Terraform
+    rewritten, at the same length, so every token it finds has Terraform's extent and
+    every position is still a position in ``text``: a heredoc's closing marker line keeps
+    its whitespace in front of the marker instead of after it, and ``$${`` / ``%%{``
+    become ``$$_`` / ``%%_`` (plain characters, as Terraform reads the escape: a string
+    ends at its quote)."""
+    text = _MARKER_THEN_SPACE.sub(lambda m: m[1] + m[3] + m[2], text)
+    return _ESCAPES.sub(lambda m: m[0][:2] + "_", text)
+
+
 class _HclDocument(_Document):
     """A ``.tfvars`` file parsed by python-hcl2 into a raw Lark tree with positions."""
 
@@ -566,7 +585,7 @@ class _HclDocument(_Document):
         self.text = text
         self.filename = filename
         try:
-            self.tree: Tree[Token] = hcl2.parses_to_tree(text)
+            self.tree: Tree[Token] = hcl2.parses_to_tree(as_terraform_lexes(text))
         except UnexpectedInput as exc:
             lines = str(exc).strip().splitlines()
             message = lines[0] if lines else type(exc).__name__
@@ -704,24 +723,20 @@ class _HclDocument(_Document):
             return self._static_string(term)
         return None
 
-    @staticmethod
-    def _static_string(string: Tree[Token]) -> str | None:
+    def _static_string(self, string: Tree[Token]) -> str | None:
         pieces: list[str] = []
         for part in string.children:
             if isinstance(part, Token):
                 continue  # the quotes
             token = part.children[0] if len(part.children) == 1 else None
-            if not isinstance(token, Token):
+            if not isinstance(token, Token) or token.type != "STRING_CHARS":
                 return None  # interpolation or template directive
-            if token.type == "STRING_CHARS":
-                decoded = _hcl_unescape(str(token))
-                if decoded is None:
-                    return None
-                pieces.append(decoded)
-            elif token.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
-                pieces.append(str(token)[1:])  # $${ -> ${, %%{ -> %{
-            else:
+            # the characters as written (the parser saw $${ and %%{ as $$_ and %%_)
+            written = self.text[_require(token.start_pos) : _require(token.end_pos)]
+            decoded = _hcl_unescape(written)
+            if decoded is None:
                 return None
+            pieces.append(_ESCAPES.sub(lambda m: m[0][1:], decoded))  # $${ -> ${, %%{ -> %{
         return "".join(pieces)
 
     def _number(self, node: Tree[Token] | Token, address: str) -> TfvarsValue:
@@ -834,12 +849,17 @@ class _JsonDocument(_Document):
             ) from exc
         except ValueError as exc:  # NaN / Infinity, or an int with too many digits
             raise TfvarsParseError(f"{filename}: not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise TfvarsParseError(f"{filename}: nested too deeply to load") from exc
         if not isinstance(self.values, dict):
             raise TfvarsParseError(
                 f"{filename}: a .tfvars.json file must hold one JSON object, "
                 f"not {type(self.values).__name__}"
             )
-        self.root, end = self._value(self._skip(0))
+        try:
+            self.root, end = self._value(self._skip(0))
+        except RecursionError as exc:  # json.loads's C scanner goes deeper than this one
+            raise TfvarsParseError(f"{filename}: nested too deeply to load") from exc
         if self._skip(end) != len(text):
             raise TfvarsParseError(f"{filename}: trailing data after the JSON object")
 
@@ -954,8 +974,11 @@ class _JsonDocument(_Document):
     def _duplicates(self, node: _JsonNode) -> tuple[str, list[int]] | None:
         seen: dict[str, list[int]] = {}
         for key, at, _ in node.members:
-            seen.setdefault(key, []).append(_line_of(self.text, at))
-        return next(((k, v) for k, v in seen.items() if len(v) > 1), None)
+            seen.setdefault(key, []).append(at)
+        twice = next(((k, v) for k, v in seen.items() if len(v) > 1), None)
+        if twice is None:
+            return None
+        return twice[0], [_line_of(self.text, at) for at in twice[1]]  # only what is shown
 
     @staticmethod
     def _kind(node: _JsonNode) -> str:

@@ -332,6 +332,14 @@ class _Stream:
             ) from exc
         except RecursionError as exc:
             raise TfvarsParseError(f"{filename}: nested too deeply to load") from exc
+        except (LookupError, AttributeError, TypeError) as exc:
+            # PyYAML's constructors fail this way on a tagged scalar they cannot build
+            # (`!!int ""`, `!!timestamp x`): the file cannot be loaded, so it is not edited
+            raise TfvarsParseError(
+                f"{filename}: cannot be loaded (a tagged value YAML cannot build: "
+                f"{type(exc).__name__}); forescale only edits a file it can load to verify "
+                "the edit"
+            ) from exc
 
     # -- parsing
 

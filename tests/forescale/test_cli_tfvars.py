@@ -34,6 +34,31 @@ def test_a_read_only_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = refused(["tfvars", "set", str(f), "web_min_size", "5"], capsys)
     assert "read-only" in err and str(f) in err
     assert f.read_bytes() == ORIGINAL and (f.stat().st_mode & 0o777) == 0o444
+    assert main(["tfvars", "set", str(f), "web_min_size", "5"]) == 1
+    assert capsys.readouterr().out == ""  # no diff for a change that was not made
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("7_0", "not a whole number"),  # int() reads 70
+        ("+5", "not a whole number"),
+        ("\u0663", "not a whole number"),  # an Arabic-Indic 3, which int() reads as 3
+        ("5.0", "not a whole number"),
+        ("1" * 5000, "above 1,000,000"),
+        ("1000001", "above 1,000,000"),
+    ],
+)
+def test_value_is_plain_digits_within_the_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, fragment: str
+) -> None:
+    f = tmp_path / "prod.tfvars"
+    f.write_bytes(ORIGINAL)
+    err = refused(["tfvars", "set", str(f), "web_min_size", value], capsys)
+    assert fragment in err and len(err) < 200, err
+    assert f.read_bytes() == ORIGINAL
+    assert main(["tfvars", "set", str(f), "web_min_size", " 6 "]) == 0
+    assert f.read_bytes() == b"web_min_size = 6\n"
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])

@@ -490,3 +490,30 @@ def test_python_hcl2_crash_prone_constructs_do_not_block_other_edits() -> None:
     # python-hcl2's dumps() crashes on this for-expression; we never call dumps().
     data = b"x = [for v in [{ c = var.f ? 1 : 2 }] : v]\nweb_min_size = 4\n"
     assert patch(data, "web_min_size", 9).new_bytes.endswith(b"web_min_size = 9\n")
+
+
+@pytest.mark.parametrize("depth", [1000, 5000])
+def test_json_nested_too_deeply_is_a_refusal_not_a_crash(depth: int) -> None:
+    text = '{"web_min_size": 2, "x": ' + "[" * depth + "]" * depth + "}"
+    with pytest.raises(TfvarsParseError, match="nested too deeply"):
+        locate(text.encode(), "web_min_size", filename="prod.tfvars.json")
+
+
+def test_json_with_many_variables_counts_lines_only_for_what_it_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counting the lines up to every key made 40,000 variables take 30 s to read."""
+    from forescale.iac_writer import tfvars
+
+    counted: list[int] = []
+    real = tfvars._line_of
+    monkeypatch.setattr(
+        tfvars, "_line_of", lambda text, pos: counted.append(pos) or real(text, pos)
+    )
+    values = {f"var_{i}": {"min": i} for i in range(5_000)} | {"web_min_size": 2}
+    text = json.dumps(values, indent=2).encode()
+    assert locate(text, "web_min_size", filename="prod.tfvars.json").value == 2
+    assert len(counted) <= 2
+    dup = text[:-2] + b',\n  "var_7": 1\n}'
+    with pytest.raises(TfvarsParseError, match=r"var_7 appears twice \(lines 23 and 15003\)"):
+        locate(dup, "web_min_size", filename="prod.tfvars.json")

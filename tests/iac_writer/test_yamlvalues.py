@@ -925,3 +925,15 @@ def test_the_diff_shows_only_the_changed_line_among_repeated_lines() -> None:
     assert change.diff == (
         "--- a/x.yaml\n+++ b/x.yaml\n@@ -1,4 +1,4 @@\n ---\n-a: 1\n+a: 0\n ---\n a: 0\n"
     )
+
+
+@pytest.mark.parametrize(
+    "note",
+    ["!!int", '!!int ""', "!!float", '!!bool ""', '!!timestamp ""', '!!timestamp "x"'],
+)
+def test_a_tagged_scalar_yaml_cannot_build_is_a_refusal_not_a_crash(note: str) -> None:
+    text = (
+        f"web:\n  autoscaling:\n    minReplicas: 2\n    maxReplicas: {note}   # TODO: fill in\n"
+    ).encode()
+    with pytest.raises(TfvarsParseError, match="cannot be loaded"):
+        locate(text, "web.autoscaling.minReplicas", filename="values.yaml")

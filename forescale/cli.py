@@ -8,6 +8,7 @@ one line on stderr; 2 "changes pending" where a command promises it (``plan
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import signal
 import sys
@@ -35,6 +36,17 @@ config_option = click.option(
 service_option = click.option(
     "--service", "-s", "services", multiple=True, help="Only this service (repeatable)."
 )
+
+
+class _Finite(click.FloatRange):
+    """A float option in a range that is also a number: click's range lets ``nan`` pass
+    (every comparison with it is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
 
 
 class ChangesPending(Exception):
@@ -426,14 +438,15 @@ def check_config(config: Path | None) -> None:
 
 
 def _duration_option(
-    name: str, default: str, help_text: str
+    name: str, default: str, help_text: str, *, days: int = 365
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A duration option (``5m``, ``6h``, ``1d``), at most 365 days: every such option is
-    an interval, a horizon, a spacing or a lead time, and none is meant beyond a year."""
+    """A duration option (``5m``, ``6h``, ``1d``), at most 365 days (or ``days``): every
+    such option is an interval, a horizon, a spacing or a lead time, and none is meant
+    beyond a year."""
 
     def convert(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
         try:
-            return parse_duration(value, maximum=dt.timedelta(days=365))
+            return parse_duration(value, maximum=dt.timedelta(days=days))
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
 
@@ -660,24 +673,29 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
 @_duration_option("--spacing", "1d", "Time between cutoffs.")
 @click.option(
     "--capacity-per-unit",
-    type=float,
+    type=_Finite(),
     default=None,
     help="Demand one unit serves (default: peak demand / 20, hindsight).",
 )
 @_duration_option("--lead-time", "15m", "Capacity is in place this long before the demand.")
-@_duration_option("--stabilization", "15m", "Scale in only after demand stayed lower this long.")
+@_duration_option(
+    "--stabilization",
+    "15m",
+    "Scale in only after demand stayed lower this long.",
+    days=7,  # scale_in.stabilization's bound in the settings
+)
 @click.option(
     "--observed-headroom",
     default=0.3,
     show_default=True,
-    type=click.FloatRange(0, 5),
+    type=_Finite(0, 5),
     help="The observed-demand floor serves observed x (1 + this).",
 )
 @click.option(
     "--max-lift",
     default=1.5,  # forecaster.lift.MAX_LIFT
     show_default=True,
-    type=click.FloatRange(1, 3),
+    type=_Finite(1, 3),
     help="While the last hour's demand ran above the forecast, lift the band ahead by "
     "their ratio, at most this, up to the recent peak (1: never).",
 )
@@ -685,7 +703,7 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     "--unit-tolerance",
     default=0.02,  # forecaster.capacity.UNIT_TOLERANCE
     show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
+    type=_Finite(0, 1, max_open=True),
     help="A demand at most this fraction of one unit above a whole number of units is "
     "planned at that number (0: always round up).",
 )
@@ -695,13 +713,13 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     "--interval-width",
     default=0.9,
     show_default=True,
-    type=click.FloatRange(0.01, 0.99, min_open=False),
+    type=_Finite(0.01, 0.99, min_open=False),
 )
 @click.option(
     "--target-under",
     default=0.005,  # forecaster.accuracy.TARGET_UNDER (the CLI imports it lazily)
     show_default=True,
-    type=click.FloatRange(0.0001, 0.5),
+    type=_Finite(0.0001, 0.5),
     help="Share of recorded steps the chosen capacity may leave under-provisioned, replayed as "
     "the plan would have served them; the cheapest candidate and headroom that hold it win.",
 )
@@ -709,19 +727,19 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     "--peak-allowance",
     default=1.1,  # forecaster.ceiling.PEAK_ALLOWANCE
     show_default=True,
-    type=click.FloatRange(1, 10),
+    type=_Finite(1, 10),
     help="The credible ceiling: a forecast plans for at most the fitted window's peak x this.",
 )
 @click.option(
     "--max-value",
     default=None,
-    type=click.FloatRange(0, 1e12, min_open=True),
+    type=_Finite(0, 1e12, min_open=True),
     help="The most the demand can be (e.g. 100 for a percentage); caps every forecast.",
 )
 @click.option(
     "--unit-price",
     default=None,
-    type=click.FloatRange(0, 1e6),
+    type=_Finite(0, 1e6),
     help="What one unit costs per hour: adds cost columns (--service: its unit_price).",
 )
 @click.option(

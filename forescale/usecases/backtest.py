@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 
 from forescale.collectors.series import infer_step, regularize
+from forescale.config.durations import format_duration
 from forescale.errors import ConfigError, DataError, ForecastError
 from forescale.executor import ExecutorSettings, FitExecutor
 from forescale.forecaster.accuracy import TARGET_UNDER
@@ -325,7 +326,7 @@ def prepare(
     if args.csv_path is not None and args.service is None:
         return _prepare_csv(args, args.csv_path, candidates, warn)
     if args.service is not None and args.csv_path is None:
-        return _prepare_service(args, args.service, candidates)
+        return _prepare_service(args, args.service, candidates, warn)
     raise ConfigError("give either --csv FILE or --service NAME (with --config)")
 
 
@@ -336,6 +337,7 @@ def _prepare_csv(args: BacktestArgs, path: Path, candidates: CandidateSet, warn:
 
     _check_timezone(args.timezone)
     series, source = _read_csv(args, path, warn)
+    series = _at_least_a_minute(series, warn)
     settings = ForecastSettings(
         horizon=args.horizon,
         interval_width=args.interval_width,
@@ -349,7 +351,7 @@ def _prepare_csv(args: BacktestArgs, path: Path, candidates: CandidateSet, warn:
         source=source,
         series=series,
         fitter=FoldFitter(settings=settings, events=events, candidates=candidates),
-        config=_config(args, series, policy, args.timezone),
+        config=_config(args, series, policy, args.timezone, warn),
         echo=_echo(args, settings, policy),
         price=_price(args, None),
     )
@@ -379,6 +381,27 @@ def _read_csv(args: BacktestArgs, path: Path, warn: Warn) -> tuple[pd.DataFrame,
     if note is not None:  # rows that are gaps or averaged: said once
         warn(note)
     return fetched.series, source.describe()
+
+
+FINEST_STEP = dt.timedelta(minutes=1)
+"""Samples finer than this are averaged to it for a backtest: capacity is simulated at
+minutes (5 by default), and a day of 1-second steps made a 2-week backtest run for hours."""
+
+
+def _at_least_a_minute(series: pd.DataFrame, warn: Warn) -> pd.DataFrame:
+    """``series`` averaged to :data:`FINEST_STEP` when its step is finer, said once."""
+    if len(series) < 2:
+        return series
+    step = infer_step(series["ds"])
+    if step >= FINEST_STEP:
+        return series
+    slots = pd.DatetimeIndex(series["ds"]).floor(pd.Timedelta(FINEST_STEP))
+    averaged = series.groupby(slots)["y"].mean().rename_axis("ds").reset_index()
+    warn(
+        f"the {format_duration(step)} samples are averaged to {format_duration(FINEST_STEP)} "
+        f"for the backtest ({len(series):,} rows into {len(averaged):,})"
+    )
+    return regularize(averaged, FINEST_STEP)
 
 
 def _csv_policy(args: BacktestArgs) -> CapacityPolicy:
@@ -411,7 +434,9 @@ def _price(args: BacktestArgs, configured: UnitPrice | None) -> Price | None:
     return None
 
 
-def _prepare_service(args: BacktestArgs, name: str, candidates: CandidateSet) -> Prepared:
+def _prepare_service(
+    args: BacktestArgs, name: str, candidates: CandidateSet, warn: Warn
+) -> Prepared:
     """A configured service: its whole stored history, its forecast settings (with the
     backtest's horizon), policy and events, as the daemon reads them."""
     from forescale.collectors.base import describe_source
@@ -438,7 +463,7 @@ def _prepare_service(args: BacktestArgs, name: str, candidates: CandidateSet) ->
         source=describe_source(service.source),
         series=series,
         fitter=fitter,
-        config=_config(args, series, policy, fsettings.timezone),
+        config=_config(args, series, policy, fsettings.timezone, warn),
         echo=_echo(args, fsettings, policy),
         price=_price(args, service.unit_price),
     )
@@ -461,10 +486,18 @@ def _stored_history(settings: Settings, name: str) -> pd.DataFrame:
 
 
 def _config(
-    args: BacktestArgs, series: pd.DataFrame, policy: CapacityPolicy, timezone: str
+    args: BacktestArgs, series: pd.DataFrame, policy: CapacityPolicy, timezone: str, warn: Warn
 ) -> BacktestConfig:
     """The engine's settings: ``args.folds`` cutoffs (local midnights for whole-day
-    spacings) and a sim step that divides the series' step."""
+    spacings) and a sim step that divides the series' step. Fewer folds than asked (the
+    history is too short for them) are said through ``warn``."""
+    if args.lead_time >= args.horizon:
+        raise ConfigError(
+            f"--lead-time {format_duration(args.lead_time)} must be shorter than --horizon "
+            f"{format_duration(args.horizon)}: a raise serves demand a lead time later"
+        )
+    if args.spacing <= dt.timedelta(0):
+        raise ConfigError("--spacing must be longer than 0 (the time between cutoffs)")
     native = infer_step(series["ds"])
     sim_step = min(args.sim_step, native)
     if native % sim_step != dt.timedelta(0):
@@ -477,6 +510,12 @@ def _config(
         min_history=dt.timedelta(days=7) + args.horizon * 3,
         timezone=timezone,
     )
+    if len(cutoffs) < args.folds:
+        warn(
+            f"{len(cutoffs)} of the {args.folds} folds asked for fit in the history (each "
+            f"needs {format_duration(dt.timedelta(days=7) + args.horizon * 3)} of history "
+            "before its cutoff)"
+        )
     return BacktestConfig(
         cutoffs=cutoffs,
         horizon=args.horizon,

@@ -190,3 +190,61 @@ def test_mixed_offsets_and_a_bad_timezone_in_a_backtest_csv(
     assert main(["backtest", "--csv", str(mixed), "--timezone", "Mars/Olympus"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--timezone 'Mars/Olympus'" in err
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--unit-price", "nan"], "'nan' is not a number"),
+        (["--interval-width", "nan"], "'nan' is not a number"),
+        (["--max-lift", "nan"], "'nan' is not a number"),
+        (["--peak-allowance", "nan"], "'nan' is not a number"),
+        (["--observed-headroom", "nan"], "'nan' is not a number"),
+        (["--target-under", "nan"], "'nan' is not a number"),
+        (["--unit-tolerance", "nan"], "'nan' is not a number"),
+        (["--max-value", "nan"], "'nan' is not a number"),
+        (["--capacity-per-unit", "inf"], "'inf' is not a number"),
+        (["--stabilization", "8d"], "is too long"),
+        (["--lead-time", "2d", "--horizon", "1d"], "--lead-time 2d must be shorter than"),
+        (["--spacing", "0s"], "--spacing must be longer than 0"),
+    ],
+)
+def test_options_that_are_not_numbers_or_do_not_fit_are_refused(
+    taxi_csv: Path, capsys: pytest.CaptureFixture[str], options: list[str], fragment: str
+) -> None:
+    """Each ran before: NaN crashed (--unit-price: exit 3) or ran on without a word, a
+    year of stabilisation ran for hours, a lead time past the horizon planned nothing."""
+    assert main(["backtest", "--csv", str(taxi_csv), "--workers", "1", *options]) in (1, 2)
+    err = capsys.readouterr().err
+    assert fragment in err, err
+
+
+def _folds_asked(path: Path, warned: list[str]) -> None:
+    from forescale.usecases import backtest as usecase
+
+    args = usecase.BacktestArgs(config=None, service=None, csv_path=path, folds=1000, workers=1)
+    usecase.prepare(args, warn=warned.append)
+
+
+def test_fewer_folds_than_asked_are_said(taxi_csv: Path) -> None:
+    warned: list[str] = []
+    _folds_asked(taxi_csv, warned)
+    assert any("of the 1000 folds asked for fit in the history" in w for w in warned), warned
+
+
+def test_samples_finer_than_a_minute_are_averaged_to_minutes(tmp_path: Path) -> None:
+    from forescale.usecases import backtest as usecase
+
+    path = tmp_path / "seconds.csv"
+    stamps = pd.date_range("2024-01-01", periods=3 * 3600, freq="1s", tz="UTC")
+    values = np.arange(len(stamps)) % 60  # each minute averages to 29.5
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": values}).to_csv(
+        path, index=False
+    )
+    warned: list[str] = []
+    series, _ = usecase._read_csv(
+        usecase.BacktestArgs(config=None, service=None, csv_path=path), path, warned.append
+    )
+    minutes = usecase._at_least_a_minute(series, warned.append)
+    assert len(minutes) == 180 and set(minutes["y"]) == {29.5}
+    assert any("averaged to 1m" in w and "10,800 rows into 180" in w for w in warned), warned

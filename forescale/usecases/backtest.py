@@ -395,7 +395,7 @@ def _at_least_a_minute(series: pd.DataFrame, warn: Warn) -> pd.DataFrame:
     step = infer_step(series["ds"])
     if step >= FINEST_STEP:
         return series
-    slots = pd.DatetimeIndex(series["ds"]).floor(pd.Timedelta(FINEST_STEP))
+    slots = pd.DatetimeIndex(series["ds"]).floor(f"{int(FINEST_STEP.total_seconds())}s")
     averaged = series.groupby(slots)["y"].mean().rename_axis("ds").reset_index()
     warn(
         f"the {format_duration(step)} samples are averaged to {format_duration(FINEST_STEP)} "

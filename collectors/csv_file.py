@@ -16,7 +16,13 @@ header; messages add the line when it differs from N + 1):
    four-digit year (``03/01/2024 12:00``), or Unix time: seconds since 1970-01-01 UTC
    written with 9 or 10 digits (``1709294400``, a fraction allowed) or milliseconds with
    12 or 13 (``1709294400000``), read as UTC; relative words (``now``), partial dates and
-   unknown zone names are refused; years 1970-2199. A timestamp with a UTC offset is
+   unknown zone names are refused; years 1970-2199, and no later than now + one day
+   (:data:`FUTURE_SKEW`: a later one is a mistyped year, which would otherwise become
+   the newest sample and hide every row appended after it). Numeric dates
+   (``11/07/2024``, ``11.07.2024``) are read in one order for the whole file: day first
+   if a date has a first number above 12, month first if one has a second; both, or a
+   file whose dates all read either way, is an error. ``GMT+2`` / ``UTC+02:00`` is an
+   offset east of Greenwich. A timestamp with a UTC offset is
    converted to UTC (offsets may differ from row to row); one without is wall-clock time
    in ``timezone`` (a repeated fall-back hour takes the first, DST, reading; a skipped
    spring-forward time moves forward). Offsets and naive times in one file are an error.
@@ -62,6 +68,7 @@ from forescale.config.durations import format_duration
 from forescale.errors import CollectorError, ConfigError, DataError, NonFiniteValue
 from forescale.regular_files import Refusal, read_regular
 
+FUTURE_SKEW = dt.timedelta(days=1)  # a row later than now + this is a mistyped date
 MAX_BYTES = 64 * 1024 * 1024  # ~2 million rows; beyond, aggregate or keep less history
 MIN_YEAR, MAX_YEAR = 1970, 2199  # spans under 292 years: a nanosecond timedelta holds them
 MAX_STAMP_CHARS = 64  # longer timestamp text is not tried: no format is that long
@@ -122,7 +129,8 @@ class CsvFileSource:
             value_column=self.value_column,
             source=source,
         )
-        parsed = _parse_rows(rows, scale=self.scale, zone=zone, source=source)
+        latest = dt.datetime.now(dt.UTC) + FUTURE_SKEW  # the I/O edge reads the clock
+        parsed = _parse_rows(rows, scale=self.scale, zone=zone, source=source, latest=latest)
         return _account(
             parsed,
             start=start,
@@ -288,16 +296,24 @@ class _Issue:
     non_finite: bool = False
 
 
-def _parse_rows(rows: list[_Row], *, scale: float, zone: zoneinfo.ZoneInfo, source: str) -> _Parsed:
+def _parse_rows(
+    rows: list[_Row],
+    *,
+    scale: float,
+    zone: zoneinfo.ZoneInfo,
+    source: str,
+    latest: dt.datetime | None = None,
+) -> _Parsed:
     issues: list[_Issue] = []
     stamps: list[dt.datetime] = []
     values = np.full(len(rows), np.nan)
     first_kind: tuple[_Row, bool] | None = None  # the first parsed row: has an offset?
+    dayfirst = _date_order(rows, source)
     for i, row in enumerate(rows):
         if row.problem is not None:
             issues.append(_Issue(row, row.problem))
             continue
-        when = parse_timestamp(row.stamp)
+        when = parse_timestamp(row.stamp, dayfirst=dayfirst)
         if when is None:
             issues.append(_Issue(row, _stamp_problem(row.stamp)))
             continue
@@ -306,6 +322,16 @@ def _parse_rows(rows: list[_Row], *, scale: float, zone: zoneinfo.ZoneInfo, sour
                 _Issue(
                     row,
                     f"timestamp {_show(row.stamp)} is out of range (years {MIN_YEAR}-{MAX_YEAR})",
+                )
+            )
+            continue
+        if latest is not None and _as_utc(when, zone) > latest:
+            issues.append(
+                _Issue(
+                    row,
+                    f"timestamp {_show(row.stamp)} is in the future (after "
+                    f"{latest:%Y-%m-%d %H:%M}Z): a mistyped year? History cannot be later "
+                    "than now",
                 )
             )
             continue
@@ -328,13 +354,17 @@ def _parse_rows(rows: list[_Row], *, scale: float, zone: zoneinfo.ZoneInfo, sour
     return _Parsed(rows=rows, ns=_instants(stamps, zone), values=values)
 
 
-def parse_timestamp(text: str) -> dt.datetime | None:
+def parse_timestamp(text: str, *, dayfirst: bool = False) -> dt.datetime | None:
     """A timestamp as written (naive, or aware with its offset), or None if it is not one.
 
     ISO 8601 first; then Unix time (:func:`unix_time`); then other formats with a full
     date and a four-digit year (dateutil), refusing what would be read from a default (a
     missing day or year) and zone names it does not know (those would be read as naive or
-    as the machine's own zone)."""
+    as the machine's own zone). A numeric date (``11/07/2024``) is read day first when
+    ``dayfirst`` (the file's order, :func:`_date_order`), else month first; a date the
+    order cannot read (``13/07/2024`` month first) is None, never read the other way.
+    ``GMT+2`` / ``UTC+02:00`` is two hours east of Greenwich, as people and exports mean
+    it (dateutil alone follows POSIX, which has the sign the other way)."""
     if not text or len(text) > MAX_STAMP_CHARS:
         return None
     if _UNIX.fullmatch(text):
@@ -347,10 +377,18 @@ def parse_timestamp(text: str) -> dt.datetime | None:
         return None
     from dateutil import parser  # type: ignore[import-untyped]
 
+    text = _GMT_OFFSET.sub(_iso_offset, text)
+    numeric = _NUMERIC_DATE.match(text)
+    if numeric is not None:
+        day, month = (numeric[1], numeric[3]) if dayfirst else (numeric[3], numeric[1])
+        if not (1 <= int(day) <= 31 and 1 <= int(month) <= 12):
+            return None
     readings = []
     for default in _DEFAULTS:
         try:
-            readings.append(parser.parse(text, default=default, tzinfos=_known_offset))
+            readings.append(
+                parser.parse(text, default=default, tzinfos=_known_offset, dayfirst=dayfirst)
+            )
         except (ValueError, OverflowError, TypeError, IndexError):  # dateutil's many ways to say no
             return None
     first, second = readings
@@ -358,6 +396,52 @@ def parse_timestamp(text: str) -> dt.datetime | None:
 
 
 _UNIX = re.compile(r"(\d{9,10})(?:\.(\d{1,9}))?|(\d{12,13})")
+# A date of two numbers and a four-digit year: 11/07/2024, 11.07.2024, 11-07-2024.
+_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?!\d)")
+# "GMT+2", "UTC+02:00", "GMT+0200": an offset east of Greenwich, written after a zone word.
+_GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d{2}))?(?![\d:])")
+
+
+def _iso_offset(match: re.Match[str]) -> str:
+    sign, hours, minutes = match[1], int(match[2]), match[3] or "00"
+    return f"{sign}{hours:02d}:{minutes}"
+
+
+def _date_order(rows: list[_Row], source: str) -> bool:
+    """Whether the file's numeric dates are day first. A number above 12 in the first
+    place says day first, in the second month first; both in one file, or neither (every
+    date reads either way), is a :class:`DataError` rather than a guess. Files without
+    such dates are month first (dateutil's default), which they never use."""
+    day_first: _Row | None = None
+    month_first: _Row | None = None
+    ambiguous: tuple[_Row, re.Match[str]] | None = None
+    for row in rows:
+        match = _NUMERIC_DATE.match(row.stamp)
+        if match is None:
+            continue
+        first, second = int(match[1]), int(match[3])
+        if first > 12 and day_first is None:
+            day_first = row
+        elif second > 12 and month_first is None:
+            month_first = row
+        elif first <= 12 and second <= 12 and first != second and ambiguous is None:
+            ambiguous = (row, match)
+    if day_first is not None and month_first is not None:
+        late, early = sorted((day_first, month_first), key=lambda r: r.number, reverse=True)
+        raise DataError(
+            f"{source}: {_at(late)}: {_show(late.stamp)} cannot be read in the order of "
+            f"{_at(early)}'s {_show(early.stamp)} (day first in one, month first in the "
+            "other); write every date the same way, best ISO 8601 (2024-07-13)"
+        )
+    if day_first is None and month_first is None and ambiguous is not None:
+        row, match = ambiguous
+        a, b, year = int(match[1]), int(match[3]), int(match[4])
+        raise DataError(
+            f"{source}: {_at(row)}: {_show(row.stamp)} reads day or month first "
+            f"({year}-{b:02d}-{a:02d} or {year}-{a:02d}-{b:02d}) and no date in the file has "
+            "a day above 12 to tell; write the dates as ISO 8601 (2024-07-01)"
+        )
+    return day_first is not None
 
 
 def unix_time(text: str) -> dt.datetime | None:
@@ -452,6 +536,11 @@ def _number(text: str, scale: float) -> tuple[float, str | None, bool]:
             True,
         )
     return scaled, None, False
+
+
+def _as_utc(when: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """``when`` in UTC (a naive one is wall-clock time in ``zone``)."""
+    return (when if when.tzinfo is not None else when.replace(tzinfo=zone)).astimezone(dt.UTC)
 
 
 def _instants(

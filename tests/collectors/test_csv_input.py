@@ -180,7 +180,7 @@ def test_rows_outside_the_requested_range_are_counted_apart(tmp_path: Path) -> N
 def test_a_huge_span_at_a_fine_step_is_refused_not_a_hang(tmp_path: Path) -> None:
     source = write(
         tmp_path,
-        "timestamp,value\n1970-01-01T00:00:00Z,1\n1970-01-01T00:00:01Z,1\n2199-12-31T00:00:00Z,1\n",
+        "timestamp,value\n1970-01-01T00:00:00Z,1\n1970-01-01T00:00:01Z,1\n2019-12-31T00:00:00Z,1\n",
     )
     with pytest.raises(DataError, match=r"rows 1 and 3 .* slots"):
         source.fetch()
@@ -258,3 +258,66 @@ def test_a_file_over_the_size_limit_is_refused(
     monkeypatch.setattr(csv_file, "MAX_BYTES", 64)
     with pytest.raises(CollectorError, match=r"d.csv: \d+ bytes is larger than the 64 bytes"):
         CsvFileSource(path=path).fetch()
+
+
+# ------------------------------------------------------------- one date order per file
+
+
+def _stamps(source: CsvFileSource) -> list[str]:
+    return [f"{t:%Y-%m-%d %H:%M}" for t in source.fetch()["ds"] if not pd.isna(t)]
+
+
+@pytest.mark.parametrize("sep", ["/", ".", "-"])
+def test_day_first_dates_are_read_day_first_throughout(tmp_path: Path, sep: str) -> None:
+    """11/07 and 12/07 were read as November and December once 13/07 showed the file is
+    day-first: dateutil reads month-first whenever it can."""
+    rows = "".join(f"{d:02d}{sep}07{sep}2024 00:00,{d}\n" for d in (11, 12, 13, 14))
+    source = write(tmp_path, "timestamp,value\n" + rows, timezone="UTC")
+    frame = source.fetch()
+    assert f"{frame['ds'].iloc[0]:%Y-%m-%d}" == "2024-07-11"
+    assert f"{frame['ds'].iloc[-1]:%Y-%m-%d}" == "2024-07-14" and len(frame) == 4
+
+
+def test_month_first_dates_are_read_month_first_throughout(tmp_path: Path) -> None:
+    rows = "".join(f"07/{d:02d}/2024 00:00,{d}\n" for d in (11, 12, 13, 14))
+    frame = write(tmp_path, "timestamp,value\n" + rows, timezone="UTC").fetch()
+    assert [f"{t:%m-%d}" for t in frame["ds"]] == ["07-11", "07-12", "07-13", "07-14"]
+
+
+def test_dates_that_read_either_way_are_refused(tmp_path: Path) -> None:
+    rows = "".join(f"{d:02d}/07/2024 00:00,{d}\n" for d in (1, 2, 3))
+    with pytest.raises(DataError, match=r"day or month first.*2024-07-01"):
+        write(tmp_path, "timestamp,value\n" + rows, timezone="UTC").fetch()
+
+
+def test_day_first_and_month_first_in_one_file_are_refused(tmp_path: Path) -> None:
+    body = "timestamp,value\n13/07/2024 00:00,1\n07/14/2024 00:00,2\n"
+    with pytest.raises(DataError, match=r"row 2.*row 1"):
+        write(tmp_path, body, timezone="UTC").fetch()
+
+
+@pytest.mark.parametrize(
+    ("stamp", "utc"),
+    [
+        ("2024-07-01 12:00:00 GMT+02:00", "2024-07-01 10:00"),
+        ("2024-07-01 12:00:00 UTC+2", "2024-07-01 10:00"),
+        ("Mon Jul 01 2024 12:00:00 GMT+0200", "2024-07-01 10:00"),
+        ("2024-07-01 12:00:00 UTC-05:00", "2024-07-01 17:00"),
+        ("2024-07-01 12:00:00 GMT", "2024-07-01 12:00"),
+    ],
+)
+def test_gmt_plus_is_east_of_greenwich(tmp_path: Path, stamp: str, utc: str) -> None:
+    """dateutil reads "GMT+2" the POSIX way (two hours west); people, JavaScript's
+    Date.toString() and every export mean UTC+02:00."""
+    body = f"timestamp,value\n{stamp},1\n"
+    later = stamp.replace("12:00:00", "12:30:00")
+    source = write(tmp_path, body + f"{later},2\n")
+    assert _stamps(source)[0] == utc
+
+
+def test_a_timestamp_in_the_future_is_refused_naming_its_row(tmp_path: Path) -> None:
+    """A mistyped year (2190 for 2019) was stored as the newest sample; every later
+    collect then started after it and dropped the new rows without a word."""
+    body = "timestamp,value\n2019-03-01 00:00,1\n2190-03-01 00:30,2\n2019-03-01 01:00,3\n"
+    with pytest.raises(DataError, match=r"row 2: timestamp '2190-03-01 00:30' is in the future"):
+        write(tmp_path, body, timezone="UTC").fetch()

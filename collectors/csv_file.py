@@ -62,6 +62,7 @@ from forescale.collectors.series import (
     RowGroup,
     grid_slots,
     infer_step,
+    nearest_slot,
     regularize,
 )
 from forescale.config.durations import format_duration
@@ -252,6 +253,14 @@ def _column(header: list[str], name: str, line: int, source: str) -> int:
     if not found:
         shown = ", ".join(_show(field, 30) for field in header[:10])
         more = f" and {len(header) - 10} more" if len(header) > 10 else ""
+        other = next((d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]), None)
+        if other is not None:
+            named = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}[other]
+            raise DataError(
+                f"{source}: the header {_show(header[0], 40)!r} is one column: the file "
+                f"separates fields with {named}; save it comma-separated (decimal points, "
+                "not commas)"
+            )
         raise DataError(
             f"{source}: no column {name!r} (columns: {shown}{more}); name the column in the "
             "header or set timestamp_column/value_column"
@@ -604,7 +613,6 @@ def _account(
 ) -> Fetched:
     ns, values, rows = parsed.ns, parsed.values, parsed.rows
     step = _step(ns, rows, source)
-    step_ns = int(pd.Timedelta(step).value)
     inside = np.ones(len(ns), dtype=bool)
     if start is not None:
         inside &= ns >= pd.Timestamp(start).value
@@ -613,7 +621,7 @@ def _account(
     valued = np.flatnonzero(inside & np.isfinite(values))
     # In row order: the first row of a slot is its sample, later ones are averaged into it.
     repeated_instant = pd.Series(ns[valued]).duplicated().to_numpy()
-    repeated_slot = pd.Series(np.floor_divide(ns[valued], step_ns)).duplicated().to_numpy()
+    repeated_slot = pd.Series(nearest_slot(ns[valued], step)).duplicated().to_numpy()
     same_instant = np.zeros(len(ns), dtype=bool)
     same_instant[valued[repeated_instant]] = True
     same_slot = np.zeros(len(ns), dtype=bool)

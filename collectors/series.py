@@ -133,8 +133,50 @@ def infer_step(ds: pd.Series) -> dt.timedelta:
                 "of a second or more (aggregate the data)"
             )
         raise DataError("cannot infer the sampling step from fewer than two distinct timestamps")
-    step = diffs.mode().iloc[0]
-    return pd.Timedelta(step).to_pytimedelta()
+    step = pd.Timedelta(diffs.mode().iloc[0])
+    return _round_step(ordered, diffs, step).to_pytimedelta()
+
+
+# Steps a sampler is set to; a spacing within a few per cent of one is that one, jittered.
+_ROUND_STEPS = tuple(
+    pd.Timedelta(seconds=s)
+    for s in (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800)
+) + tuple(pd.Timedelta(hours=h) for h in (1, 2, 3, 4, 6, 12, 24, 168))
+ROUND_STEP_TOLERANCE = 0.05
+
+
+def _round_step(ordered: pd.Series, diffs: pd.Series, step: pd.Timedelta) -> pd.Timedelta:
+    """The round step ``step`` is a jittered reading of, if any: the median spacing is
+    within :data:`ROUND_STEP_TOLERANCE` of it and the timestamps stay near its grid (a
+    sampler at exactly 299 s drifts across a 300 s grid; one jittered around 300 s does
+    not)."""
+    median = pd.Timedelta(diffs.median())
+    for nice in _ROUND_STEPS:
+        if nice == step or abs(median - nice) > nice * ROUND_STEP_TOLERANCE:
+            continue
+        ns = _nanos(ordered)
+        width = nice.value
+        offsets = (ns - ns[0] + width // 2) % width - width // 2
+        if np.quantile(np.abs(offsets), 0.95) < width / 4:
+            return nice
+    return step
+
+
+def _nanos(ordered: pd.Series) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Nanoseconds since the epoch (UTC for aware timestamps)."""
+    index = pd.DatetimeIndex(ordered)
+    if index.tz is not None:
+        index = index.tz_convert(None)
+    return index.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+def nearest_slot(
+    ns: np.ndarray[Any, np.dtype[np.int64]], step: dt.timedelta
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The grid slot (epoch-anchored, nanoseconds) nearest each instant: a sample a few
+    seconds early is its own slot's, not the one before (half a step rounds up)."""
+    width = int(pd.Timedelta(step).value)
+    return (ns + width // 2) // width * width
 
 
 def grid_slots(first: pd.Timestamp, last: pd.Timestamp, step: dt.timedelta) -> int:
@@ -145,8 +187,9 @@ def grid_slots(first: pd.Timestamp, last: pd.Timestamp, step: dt.timedelta) -> i
 def regularize(frame: pd.DataFrame, step: dt.timedelta | None = None) -> pd.DataFrame:
     """Put samples on a regular grid of ``step`` (inferred when None).
 
-    Timestamps are snapped down to the grid (anchored at the Unix epoch, so two runs over
-    overlapping ranges agree); several samples in one slot are averaged; slots with no
+    Timestamps go to the nearest slot of the grid (anchored at the Unix epoch, so two
+    runs over overlapping ranges agree; a jittered sampler's 12:04:58 is 12:05's
+    sample); several samples in one slot are averaged; slots with no
     sample become NaN. Input ``ds`` must be tz-aware. A grid of more than
     :data:`MAX_SLOTS` slots is a DataError (a wrong timestamp, or a step too fine).
     """
@@ -165,7 +208,7 @@ def regularize(frame: pd.DataFrame, step: dt.timedelta | None = None) -> pd.Data
             f"{format_duration(step)} step make {slots:,} slots, more than {MAX_SLOTS:,}: "
             "check for a wrong timestamp, or aggregate to a coarser step"
         )
-    slot = ds.dt.floor(freq)  # type: ignore[arg-type]  # pandas accepts a Timedelta
+    slot = pd.to_datetime(nearest_slot(_nanos(ds), step), utc=True)
     values = pd.Series(frame["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(slot))
     grouped = values.groupby(level=0).mean()
     full = pd.date_range(grouped.index.min(), grouped.index.max(), freq=freq)

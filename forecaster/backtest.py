@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from forescale.config.durations import format_duration
 from forescale.errors import ForecastError, ForescaleError, PlanError
 from forescale.forecaster.accuracy import (
     RECORD_WINDOW,
@@ -241,8 +242,10 @@ def rolling_cutoffs(
     kept = sorted(t.to_pydatetime() for t in out if t >= first_ok)
     if not kept:
         raise ForecastError(
-            f"no backtest cutoff leaves {min_history} of history before it and a "
-            f"{horizon} horizon after it; the series spans {ds[0]} .. {end}"
+            f"no backtest cutoff leaves {format_duration(min_history)} of history before it "
+            f"and a {format_duration(horizon)} horizon after it; the series spans "
+            f"{ds[0]:%Y-%m-%d %H:%M}Z .. {end:%Y-%m-%d %H:%M}Z "
+            f"({format_duration((end - ds[0]).to_pytimedelta())})"
         )
     return tuple(kept)
 
@@ -374,7 +377,10 @@ def _sizing(peak: float, config: BacktestConfig) -> _Sizing:
     if config.policy.capacity_per_unit > 0:
         return _Sizing(capacity_per_unit=config.policy.capacity_per_unit, source="given")
     if not peak > 0:
-        raise ForecastError("no positive demand in the backtest folds to size units from")
+        raise ForecastError(
+            "no positive demand in the backtest folds to size units from (the demand is 0 "
+            "throughout them); give the demand one unit serves: --capacity-per-unit"
+        )
     cpu = peak / config.peak_units
     return _Sizing(
         capacity_per_unit=cpu,
@@ -1123,10 +1129,16 @@ def _sim_demand(
     if sim_step == native:
         values = y.reindex(grid).to_numpy()
     else:
-        # Linear interpolation between samples; a step past the last sample is unknown.
+        # Linear interpolation between neighbouring samples only: a step inside a gap (a
+        # native slot on either side unobserved) or past the last sample is unknown, and
+        # so never scored.
         union = y.index.union(grid)
         filled = y.reindex(union).interpolate(method="time", limit_area="inside")
         values = filled.reindex(grid).to_numpy()
+        freq = f"{int(native.total_seconds())}s"
+        before = y.reindex(grid.floor(freq)).to_numpy()
+        after = y.reindex(grid.ceil(freq)).to_numpy()
+        values[np.isnan(before) | np.isnan(after)] = np.nan
     return pd.DataFrame({"ds": grid, "y": values})
 
 

@@ -131,10 +131,11 @@ def test_minimum_history_rule() -> None:
 
 
 def test_regularize_snaps_and_averages_duplicates() -> None:
+    """Each timestamp goes to its nearest slot; two in one slot are averaged."""
     frame = pd.DataFrame(
         {
             "ds": pd.to_datetime(
-                ["2024-01-01T00:00:10Z", "2024-01-01T00:00:50Z", "2024-01-01T00:02:00Z"]
+                ["2023-12-31T23:59:50Z", "2024-01-01T00:00:25Z", "2024-01-01T00:02:00Z"]
             ),
             "y": [1.0, 3.0, 5.0],
         }

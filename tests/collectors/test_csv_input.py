@@ -321,3 +321,46 @@ def test_a_timestamp_in_the_future_is_refused_naming_its_row(tmp_path: Path) -> 
     body = "timestamp,value\n2019-03-01 00:00,1\n2190-03-01 00:30,2\n2019-03-01 01:00,3\n"
     with pytest.raises(DataError, match=r"row 2: timestamp '2190-03-01 00:30' is in the future"):
         write(tmp_path, body, timezone="UTC").fetch()
+
+
+@pytest.mark.parametrize("jitter", [5, 30])
+def test_jittered_timestamps_go_to_their_nearest_slot(tmp_path: Path, jitter: int) -> None:
+    """Samples a few seconds either side of a 5-minute grid: each is its slot's sample.
+    Snapped down, 12:04:58 joined 12:00 (averaged away) and left 12:05 a gap; at +-30 s
+    the step came out as 5m1s."""
+    rng = np.random.default_rng(7)
+    grid = pd.date_range("2024-03-01", periods=2016, freq="5min", tz="UTC")
+    stamps = grid + pd.to_timedelta(rng.integers(-jitter, jitter + 1, len(grid)), unit="s")
+    body = "timestamp,value\n" + "".join(
+        f"{t:%Y-%m-%dT%H:%M:%SZ},{i}\n" for i, t in enumerate(stamps)
+    )
+    fetched = write(tmp_path, body).fetch_accounted()
+    assert fetched.account is not None and fetched.account.step == dt.timedelta(minutes=5)
+    assert fetched.account.not_stored == ()
+    assert fetched.series["ds"].tolist() == list(grid)
+    assert fetched.series["y"].tolist() == [float(i) for i in range(len(grid))]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "step"),
+    [
+        ([301, 299, 302, 298, 300, 301], 300),
+        ([61, 59, 60, 62], 60),
+        ([450, 450, 449, 451], 450),
+        ([299] * 400, 299),
+    ],
+)
+def test_the_step_is_a_round_one_when_the_spacing_is_within_a_few_percent(
+    seconds: list[int], step: int
+) -> None:
+    ds = pd.Series(
+        pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.cumsum([0, *seconds]), unit="s")
+    )
+    assert infer_step(ds) == dt.timedelta(seconds=step)
+
+
+@pytest.mark.parametrize(("sep", "word"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_separated_otherwise_says_so(tmp_path: Path, sep: str, word: str) -> None:
+    body = f"timestamp{sep}value\n2024-01-01 00:00{sep}1,5\n"
+    with pytest.raises(DataError, match=f"separates fields with {word}; save it comma-separated"):
+        write(tmp_path, body).fetch()

@@ -1057,3 +1057,27 @@ def test_paying_more_than_the_static_peak_is_explained() -> None:
     calm = run_backtest(weekly_series(6), cfg, hold_the_peak)  # the same peak all along
     assert next(a for a in calm.approaches if a.name == "forescale").vs_static == 1.0
     assert not [n for n in calm.notes if n.startswith("forescale paid")]
+
+
+def test_simulated_demand_is_interpolated_only_between_neighbouring_samples() -> None:
+    """An 18-hour gap in a 30-minute series was filled with a straight line, and the
+    capacity outcomes were scored against that invented demand."""
+    from forescale.forecaster.backtest import _sim_demand
+
+    ds = pd.date_range("2024-01-01", periods=96, freq="30min", tz="UTC")
+    y = np.arange(96, dtype=float)
+    y[20:56] = np.nan  # 10:00 .. 27:30 never observed
+    series = pd.DataFrame({"ds": ds, "y": y})
+    start = ds[0].to_pydatetime()
+    demand = _sim_demand(
+        series,
+        dt.timedelta(minutes=30),
+        dt.timedelta(minutes=5),
+        start,
+        start + dt.timedelta(hours=48),
+    )
+    values = pd.Series(demand["y"].to_numpy(), index=pd.DatetimeIndex(demand["ds"]))
+    assert values[ds[1] + pd.Timedelta(minutes=15)] == pytest.approx(1.5)  # between two samples
+    assert values[ds[19]] == 19 and values[ds[56]] == 56  # the samples around the gap
+    gap = values[(values.index > ds[19]) & (values.index < ds[56])]
+    assert len(gap) == 36 * 6 + 5 and gap.isna().all()

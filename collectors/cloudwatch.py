@@ -246,7 +246,12 @@ class CloudWatchMetricSource:
                 "cloudwatch",
                 endpoint_url=settings.endpoint_url,
                 config=Config(
-                    retries={"mode": settings.retry_mode, "max_attempts": settings.max_attempts},
+                    # total_max_attempts counts the first attempt, as max_attempts does in
+                    # the settings; botocore's own max_attempts counts only the retries
+                    retries={
+                        "mode": settings.retry_mode,
+                        "total_max_attempts": settings.max_attempts,
+                    },
                     connect_timeout=settings.connect_timeout,
                     read_timeout=settings.read_timeout,
                     user_agent_extra="forescale",
@@ -419,8 +424,16 @@ class CloudWatchMetricSource:
                         f"CloudWatch failed to compute {self.describe()} (InternalError): "
                         f"{detail}; retry later"
                     )
-                stamps.extend(result.get("Timestamps", []))
-                values.extend(float(v) for v in result.get("Values", []))
+                page_stamps = list(result.get("Timestamps", []))
+                page_values = list(result.get("Values", []))
+                if len(page_stamps) != len(page_values):
+                    raise CollectorError(
+                        f"CloudWatch gave a malformed answer for {self.describe()}: "
+                        f"{len(page_stamps)} timestamps and {len(page_values)} values; is "
+                        "endpoint_url CloudWatch?"
+                    )
+                stamps.extend(page_stamps)
+                values.extend(float(v) for v in page_values)
         if status == "PartialData":
             # The paginator follows NextToken until there is none; PartialData on the last
             # page means CloudWatch has more but gave no way to get it: do not store a hole.

@@ -128,6 +128,9 @@ def _ssl_verify(settings: Any) -> bool | ssl.SSLContext:
         ) from exc
 
 
+_LAST_UNIX_SECOND = 7_258_118_400.0  # 2200-01-01T00:00Z
+
+
 def _labels(metric: dict[str, str]) -> str:
     name = metric.get("__name__", "")
     inner = ", ".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
@@ -254,6 +257,12 @@ class PrometheusMetricSource:
             )
         stamps = np.concatenate([s for parts in found.values() for s, _ in parts])
         values = np.concatenate([v for parts in found.values() for _, v in parts])
+        if not np.all((stamps >= 0) & (stamps < _LAST_UNIX_SECOND)):
+            worst = stamps[~((stamps >= 0) & (stamps < _LAST_UNIX_SECOND))][0]
+            raise CollectorError(
+                f"{self._where}: a malformed answer: timestamp {worst!r} is not Unix seconds "
+                "(milliseconds?); is url a Prometheus query API?"
+            )
         frame = pd.DataFrame(
             {
                 "ds": pd.to_datetime(np.round(stamps * 1000).astype(np.int64), unit="ms", utc=True),
@@ -300,9 +309,15 @@ class PrometheusMetricSource:
             and isinstance(payload, dict)
             and payload.get("status") == "success"
         ):
-            for warning in payload.get("warnings") or []:
+            warnings = payload.get("warnings") or []
+            for warning in [warnings] if isinstance(warnings, str) else warnings:
                 log.warning("%s: %s", self._where, _redact(str(warning), self._secrets))
             data = payload.get("data") or {}
+            if not isinstance(data, dict):
+                raise CollectorError(
+                    f"{self._where}: a malformed answer (data is a {type(data).__name__}, not "
+                    "an object): is url a Prometheus query API?"
+                )
             if data.get("resultType") != "matrix":
                 raise CollectorError(
                     f"{self._where}: query {_short(self.query)!r} gave a "

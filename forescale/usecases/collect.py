@@ -13,6 +13,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from forescale.collectors.base import MetricSource, build_source, describe_source
 from forescale.collectors.series import (
     Fetched,
@@ -22,6 +25,7 @@ from forescale.collectors.series import (
     infer_step,
     regularize,
 )
+from forescale.config.durations import format_duration
 from forescale.config.settings import (
     MetricSourceSettings,
     ServiceSettings,
@@ -51,13 +55,15 @@ class CollectResult:
     last_sample: dt.datetime | None
     error: str | None = None
     account: RowAccount | None = None
+    unasked: str | None = None  # points the source returned outside the range asked for
 
     @property
     def warning(self) -> str | None:
         """One line on the rows read but not stored as samples of their own (None: none)."""
-        if self.error is not None or self.account is None:
+        if self.error is not None:
             return None
-        return self.account.summary()
+        notes = [n for n in (self.account.summary() if self.account else None, self.unasked) if n]
+        return "; ".join(notes) or None
 
 
 COVERAGE_WINDOW = dt.timedelta(days=7)
@@ -72,6 +78,7 @@ def collect_all(
     since: dt.datetime | None = None,
     build: SourceBuilder | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     progress: Callable[[str], None] | None = None,
 ) -> list[CollectResult]:
     """Fetch new samples for each service into the store and record the run.
@@ -80,17 +87,24 @@ def collect_all(
     repeated runs are cheap and idempotent. A failing source is recorded as an error for
     that service and the others go on; stored history is never deleted or overwritten by
     an outage (nothing is written for a failed fetch). A source that returns points but
-    not one value to store is an error too. Coverage is measured up to the collect time.
+    not one value to store is an error too. Coverage is measured up to the collect time
+    (``clock``). Points a source returns outside what was asked (before ``start``, or
+    later than the real time ``wall`` + :data:`FUTURE_SKEW`) are not stored and are said
+    in the result's warning: one point a day ahead would become the newest sample, and
+    every later incremental collect would start after it and fetch nothing.
     """
     results = []
     for name in selected(settings, services):
         service = settings.service(name)
         start = _start(store, name, since)
-        written, error, account = 0, None, None
+        written, error, account, unasked = 0, None, None, None
         try:
             fetched = _fetch((build or (lambda s: build_source(s.source)))(service), start)
             account = fetched.account
-            written = store.upsert_samples(name, fetched.series)
+            series, unasked = _asked_for(fetched.series, start, wall() + FUTURE_SKEW)
+            series, coarser = _not_over_finer(store, name, series)
+            unasked = "; ".join(n for n in (unasked, coarser) if n) or None
+            written = store.upsert_samples(name, series)
             if written == 0 and not fetched.series.empty:
                 raise DataError(
                     f"{describe_source(service.source)}: {len(fetched.series)} point(s) read, "
@@ -113,6 +127,7 @@ def collect_all(
                 last_sample=newest,
                 error=error,
                 account=account,
+                unasked=unasked,
             )
         )
         if progress is not None:
@@ -160,6 +175,62 @@ def store_coverage(
     return held / (last - first + 1), newest
 
 
+FUTURE_SKEW = dt.timedelta(minutes=30)  # clocks disagree this much; later is not history
+
+
+def _asked_for(
+    series: pd.DataFrame, start: dt.datetime | None, latest: dt.datetime
+) -> tuple[pd.DataFrame, str | None]:
+    """``series`` without the points outside ``[start, latest]``, and what was left out."""
+    if series.empty:
+        return series, None
+    ds = pd.DatetimeIndex(series["ds"])
+    observed = series["y"].notna().to_numpy()
+    early = (ds < pd.Timestamp(start)) if start is not None else np.zeros(len(ds), dtype=bool)
+    late = ds > pd.Timestamp(latest)
+    dropped = int(((early | late) & observed).sum())
+    if not dropped:
+        return series, None
+    kept = series[~(early | late)].reset_index(drop=True)
+    parts = []
+    if start is not None and (n := int((early & observed).sum())) > 0:
+        parts.append(f"{n} before {pd.Timestamp(start):%Y-%m-%d %H:%M}Z, which was not asked for")
+    if (n := int((late & observed).sum())) > 0:
+        parts.append(
+            f"{n} later than now ({pd.Timestamp(latest):%Y-%m-%d %H:%M}Z; the newest at "
+            f"{ds[late & observed].max():%Y-%m-%d %H:%M}Z): a clock or timestamp problem at "
+            "the source"
+        )
+    return kept, f"{dropped} point(s) the source returned were not stored: " + "; ".join(parts)
+
+
+def _not_over_finer(
+    store: Store, name: str, series: pd.DataFrame
+) -> tuple[pd.DataFrame, str | None]:
+    """``series`` without the points that would overwrite stored samples of a finer step
+    (a long ``--since`` backfill at a coarser automatic period over 5-minute history
+    would replace each hour's first sample with the hour's aggregate), and what was
+    left out."""
+    observed = series[series["y"].notna()]
+    if len(observed) < 2:
+        return series, None
+    first, last = observed["ds"].iloc[0].to_pydatetime(), observed["ds"].iloc[-1].to_pydatetime()
+    stored = store.load_samples(name, first, last)
+    if len(stored) < 2:
+        return series, None
+    step, held = infer_step(observed["ds"]), infer_step(stored["ds"])
+    if step <= held:
+        return series, None
+    oldest = stored["ds"].iloc[0]
+    inside = series["ds"] >= oldest
+    dropped = int((inside & series["y"].notna()).sum())
+    return series[~inside].reset_index(drop=True), (
+        f"{dropped} point(s) at the source's {format_duration(step)} period were not stored "
+        f"over the {format_duration(held)} samples already held from {oldest:%Y-%m-%d %H:%M}Z "
+        "on (only older ones were)"
+    )
+
+
 def _start(store: Store, series: str, since: dt.datetime | None) -> dt.datetime | None:
     """Where an incremental fetch of ``series`` starts: ``since``, else shortly before its
     newest stored sample, else the source's own default (None)."""
@@ -190,7 +261,11 @@ def _collect_capacity(
     tracking); the demand collect stands."""
     series_name = capacity_series(name)
     try:
-        fetched = _fetch(build_source(source_settings), _start(store, series_name, since))
-        store.upsert_samples(series_name, fetched.series)
+        start = _start(store, series_name, since)
+        fetched = _fetch(build_source(source_settings), start)
+        series, unasked = _asked_for(fetched.series, start, dt.datetime.now(dt.UTC) + FUTURE_SKEW)
+        if unasked is not None:
+            log.warning("collect: %s: capacity_source: %s", name, unasked)
+        store.upsert_samples(series_name, series)
     except ForescaleError as exc:
         log.warning("collect: %s: capacity_source not collected: %s", name, exc)

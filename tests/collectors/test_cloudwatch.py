@@ -336,6 +336,48 @@ def test_throttling_after_retries(stubbed: tuple[Any, Stubber], code: str) -> No
     assert info.value.__cause__ is not None  # the botocore error is kept as the cause
 
 
+def test_fewer_values_than_timestamps_is_a_malformed_answer(stubbed: tuple[Any, Stubber]) -> None:
+    client, stub = stubbed
+    answer = page([1.0, 2.0, 3.0], NOW - dt.timedelta(minutes=15))
+    answer["MetricDataResults"][0]["Values"] = [1.0]
+    stub.add_response("get_metric_data", answer)
+    with pytest.raises(CollectorError, match="3 timestamps and 1 values"):
+        stub_source(client).fetch(NOW - dt.timedelta(minutes=15), NOW)
+
+
+def test_max_attempts_counts_the_first_attempt(
+    canned_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore's retries max_attempts counts only the retries: 2 made 3 requests."""
+    from forescale.config.settings import CloudWatchSource
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    now = dt.datetime.now(UTC).replace(second=0, microsecond=0)
+
+    canned_server.reply(
+        400,
+        {"__type": "ThrottlingException", "message": "Rate exceeded"},
+        content_type="application/x-amz-json-1.0",
+    )
+    settings = CloudWatchSource(
+        type="cloudwatch",
+        region="us-east-1",
+        namespace="AWS/EC2",
+        metric_name="CPUUtilization",
+        period="5m",
+        max_attempts=2,
+        endpoint_url=canned_server.url,
+    )
+    source = CloudWatchMetricSource.from_settings(settings)
+    try:
+        with pytest.raises(CollectorError, match=r"after 2 attempt\(s\) \(max_attempts 2\)"):
+            source.fetch(now - dt.timedelta(hours=1), now)
+    finally:
+        source.close()
+    assert len(canned_server.requests) == 2
+
+
 def test_access_denied_names_the_iam_action(stubbed: tuple[Any, Stubber]) -> None:
     client, stub = stubbed
     stub.add_client_error(

@@ -330,6 +330,13 @@ def test_non_matrix_or_malformed_results_are_refused(canned_server: CannedServer
     canned_server.reply(200, matrix(({}, [(T0, "lots")])))
     with pytest.raises(CollectorError, match="malformed query_range answer"):
         source(canned_server.url, "x").fetch(START, START)
+    # each of these was a traceback (exit 3)
+    canned_server.reply(200, {"status": "success", "data": "x"})
+    with pytest.raises(CollectorError, match="malformed answer \\(data is a str"):
+        source(canned_server.url, "x").fetch(START, START)
+    canned_server.reply(200, matrix(({}, [(T0 * 1000, "1")])))
+    with pytest.raises(CollectorError, match="is not Unix seconds \\(milliseconds\\?\\)"):
+        source(canned_server.url, "x").fetch(START, START)
 
 
 def test_client_timeout(canned_server: CannedServer) -> None:

@@ -104,3 +104,82 @@ def test_a_source_outage_keeps_stored_history_and_is_recorded(demo_dir: Path, st
     # Planning still works on the stored (now old) history.
     report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     assert [s.name for s in report.services] == ["web"]
+
+
+class _Unasked:
+    """A source that answers with what was asked for, plus a point a day before the start
+    and one a day after the real time."""
+
+    def __init__(self, wall: dt.datetime) -> None:
+        self.wall = wall
+
+    def fetch(self, start: dt.datetime | None, end: dt.datetime | None) -> pd.DataFrame:
+        begin = start or self.wall - dt.timedelta(days=2)
+        ds = list(pd.date_range(begin, self.wall, freq="5min"))
+        extra = [
+            pd.Timestamp(begin - dt.timedelta(days=1)),
+            pd.Timestamp(self.wall + dt.timedelta(days=1)),
+        ]
+        frame = pd.DataFrame(
+            {"ds": extra[:1] + ds + extra[1:], "y": [99999.0] + [5.0] * len(ds) + [88888.0]}
+        )
+        return frame.sort_values("ds").reset_index(drop=True)
+
+
+def test_points_a_source_returns_unasked_are_not_stored(demo_dir: Path, store: Store) -> None:
+    """A point a day ahead became the newest sample: every later collect started after
+    it, fetched nothing and said "0 samples stored" until that day came."""
+    settings = load_settings(demo_dir / "forescale.yaml")
+    wall = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    source = _Unasked(wall)
+    since = wall - dt.timedelta(days=1)
+    [first] = collect_all(settings, store, since=since, build=lambda s: source, wall=lambda: wall)
+    assert first.error is None and first.last_sample == wall
+    assert (
+        first.warning is not None
+        and "2 point(s) the source returned were not stored" in first.warning
+    )
+    assert "later than now" in first.warning and "before 2026-02-28 12:00Z" in first.warning
+    stored = store.load_samples("web")
+    assert stored["y"].max() == 5.0 and stored["ds"].max() == pd.Timestamp(wall)
+    later = wall + dt.timedelta(hours=1)
+    source.wall = later
+    [second] = collect_all(settings, store, build=lambda s: source, wall=lambda: later)
+    assert second.last_sample == later and second.written == 25  # the hour re-read and 12 new
+
+
+class _Periodic:
+    """A source answering at a fixed period: 100, and 1000 at minute 30 of each hour
+    (an hourly Maximum is 1000 everywhere)."""
+
+    def __init__(self, period: str, end: dt.datetime) -> None:
+        self.period, self.end = period, end
+
+    def fetch(self, start: dt.datetime | None, end: dt.datetime | None) -> pd.DataFrame:
+        ds = pd.date_range(start or self.end - dt.timedelta(days=2), self.end, freq=self.period)
+        y = [1000.0 if (self.period == "1h" or t.minute == 30) else 100.0 for t in ds]
+        return pd.DataFrame({"ds": ds, "y": y})
+
+
+def test_a_coarser_backfill_never_overwrites_finer_samples(demo_dir: Path, store: Store) -> None:
+    """A long --since at an automatic hourly period replaced each hour's first 5-minute
+    sample with the hour's maximum: a spike at :00 that never happened."""
+    settings = load_settings(demo_dir / "forescale.yaml")
+    end = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    fine = _Periodic("5min", end)
+    collect_all(settings, store, build=lambda s: fine, wall=lambda: end)
+    held = store.load_samples("web")
+    [backfill] = collect_all(
+        settings,
+        store,
+        since=end - dt.timedelta(days=10),
+        build=lambda s: _Periodic("1h", end),
+        wall=lambda: end,
+    )
+    assert backfill.error is None and backfill.warning is not None
+    assert "at the source's 1h period were not stored over the 5m samples" in backfill.warning
+    after = store.load_samples("web")
+    recent = after[after["ds"] >= held["ds"].iloc[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(recent, held)  # the 5-minute history is as it was
+    older = after[after["ds"] < held["ds"].iloc[0]]
+    assert len(older) == 8 * 24 and set(older["y"]) == {1000.0}  # the 8 days before it

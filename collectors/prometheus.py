@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import math
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,6 +130,7 @@ def _ssl_verify(settings: Any) -> bool | ssl.SSLContext:
 
 
 _LAST_UNIX_SECOND = 7_258_118_400.0  # 2200-01-01T00:00Z
+DEADLINE_READS = 10  # one answer may take this many times the read timeout to arrive
 
 
 def _labels(metric: dict[str, str]) -> str:
@@ -162,6 +164,9 @@ class PrometheusMetricSource:
     secrets: tuple[str, ...] = field(default=(), repr=False)
     clock: Callable[[], dt.datetime] = utcnow
     kind: str = "prometheus"
+    # The longest one answer may take to arrive, however steadily it trickles in (the
+    # client's timeout bounds each read alone); None: no bound beyond the client's.
+    deadline: dt.timedelta | None = None
 
     @classmethod
     def from_settings(
@@ -205,6 +210,7 @@ class PrometheusMetricSource:
             lookback=settings.lookback,
             secrets=tuple(secrets),
             clock=clock,
+            deadline=dt.timedelta(seconds=settings.timeout * DEADLINE_READS),
         )
 
     def close(self) -> None:
@@ -299,7 +305,7 @@ class PrometheusMetricSource:
         if self.query_timeout is not None:
             form["timeout"] = f"{self.query_timeout.total_seconds():g}"
         log.debug("prometheus %s: %s..%s step %s", self._where, fmt(start), fmt(end), step)
-        response = self.client.post(f"{self.url}/api/v1/query_range", data=form)
+        response = self._post(f"{self.url}/api/v1/query_range", form)
         try:
             payload = response.json()
         except ValueError:
@@ -326,6 +332,35 @@ class PrometheusMetricSource:
             result = data.get("result") or []
             return list(result)
         raise self._answer_error(response, payload)
+
+    def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
+        """POST ``form``; the whole answer must arrive within :attr:`deadline`."""
+        if self.deadline is None:
+            return self.client.post(url, data=form)
+        limit = self.deadline.total_seconds()
+        started = time.monotonic()
+        with self.client.stream("POST", url, data=form) as streamed:
+            chunks = []
+            for chunk in streamed.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() - started > limit:
+                    raise CollectorError(
+                        f"{self._where}: the answer was still arriving after {limit:g} s "
+                        f"({sum(map(len, chunks)):,} bytes so far); a slow proxy or server? "
+                        "Raise timeout (the whole answer may take 10 times it), use a coarser "
+                        "step or fetch a shorter range"
+                    )
+            decoded = {  # iter_bytes has already undone the content encoding
+                k: v
+                for k, v in streamed.headers.items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            }
+            return httpx.Response(
+                streamed.status_code,
+                headers=decoded,
+                content=b"".join(chunks),
+                request=streamed.request,
+            )
 
     def _answer_error(self, response: httpx.Response, payload: Any) -> CollectorError:
         code = response.status_code

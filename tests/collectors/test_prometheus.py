@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -445,3 +446,49 @@ def test_settings_file_with_sources_env_secret_and_relative_ca_file(
     assert web.ca_file == tmp_path / "ca.pem"
     assert web.bearer_token is not None and web.bearer_token.get_secret_value() == TOKEN
     assert isinstance(loaded.services["api"].source, CloudWatchSource)
+
+
+def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline() -> None:
+    """A server that sends its (valid) answer one byte at a time never tripped the
+    client's per-read timeout, and collect waited without end."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = json.dumps(matrix(({}, [(T0, "1")]))).encode() * 1000  # long enough to trickle
+    stop = threading.Event()
+
+    class Drip(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for i in range(len(body)):
+                    if stop.wait(0.05):
+                        return
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+            except (OSError, BrokenPipeError, ConnectionResetError):
+                return
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        prom = PrometheusMetricSource.from_settings(settings(url, timeout=0.3))
+        try:
+            with pytest.raises(CollectorError, match=r"the answer was still arriving after 3 s"):
+                prom.fetch(START, START)
+        finally:
+            prom.close()
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=30)

@@ -526,7 +526,8 @@ def daemon(
     if metrics is None:
         return runner.run(stop)
     role = ["standby"]  # what /readyz reports; the daemon's on_role keeps it current
-    server, shutdown = _start_api(settings, metrics, stop, role=lambda: role[0])
+    server, shutdown, follow = _start_api(settings, metrics, stop, role=lambda: role[0])
+    runner.on_reload = follow  # a reloaded settings file reaches the API (token included)
 
     def on_role(now: str) -> None:
         role[0] = now
@@ -559,22 +560,30 @@ def _start_api(
     role: Callable[[], str] = lambda: "api-only",
     bind: str | None = None,
     port: int | None = None,
-) -> tuple[Any, Callable[[], None]]:
+) -> tuple[Any, Callable[[], None], Callable[[Any], None]]:
     """Serve the API in this process (its own store connection) on ``bind``:``port``
     (default ``api.bind``:``api.port``); a port that is taken is retried in the
     background (``ApiServer``). ``role()`` is what ``/readyz`` reports. Returns the
-    server and a stopper."""
+    server, a stopper, and ``follow(settings)``, which makes the API, its refreshes and
+    its metrics use reloaded settings (the token and ``protect_reads`` too; the allowed
+    hosts and the bind address stay until a restart)."""
     from forescale.api import ServerStatus
-    from forescale.service import ApiServer, Refresher, build_app, keep_metrics_fresh
+    from forescale.service import (
+        ApiServer,
+        Refresher,
+        build_app,
+        keep_metrics_fresh,
+        reconfigure,
+    )
     from forescale.store import Store
     from forescale.usecases.context import App
     from forescale.usecases.refit import refit as refit_service
 
     store = Store.open(settings.store_url)
-    app = App(settings=settings, store=store)
+    current = [App(settings=settings, store=store)]  # replaced whole by follow()
 
     def refit(name: str) -> int | None:
-        return refit_service(app, name, now=dt.datetime.now(dt.UTC)).id
+        return refit_service(current[0], name, now=dt.datetime.now(dt.UTC)).id
 
     refresher = Refresher(refit, store)
     host = settings.api.bind if bind is None else bind
@@ -582,13 +591,14 @@ def _start_api(
     def status() -> ServerStatus:  # asked per /readyz request, once `server` exists
         return ServerStatus(role=role(), bind_retries=server.bind_retries)
 
-    server = ApiServer(
-        build_app(settings, store, metrics.registry, refresher, status, bind=host),
-        host,
-        settings.api.port if port is None else port,
-    )
+    api = build_app(settings, store, metrics.registry, refresher, status, bind=host)
+    server = ApiServer(api, host, settings.api.port if port is None else port)
     server.start()
-    keep_metrics_fresh(metrics, settings, store, stop)
+    keep_metrics_fresh(metrics, lambda: current[0].settings, store, stop)
+
+    def follow(fresh: Any) -> None:
+        current[0] = current[0].with_settings(fresh)
+        reconfigure(api, fresh)
 
     def shutdown() -> None:
         stop.set()
@@ -596,7 +606,7 @@ def _start_api(
         refresher.close()
         store.close()
 
-    return server, shutdown
+    return server, shutdown, follow
 
 
 @cli.command()
@@ -625,7 +635,7 @@ def serve(config: Path | None, bind: str | None, port: int | None, log_format: s
     metrics = Metrics(CollectorRegistry())
     stop = _stop_on_signals()
     # The server logs where it listens ("API listening on http://...") once it has bound.
-    _server, shutdown = _start_api(settings, metrics, stop, bind=bind, port=port)
+    _server, shutdown, _follow = _start_api(settings, metrics, stop, bind=bind, port=port)
     try:
         while not stop.wait(0.5):
             pass

@@ -333,6 +333,7 @@ class Daemon:
         on_job: JobHook | None = None,
         reload: Callable[[Path], Settings] = load_settings,
         metrics: Metrics | None = None,
+        on_reload: Callable[[Settings], None] | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or DaemonConfig()
@@ -344,6 +345,7 @@ class Daemon:
         self.on_job = on_job
         self.reload = reload
         self.metrics = metrics
+        self.on_reload = on_reload
         self.app: App | None = None
         self.watch = ChangeWatch()
         self._job_lock = threading.Lock()  # run_once and the scheduler never overlap
@@ -451,6 +453,8 @@ class Daemon:
         self.settings = fresh
         if self.app is not None:
             self.app = self.app.with_settings(fresh)
+        if self.on_reload is not None:
+            self.on_reload(fresh)  # the API served in this process follows (token too)
         log.info("settings reloaded from %s", path.name)
 
     def _forecast_stale(self, store: Store, name: str) -> bool:

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from forescale.store import Store
 
 MODES = ("dry-run", "plan", "apply", "commit", "shadow")  # label values of forescale_service_mode
-QUANTILES = ("yhat", "lower", "upper")  # label values of forescale_forecast_demand
+# label values of forescale_forecast_demand's ``bound`` (not ``quantile``: Prometheus
+# reserves that label for summaries, and ``promtool check metrics`` refuses it on a gauge)
+BOUNDS = ("yhat", "lower", "upper")
 _JOB_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)  # seconds
 
 
@@ -35,7 +37,7 @@ class Metrics:
         self.forecast_demand = Gauge(
             "forescale_forecast_demand",
             "Forecast demand for the current step (service unit, e.g. requests/s).",
-            ["service", "quantile"],
+            ["service", "bound"],
             registry=registry,
         )
         self.desired_units = Gauge(
@@ -138,8 +140,8 @@ class Metrics:
             self.forecast_error_ratio.labels(service=service).set(forecast_error_ratio)
 
     def set_forecast_demand(self, service: str, *, yhat: float, lower: float, upper: float) -> None:
-        for quantile, value in zip(QUANTILES, (yhat, lower, upper), strict=True):
-            self.forecast_demand.labels(service=service, quantile=quantile).set(value)
+        for bound, value in zip(BOUNDS, (yhat, lower, upper), strict=True):
+            self.forecast_demand.labels(service=service, bound=bound).set(value)
 
     def set_mode(self, service: str, mode: str) -> None:
         """``forescale_service_mode{service, mode}``: 1 for ``mode``, 0 for the others."""

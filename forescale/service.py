@@ -320,15 +320,35 @@ def build_app(
     )
 
 
+def reconfigure(api: Any, settings: Settings) -> None:
+    """Make a running API app (from :func:`build_app`) serve ``settings``: its services,
+    token and ``protect_reads`` (read per request). The allowed hosts are middleware,
+    fixed when the app was built. Cached forecast answers are dropped."""
+    from forescale.api import ApiConfig
+
+    token = settings.api.token.get_secret_value() if settings.api.token is not None else None
+    old: ApiConfig = api.state.api_config
+    api.state.api_config = dataclasses.replace(
+        old, token=token, protect_reads=settings.api.protect_reads
+    )
+    api.state.settings = settings
+    api.state.forecast_cache.clear()
+
+
 def keep_metrics_fresh(
-    metrics: Metrics, settings: Settings, store: Store, stop: threading.Event
+    metrics: Metrics,
+    settings: Settings | Callable[[], Settings],
+    store: Store,
+    stop: threading.Event,
 ) -> threading.Thread:
-    """Refresh store-derived gauges (data age, units, forecast demand) every 5 min."""
+    """Refresh store-derived gauges (data age, units, forecast demand) every 5 min, from
+    ``settings`` (or the settings in force, when it is a callable)."""
+    current = settings if callable(settings) else (lambda: settings)
 
     def loop() -> None:
         while True:
             try:
-                metrics.refresh_from_store(settings, store, dt.datetime.now(dt.UTC))
+                metrics.refresh_from_store(current(), store, dt.datetime.now(dt.UTC))
             except Exception:  # noqa: BLE001 - metrics are best effort
                 log.exception("metrics refresh failed")
             if stop.wait(METRICS_REFRESH_SECONDS):

@@ -167,7 +167,13 @@ def sqlite_file(url: str) -> Path | None:
     prefix = "sqlite:///"
     if not url.startswith(prefix) or url.endswith(":memory:"):
         return None
-    return Path(url[len(prefix) :])
+    # Symlinks resolved: two paths to one database share its locks (a link to the store
+    # made a second leader)
+    path = Path(url[len(prefix) :].split("?", 1)[0])
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
 
 
 def _epoch(when: dt.datetime) -> int:

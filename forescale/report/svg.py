@@ -22,7 +22,9 @@ def figure_svg(draw: Callable[[Any, Any], None], *, salt: str, size: tuple[float
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with plt.rc_context({"svg.hashsalt": salt}):
+    # parse_math off: a label is what the user wrote ("Sale: $10 off, $5 coupons" is no
+    # mathtext, and matplotlib refused to draw it)
+    with plt.rc_context({"svg.hashsalt": salt, "text.parse_math": False}):
         fig, ax = plt.subplots(figsize=size, dpi=100)
         try:
             draw(fig, ax)

@@ -21,7 +21,7 @@ import pandas as pd
 from forescale.codec import choice_json
 from forescale.collectors.base import describe_source
 from forescale.collectors.series import coverage, infer_step
-from forescale.config.settings import ServiceSettings
+from forescale.config.settings import MAX_UNITS, ServiceSettings
 from forescale.errors import (
     DataError,
     ForescaleError,
@@ -68,13 +68,24 @@ class Schedule:
 
 def units_of(snapshot: Snapshot) -> int:
     """A snapshot's value as whole units (refused for 2.5 or -1)."""
-    value = float(snapshot.value)
+    raw = snapshot.value
+    # float() of a huge int overflows: anything above the bound is refused as it is
+    value = math.inf if isinstance(raw, int) and raw > MAX_UNITS else float(raw)
+    if math.isinf(value) or value > MAX_UNITS:
+        raise TfvarsTargetError(
+            f"{snapshot.path}: {snapshot.address} = {_short(str(snapshot.literal))} is above "
+            f"{MAX_UNITS:,}, the most units forescale manages; fix the value in the file"
+        )
     if not math.isfinite(value) or value < 0 or not value.is_integer():
         raise TfvarsTargetError(
             f"{snapshot.path}: {snapshot.address} = {snapshot.literal} is not a whole number "
             "of units"
         )
     return int(value)
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def schedule(

@@ -254,6 +254,24 @@ def test_lock_location(tmp_path: Path) -> None:
         leader_lock_for("sqlite:///:memory:")
 
 
+def test_a_store_reached_through_a_symlink_shares_its_leader_lock(tmp_path: Path) -> None:
+    """A second path to the same database (a symlink in another folder) made a second
+    leader: the lock file sat beside the path as written."""
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "f.db").write_bytes(b"")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "f.db").symlink_to(tmp_path / "db" / "f.db")
+    first = leader_lock_for(f"sqlite:///{tmp_path}/db/f.db")
+    second = leader_lock_for(f"sqlite:///{tmp_path}/other/f.db")
+    assert isinstance(first, FileLeaderLock) and isinstance(second, FileLeaderLock)
+    assert first.path == second.path
+    assert first.try_acquire()
+    try:
+        assert not second.try_acquire()
+    finally:
+        first.release()
+
+
 @pytest.mark.external_service
 def test_postgres_advisory_lock_admits_one_leader(pg_cluster: PgCluster) -> None:  # noqa: F811
     url = pg_cluster.url()
@@ -478,3 +496,25 @@ def test_json_logging_takes_uvicorn_warnings_and_thread_crashes(
     assert [r["logger"] for r in records] == ["uvicorn.error", "py.warnings", "forescale.thread"]
     assert "address already in use" in records[0]["msg"]
     assert "ZeroDivisionError" in records[2]["exc"] and "doomed" in records[2]["msg"]
+
+
+def test_a_settings_reload_is_handed_to_the_api_it_serves(
+    demo_dir: Path, settings: Settings, jobs: list[tuple[str, bool]]
+) -> None:
+    """The daemon replaced its own settings only; the API in its process kept serving the
+    old token and limits (the cli wires ``on_reload`` to the API's ``follow``)."""
+    followed: list[Settings] = []
+    daemon = make(settings, jobs, on_reload=followed.append)
+    assert daemon.lock.try_acquire()
+    daemon.open_store()  # records the files' modification times
+    try:
+        path = settings.config_path
+        assert path is not None
+        path.write_text(path.read_text().replace("min_units: 4", "min_units: 5"))
+        later = path.stat().st_mtime + 10
+        os.utime(path, (later, later))
+        assert daemon.collect()
+        assert [s.services["web"].min_units for s in followed] == [5]
+        assert daemon.settings is followed[0]
+    finally:
+        daemon.close()

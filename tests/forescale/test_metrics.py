@@ -83,7 +83,7 @@ def test_setters(registry: CollectorRegistry) -> None:
     assert value(registry, "forescale_current_units", service="web") == 4
     assert value(registry, "forescale_forecast_error_ratio", service="web") == 0.12
     m.set_forecast_demand("web", yhat=50, lower=40, upper=60)
-    assert value(registry, "forescale_forecast_demand", service="web", quantile="upper") == 60
+    assert value(registry, "forescale_forecast_demand", service="web", bound="upper") == 60
     m.count_apply("web", "applied")
     m.count_apply("web", "applied")
     m.count_apply("web", "refused")
@@ -133,15 +133,15 @@ def test_refresh_from_store(settings: Settings, registry: CollectorRegistry) -> 
         assert value(registry, "forescale_data_age_seconds", service="web") == 10 * 60
         assert value(registry, "forescale_current_units", service="web") == 4
         # 12:07 lies in the 12:00 step
-        assert value(registry, "forescale_forecast_demand", service="web", quantile="yhat") == 20
-        assert value(registry, "forescale_forecast_demand", service="web", quantile="lower") == 15
-        assert value(registry, "forescale_forecast_demand", service="web", quantile="upper") == 25
+        assert value(registry, "forescale_forecast_demand", service="web", bound="yhat") == 20
+        assert value(registry, "forescale_forecast_demand", service="web", bound="lower") == 15
+        assert value(registry, "forescale_forecast_demand", service="web", bound="upper") == 25
         # "api" has no samples, no readable IaC file and no forecast: skipped, no error
         assert value(registry, "forescale_data_age_seconds", service="api") is None
         assert value(registry, "forescale_current_units", service="api") is None
         # past the forecast's end: the demand gauge keeps its last value
         m.refresh_from_store(settings, store, NOW + dt.timedelta(days=1))
-        assert value(registry, "forescale_forecast_demand", service="web", quantile="yhat") == 20
+        assert value(registry, "forescale_forecast_demand", service="web", bound="yhat") == 20
     finally:
         store.close()
 
@@ -187,3 +187,26 @@ def test_current_units_are_parsed_again_only_when_the_file_changes(
         assert calls.count("web_min_size") == 2
     finally:
         store.close()
+
+
+def test_the_exposition_passes_promtool_once_a_forecast_is_set() -> None:
+    """forescale_forecast_demand had a ``quantile`` label, which Prometheus reserves for
+    summaries: ``promtool check metrics`` failed as soon as a forecast was current."""
+    import shutil
+    import subprocess
+
+    from prometheus_client import generate_latest
+
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is installed by scripts/test-setup.sh"
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.set_forecast_demand("web", yhat=20, lower=15, upper=25)
+    done = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=generate_latest(registry),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

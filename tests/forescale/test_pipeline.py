@@ -183,3 +183,18 @@ def test_a_coarser_backfill_never_overwrites_finer_samples(demo_dir: Path, store
     pd.testing.assert_frame_equal(recent, held)  # the 5-minute history is as it was
     older = after[after["ds"] < held["ds"].iloc[0]]
     assert len(older) == 8 * 24 and set(older["y"]) == {1000.0}  # the 8 days before it
+
+
+@pytest.mark.parametrize("literal", ["100000000000000000000", "9223372036854775808", "1000001"])
+def test_a_capacity_beyond_any_bound_in_the_file_is_refused_not_a_crash(
+    demo_dir: Path, store: Store, literal: str
+) -> None:
+    """min_size above int64 crashed the plan (OverflowError) and answered 500 in the API."""
+    tfvars = demo_dir / "terraform" / "terraform.tfvars"
+    text = tfvars.read_text()
+    tfvars.write_text(text.replace("min_size = 12 ", f"min_size = {literal} ", 1))
+    settings = load_settings(demo_dir / "forescale.yaml")
+    collect_all(settings, store, clock=lambda: NOW)
+    report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
+    [(name, error)] = [(f.name, f.error) for f in report.failures]
+    assert name == "web" and "is above 1,000,000, the most units forescale manages" in error

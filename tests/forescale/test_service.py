@@ -98,6 +98,45 @@ def test_allowed_hosts_come_from_the_settings(
         store.close()
 
 
+def test_reloaded_settings_reach_the_running_api(
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon reloaded its settings but the API it serves kept the old ones: a
+    rotated token stayed valid, the new one was refused, protect_reads did nothing."""
+    import warnings
+
+    from forescale.service import reconfigure
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*install `httpx2` instead", category=Warning)
+        from fastapi.testclient import TestClient
+
+    path = demo_dir / "forescale.yaml"
+    original = path.read_text()
+    path.write_text(original + "\napi:\n  token: old-leaked-token\n")
+    settings = load_settings(path)
+    store = Store.open(settings.store_url)
+    try:
+        api = build_app(settings, store, CollectorRegistry(), None)
+        client = TestClient(api, base_url="http://localhost")
+        assert client.get("/v1/services").status_code == 200
+        refresh = "/v1/services/web/refresh"
+        assert (
+            client.post(refresh, headers={"Authorization": "Bearer new-token"}).status_code == 401
+        )
+        path.write_text(original + "\napi:\n  token: new-token\n  protect_reads: true\n")
+        reconfigure(api, load_settings(path))
+        old = client.post(refresh, headers={"Authorization": "Bearer old-leaked-token"})
+        assert old.status_code == 401
+        new = client.post(refresh, headers={"Authorization": "Bearer new-token"})
+        assert new.status_code != 401  # 503 here: this app queues no refreshes
+        assert client.get("/v1/services").status_code == 401  # reads need the token now
+        listed = client.get("/v1/services", headers={"Authorization": "Bearer new-token"})
+        assert listed.status_code == 200
+    finally:
+        store.close()
+
+
 def test_binds_port_zero_and_checks_host_on_the_wire(app: Any, servers: list[ApiServer]) -> None:
     server = ApiServer(app, "127.0.0.1", 0)
     servers.append(server)
@@ -304,3 +343,29 @@ def test_serve_alone_on_a_free_port(demo_dir: Path, procs: list[Proc]) -> None:
     code, lines = proc.stop()
     assert code == 0, "".join(lines[-20:])
     assert all(json.loads(line) for line in lines)
+
+
+def test_readyz_reads_the_store_file_itself(tmp_path: Path, demo_dir: Path) -> None:
+    """SELECT 1 is answered by SQLite without opening the database file: /readyz said
+    ready while every data request failed with "file is not a database"."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*install `httpx2` instead", category=Warning)
+        from fastapi.testclient import TestClient
+
+    settings = load_settings(demo_dir / "forescale.yaml")
+    db = tmp_path / "store.db"
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        client = TestClient(
+            build_app(settings, store, CollectorRegistry(), None), base_url="http://localhost"
+        )
+        assert client.get("/readyz").status_code == 200
+        store.engine.dispose()
+        db.write_bytes(b"this is not a database" * 100)
+        answer = client.get("/readyz")
+        assert answer.status_code == 503 and answer.json()["error"]["type"] == "StoreError"
+        assert client.get("/healthz").status_code == 200  # alive all the same
+    finally:
+        store.close()

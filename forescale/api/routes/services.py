@@ -122,8 +122,9 @@ async def forecast(
             raise ApiError(422, "ValidationError", f"{label}: give a UTC offset or Z")
     if start is not None and end is not None and start > end:
         raise ApiError(422, "ValidationError", "start is after end")
-    # Responses are cached per forecast run: a request then costs one indexed query.
-    run_id = store.latest_forecast_id(name)
+    # Responses are cached per forecast run: a request then costs one indexed query, off
+    # the event loop too (a locked store waits there, not in every other request).
+    run_id = await run_in_threadpool(store.latest_forecast_id, name)
     if run_id is None:
         raise ApiError(404, "NotFound", f"no stored forecast for {name!r}; run a plan first")
     key = (name, run_id, start, end, format)

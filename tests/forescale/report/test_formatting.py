@@ -49,3 +49,17 @@ def test_share_factor_and_finite() -> None:
     assert finite(0.1 + 0.2) == 0.30000000000000004  # not rounded unless asked
     assert finite(0.1 + 0.2, ndigits=6) == 0.3
     assert isinstance(finite(3), float)
+
+
+def test_a_label_with_dollar_signs_is_drawn_as_written() -> None:
+    """An event named "Sale: $10 off #1 item, $5 coupons" made matplotlib parse mathtext
+    and fail: the service's page answered 500."""
+    from forescale.report.svg import figure_svg
+
+    def draw(fig: object, ax: object) -> None:
+        ax.plot([0, 1], [0, 1], label="Tickets $50_$")  # type: ignore[attr-defined]
+        ax.annotate("Sale: $10 off #1 item, $5 coupons", xy=(0.5, 0.5))  # type: ignore[attr-defined]
+        ax.legend()  # type: ignore[attr-defined]
+
+    svg = figure_svg(draw, salt="t", size=(4, 3))
+    assert "<svg" in svg

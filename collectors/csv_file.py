@@ -62,8 +62,8 @@ from forescale.collectors.series import (
     RowGroup,
     grid_slots,
     infer_step,
-    nearest_slot,
     regularize,
+    slot_of,
 )
 from forescale.config.durations import format_duration
 from forescale.errors import CollectorError, ConfigError, DataError, NonFiniteValue
@@ -621,7 +621,7 @@ def _account(
     valued = np.flatnonzero(inside & np.isfinite(values))
     # In row order: the first row of a slot is its sample, later ones are averaged into it.
     repeated_instant = pd.Series(ns[valued]).duplicated().to_numpy()
-    repeated_slot = pd.Series(nearest_slot(ns[valued], step)).duplicated().to_numpy()
+    repeated_slot = pd.Series(slot_of(ns[valued], step)).duplicated().to_numpy()
     same_instant = np.zeros(len(ns), dtype=bool)
     same_instant[valued[repeated_instant]] = True
     same_slot = np.zeros(len(ns), dtype=bool)

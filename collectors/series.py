@@ -170,13 +170,19 @@ def _nanos(ordered: pd.Series) -> np.ndarray[Any, np.dtype[np.int64]]:
     return index.to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
 
-def nearest_slot(
+EARLY_SHARE = 0.1
+"""A sample at most this share of a step before a slot's start is that slot's: a sampler's
+12:04:58 is 12:05's sample, jittered. Anything later in a slot is that slot's (a source
+that stamps its buckets a few minutes in, as CloudWatch's 00:04, 00:09 ..., keeps them)."""
+
+
+def slot_of(
     ns: np.ndarray[Any, np.dtype[np.int64]], step: dt.timedelta
 ) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """The grid slot (epoch-anchored, nanoseconds) nearest each instant: a sample a few
-    seconds early is its own slot's, not the one before (half a step rounds up)."""
+    """The grid slot (epoch-anchored, nanoseconds) each instant belongs to: the slot it
+    falls in, or the next when it is at most :data:`EARLY_SHARE` of a step before it."""
     width = int(pd.Timedelta(step).value)
-    return (ns + width // 2) // width * width
+    return (ns + int(width * EARLY_SHARE)) // width * width
 
 
 def grid_slots(first: pd.Timestamp, last: pd.Timestamp, step: dt.timedelta) -> int:
@@ -187,11 +193,12 @@ def grid_slots(first: pd.Timestamp, last: pd.Timestamp, step: dt.timedelta) -> i
 def regularize(frame: pd.DataFrame, step: dt.timedelta | None = None) -> pd.DataFrame:
     """Put samples on a regular grid of ``step`` (inferred when None).
 
-    Timestamps go to the nearest slot of the grid (anchored at the Unix epoch, so two
-    runs over overlapping ranges agree; a jittered sampler's 12:04:58 is 12:05's
-    sample); several samples in one slot are averaged; slots with no
-    sample become NaN. Input ``ds`` must be tz-aware. A grid of more than
-    :data:`MAX_SLOTS` slots is a DataError (a wrong timestamp, or a step too fine).
+    Timestamps go to their slot of the grid (anchored at the Unix epoch, so two runs
+    over overlapping ranges agree), or the next one when they are a little early
+    (:func:`slot_of`: a jittered sampler's 12:04:58 is 12:05's sample); several
+    samples in one slot are averaged; slots with no sample become NaN. Input ``ds``
+    must be tz-aware. A grid of more than :data:`MAX_SLOTS` slots is a DataError (a
+    wrong timestamp, or a step too fine).
     """
     if frame.empty:
         return pd.DataFrame({"ds": pd.Series([], dtype="datetime64[ns, UTC]"), "y": []})
@@ -208,7 +215,7 @@ def regularize(frame: pd.DataFrame, step: dt.timedelta | None = None) -> pd.Data
             f"{format_duration(step)} step make {slots:,} slots, more than {MAX_SLOTS:,}: "
             "check for a wrong timestamp, or aggregate to a coarser step"
         )
-    slot = pd.to_datetime(nearest_slot(_nanos(ds), step), utc=True)
+    slot = pd.to_datetime(slot_of(_nanos(ds), step), utc=True)
     values = pd.Series(frame["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(slot))
     grouped = values.groupby(level=0).mean()
     full = pd.date_range(grouped.index.min(), grouped.index.max(), freq=freq)

@@ -131,11 +131,12 @@ def test_minimum_history_rule() -> None:
 
 
 def test_regularize_snaps_and_averages_duplicates() -> None:
-    """Each timestamp goes to its nearest slot; two in one slot are averaged."""
+    """Each timestamp goes to its slot (or the next, when a few seconds early: 00:01:57 is
+    00:02's); two in one slot are averaged."""
     frame = pd.DataFrame(
         {
             "ds": pd.to_datetime(
-                ["2023-12-31T23:59:50Z", "2024-01-01T00:00:25Z", "2024-01-01T00:02:00Z"]
+                ["2024-01-01T00:00:10Z", "2024-01-01T00:00:50Z", "2024-01-01T00:01:57Z"]
             ),
             "y": [1.0, 3.0, 5.0],
         }

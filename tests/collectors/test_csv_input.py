@@ -324,7 +324,7 @@ def test_a_timestamp_in_the_future_is_refused_naming_its_row(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("jitter", [5, 30])
-def test_jittered_timestamps_go_to_their_nearest_slot(tmp_path: Path, jitter: int) -> None:
+def test_jittered_timestamps_go_to_their_own_slot(tmp_path: Path, jitter: int) -> None:
     """Samples a few seconds either side of a 5-minute grid: each is its slot's sample.
     Snapped down, 12:04:58 joined 12:00 (averaged away) and left 12:05 a gap; at +-30 s
     the step came out as 5m1s."""

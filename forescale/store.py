@@ -214,9 +214,14 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(
-                f"{_where(self.engine.url.render_as_string(hide_password=False))}: {_one_line(exc)}"
-            ) from None
+            url = self.engine.url.render_as_string(hide_password=False)
+            db_file = sqlite_file(url)
+            if db_file is not None and not db_file.exists():  # not "read-only", as SQLite says
+                raise StoreError(
+                    f"{_where(url)}: the store file is gone (moved or deleted while forescale "
+                    "ran); put it back, or restart to start a new store"
+                ) from None
+            raise StoreError(f"{_where(url)}: {_one_line(exc)}") from None
 
     # -- samples ---------------------------------------------------------------------
     def upsert_samples(self, service: str, series: pd.DataFrame) -> int:

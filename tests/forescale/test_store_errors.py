@@ -62,3 +62,20 @@ def test_a_full_store_is_one_line_with_what_to_do(tmp_path: Path) -> None:
     message = str(info.value)
     assert "\n" not in message and "[SQL:" not in message and "INSERT" not in message
     assert "full.db" in message and "disk is full" in message and "free space" in message
+
+
+def test_a_store_file_deleted_under_a_running_process_says_so(tmp_path: Path) -> None:
+    """SQLite reports a write to a deleted file as "attempt to write a readonly
+    database", and forescale advised giving it write access."""
+    db = tmp_path / "s.db"
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        frame = pd.DataFrame(
+            {"ds": pd.date_range("2024-01-01", periods=3, freq="5min", tz="UTC"), "y": [1.0] * 3}
+        )
+        store.upsert_samples("web", frame)
+        db.unlink()
+        with pytest.raises(StoreError, match="the store file is gone"):
+            store.upsert_samples("web", frame.assign(ds=frame["ds"] + dt.timedelta(hours=1)))
+    finally:
+        store.close()

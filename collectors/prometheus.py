@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import math
 import ssl
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -334,33 +334,54 @@ class PrometheusMetricSource:
         raise self._answer_error(response, payload)
 
     def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
-        """POST ``form``; the whole answer must arrive within :attr:`deadline`."""
+        """POST ``form``; the whole answer, headers included, must arrive within
+        :attr:`deadline`. A watchdog closes the client at the deadline: a read blocked on
+        a server that trickles its headers fails at its next byte or read timeout."""
         if self.deadline is None:
             return self.client.post(url, data=form)
         limit = self.deadline.total_seconds()
-        started = time.monotonic()
-        with self.client.stream("POST", url, data=form) as streamed:
-            chunks = []
-            for chunk in streamed.iter_bytes():
-                chunks.append(chunk)
-                if time.monotonic() - started > limit:
-                    raise CollectorError(
-                        f"{self._where}: the answer was still arriving after {limit:g} s "
-                        f"({sum(map(len, chunks)):,} bytes so far); a slow proxy or server? "
-                        "Raise timeout (the whole answer may take 10 times it), use a coarser "
-                        "step or fetch a shorter range"
-                    )
-            decoded = {  # iter_bytes has already undone the content encoding
-                k: v
-                for k, v in streamed.headers.items()
-                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
-            }
-            return httpx.Response(
-                streamed.status_code,
-                headers=decoded,
-                content=b"".join(chunks),
-                request=streamed.request,
-            )
+        expired = threading.Event()
+
+        def abort() -> None:
+            expired.set()
+            self.client.close()
+
+        watchdog = threading.Timer(limit, abort)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with self.client.stream("POST", url, data=form) as streamed:
+                chunks = []
+                for chunk in streamed.iter_bytes():
+                    chunks.append(chunk)
+                    if expired.is_set():
+                        break
+                if expired.is_set():
+                    raise self._too_slow(limit)
+                decoded = {  # iter_bytes has already undone the content encoding
+                    k: v
+                    for k, v in streamed.headers.items()
+                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+                }
+                return httpx.Response(
+                    streamed.status_code,
+                    headers=decoded,
+                    content=b"".join(chunks),
+                    request=streamed.request,
+                )
+        except (httpx.HTTPError, RuntimeError, OSError) as exc:
+            if expired.is_set():  # the watchdog closed the client under the request
+                raise self._too_slow(limit) from exc
+            raise
+        finally:
+            watchdog.cancel()
+
+    def _too_slow(self, limit: float) -> CollectorError:
+        return CollectorError(
+            f"{self._where}: no complete answer after {limit:g} s (it was still arriving); "
+            "a slow proxy or server? Raise timeout (the whole answer may take 10 times it), "
+            "use a coarser step or fetch a shorter range"
+        )
 
     def _answer_error(self, response: httpx.Response, payload: Any) -> CollectorError:
         code = response.status_code

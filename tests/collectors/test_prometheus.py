@@ -483,7 +483,7 @@ def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline() -> None:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         prom = PrometheusMetricSource.from_settings(settings(url, timeout=0.3))
         try:
-            with pytest.raises(CollectorError, match=r"the answer was still arriving after 3 s"):
+            with pytest.raises(CollectorError, match=r"no complete answer after 3 s"):
                 prom.fetch(START, START)
         finally:
             prom.close()
@@ -492,3 +492,46 @@ def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline() -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=30)
+
+
+def test_headers_that_trickle_in_are_cut_off_at_the_deadline() -> None:
+    """A server that sends one header line at a time, forever, kept every read under the
+    client's timeout: only a watchdog on the whole answer ends it."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                    n = 0
+                    while not stop.wait(0.1):
+                        conn.sendall(f"X-Drip-{n}: 1\r\n".encode())
+                        n += 1
+                except OSError:
+                    continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        prom = PrometheusMetricSource.from_settings(settings(url, timeout=0.3))
+        try:
+            with pytest.raises(CollectorError, match=r"no complete answer after 3 s"):
+                prom.fetch(START, START)
+        finally:
+            prom.close()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        listener.close()

@@ -403,6 +403,11 @@ class CloudWatchMetricSource:
             MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
         )
         for page in pages:
+            if "MetricDataResults" not in page:  # botocore makes {} of a body it cannot parse
+                raise CollectorError(
+                    f"CloudWatch gave a malformed answer for {self.describe()} (no "
+                    "MetricDataResults): is endpoint_url CloudWatch, or a proxy in the way?"
+                )
             notes = "; ".join(
                 f"{m.get('Code', '')}: {m.get('Value', '')}" for m in page.get("Messages", [])
             )

@@ -378,6 +378,34 @@ def test_max_attempts_counts_the_first_attempt(
     assert len(canned_server.requests) == 2
 
 
+def test_an_answer_that_is_not_json_is_a_malformed_answer_not_no_datapoints(
+    canned_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 200 whose body is not JSON (a proxy's page) was reported as "no datapoints:
+    check the name and dimensions", pointing at the user's settings."""
+    from forescale.config.settings import CloudWatchSource
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    canned_server.reply(200, "{not json", content_type="application/x-amz-json-1.0")
+    now = dt.datetime.now(UTC).replace(second=0, microsecond=0)
+    source = CloudWatchMetricSource.from_settings(
+        CloudWatchSource(
+            type="cloudwatch",
+            region="us-east-1",
+            namespace="AWS/EC2",
+            metric_name="CPUUtilization",
+            period="5m",
+            endpoint_url=canned_server.url,
+        )
+    )
+    try:
+        with pytest.raises(CollectorError, match=r"malformed answer .* is endpoint_url CloudWatch"):
+            source.fetch(now - dt.timedelta(hours=1), now)
+    finally:
+        source.close()
+
+
 def test_access_denied_names_the_iam_action(stubbed: tuple[Any, Stubber]) -> None:
     client, stub = stubbed
     stub.add_client_error(

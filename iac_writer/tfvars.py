@@ -565,6 +565,20 @@ _MARKER_THEN_SPACE = re.compile(r"^([ \t]*)([A-Za-z][A-Za-z0-9._-]*)([ \t]+)(?=\
 _ESCAPES = re.compile(r"\$\$\{|%%\{")
 
 
+_HEREDOC_TOKENS = frozenset({"HEREDOC_TEMPLATE", "HEREDOC_TEMPLATE_TRIM"})
+_HEREDOC_HEAD = re.compile(r"<<-?([A-Za-z][A-Za-z0-9._-]*)\r?$")
+_OPENS = re.compile(r"(?<![$%])[$%]\{")  # ${ or %{ that is not the escape $${ / %%{
+# The whitespace Go's bytes.TrimSpace removes (Terraform trims a heredoc's marker line
+# with it): Python's str.strip() set without the separators \x1c-\x1f.
+_GO_SPACE = "".join(
+    c for c in map(chr, range(0x3001)) if c.isspace() and c not in "\x1c\x1d\x1e\x1f"
+)
+
+
+def _go_trim(line: str) -> str:
+    return line.strip(_GO_SPACE)
+
+
 def as_terraform_lexes(text: str) -> str:
     """``text`` with the two constructs python-hcl2 lexes differently from Terraform
     rewritten, at the same length, so every token it finds has Terraform's extent and
@@ -593,11 +607,47 @@ class _HclDocument(_Document):
             raise TfvarsParseError(f"{where}: not valid HCL: {message}") from exc
         except LarkError as exc:
             raise TfvarsParseError(f"{filename}: not valid HCL: {exc}") from exc
+        self._check_heredocs()
         self.attributes = self._top_level()
         by_name: dict[str, list[int]] = {}
         for name, attribute in self.attributes:
             by_name.setdefault(name, []).append(attribute.meta.line)
         self.duplicates = next(((n, ls) for n, ls in by_name.items() if len(ls) > 1), None)
+
+    def _check_heredocs(self) -> None:
+        """Refuse a heredoc whose extent Terraform may read differently from python-hcl2:
+        a line inside it that Terraform would take as its end (the marker with other
+        whitespace around it, e.g. a no-break space), an end python-hcl2 took that
+        Terraform would not (a control character before the marker), or an interpolation
+        or directive that runs over lines (Terraform reads a marker line inside it as
+        text). Otherwise a decoy number in the heredoc could be read and written."""
+        for token in self.tree.scan_values(
+            lambda t: isinstance(t, Token) and t.type in _HEREDOC_TOKENS
+        ):
+            start, end = _require(token.start_pos), _require(token.end_pos)
+            lines = self.text[start:end].split("\n")
+            head = _HEREDOC_HEAD.match(lines[0])
+            if head is None:
+                continue
+            marker = head[1]
+            closer = len(lines) - 1 if lines[-1].strip() else len(lines) - 2
+            where = f"{self.filename}:{_line_of(self.text, start)}"
+            body = lines[1:closer]
+            if any(_go_trim(line) == marker for line in body) or _go_trim(lines[closer]) != marker:
+                raise TfvarsParseError(
+                    f"{where}: the heredoc <<{marker} has a line reading {marker} with unusual "
+                    "whitespace around it, which Terraform and forescale's parser may take "
+                    "differently as its end; refusing to edit (keep the closing line to the "
+                    "marker, spaces and tabs only)"
+                )
+            for line in body:
+                for opened in _OPENS.finditer(line):
+                    if "}" not in line[opened.end() :]:
+                        raise TfvarsParseError(
+                            f"{where}: the heredoc <<{marker} holds an interpolation or "
+                            "directive that runs over lines; refusing to edit (forescale's "
+                            "parser cannot follow it as Terraform does)"
+                        )
 
     def _top_level(self) -> list[tuple[str, Tree[Token]]]:
         """(name, attribute) for each top-level attribute; refuses what Terraform would."""

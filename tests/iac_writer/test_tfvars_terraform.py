@@ -79,3 +79,35 @@ def test_forescale_reads_and_writes_what_terraform_reads(
     assert [i for i in range(len(before)) if before[i] != after[i]] == [
         FILES[name].index("web_min_size = 2") + len("web_min_size = ")
     ]
+
+
+REFUSED = {
+    # Terraform ends the heredoc at "EOF" + a no-break space (Go trims all whitespace);
+    # python-hcl2 reads on, to a decoy 9 inside the next heredoc
+    "nbsp_marker": "a = <<EOF\nEOF\xa0\nb = <<EOX\nEOF\nweb_min_size = 9\nc = <<EOX\nEOX\n",
+    "formfeed_marker": "a = <<EOF\nEOF\x0c\nb = <<EOX\nEOF\nweb_min_size = 9\nc = <<EOX\nEOX\n",
+    # python-hcl2 ends it at a separator character before the marker; Terraform does not
+    "separator_marker": "a = <<EOF\n\x1cEOF\nweb_min_size = 9\nb = <<EOF\nEOF\n",
+    # the marker line sits inside a nested heredoc of an interpolation, or in a comment in
+    # one: Terraform reads it as text, python-hcl2 as the end
+    "nested_heredoc": (
+        "a = <<EOF\n${<<X\nEOF\nweb_min_size = 9\nb = <<Y\nX\n}\nEOF\nweb_min_size = 2\n"
+        "c = <<Y\nY\n"
+    ),
+    "comment_in_interpolation": (
+        'a = <<EOF\n${"" /*\nEOF\nweb_min_size = 9\nb = "*/}\nEOF\nweb_min_size = 2\n# "\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_a_heredoc_terraform_may_end_elsewhere_is_refused(name: str, tmp_path: Path) -> None:
+    """Each was read (get: 9) and written (set: inside another variable's heredoc) with
+    exit 0, while Terraform read another value or none."""
+    from forescale.errors import TfvarsParseError
+
+    var_file = tmp_path / "prod.tfvars"
+    var_file.write_bytes(REFUSED[name].encode())
+    with pytest.raises(TfvarsParseError, match="heredoc <<EOF .*refusing to edit"):
+        read_value(var_file, "web_min_size")
+    assert var_file.read_bytes() == REFUSED[name].encode()

@@ -42,6 +42,7 @@ import datetime as dt
 import json
 import os
 import re
+import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -717,6 +718,21 @@ class IacTarget(BaseModel):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     terraform: TerraformSettings = Field(default_factory=TerraformSettings)
     commit_branch: str = "forescale/{service}"  # mode commit: branch of the IaC repo
+
+    @field_validator("commit_branch")
+    @classmethod
+    def _branch_template(cls, value: str) -> str:
+        """Only ``{service}`` may be filled in (a typo such as ``{svc}`` was a traceback
+        at the first commit)."""
+        try:
+            parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(value)]
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r}: {exc} (write {{service}} for the service's name)"
+            ) from None
+        if any(f is not None and (f != "service" or spec or conv) for f, spec, conv in parts):
+            raise ValueError(f"{value!r}: the only placeholder is {{service}} (the service's name)")
+        return value
 
     @model_validator(mode="after")
     def _one_form_of_address(self) -> IacTarget:

@@ -131,6 +131,14 @@ def parse(data: bytes, variable: str, path: Path) -> dict[str, dict[str, int]]:
             isinstance(v, int) and not isinstance(v, bool) for v in entry.values()
         ):
             raise TfvarsParseError(f"{path}: {variable}[{key!r}] must map fields to whole numbers")
+        try:
+            _start(str(key))
+        except ValueError:
+            raise TfvarsParseError(
+                f"{path}: {variable} key {str(key)[:40]!r} is not a start time in the form "
+                f"forescale writes ({key_of(dt.datetime(2025, 1, 31, 8, 15, tzinfo=dt.UTC))}); "
+                "fix or delete the entry"
+            ) from None
         out[str(key)] = {str(k): int(v) for k, v in entry.items()}
     return out
 

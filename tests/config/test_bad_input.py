@@ -731,3 +731,17 @@ def test_check_config_refuses_a_calendar_that_is_not_a_file(
     assert "events.yaml: cannot read events file: not a regular file" in err, err
     assert err.startswith("forescale: error: ") and err.count("\n") == 1
     assert {p.name for p in project.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "branch",
+    ["forescale/{svc}", "forescale/{", "{service!x}", "{0}", "{service.x}", "{service:>9}"],
+)
+def test_commit_branch_may_only_name_the_service(tmp_path: Path, branch: str) -> None:
+    """Each passed check-config and was a traceback (exit 3) at the first commit."""
+    message = fails(tmp_path, doc(**{"services.web.iac.commit_branch": branch}))
+    assert "commit_branch" in message
+    ok = doc(**{"services.web.iac.commit_branch": "capacity/{service}-proposal"})
+    assert (
+        load_settings(write(tmp_path, ok)).services["web"].iac.commit_branch.endswith("-proposal")
+    )

@@ -53,6 +53,14 @@ def test_the_file_round_trips_and_bad_content_is_refused(tmp_path: Path) -> None
     assert in_force(table, "min_size", NOW + 30 * MIN) == 9
     with pytest.raises(TfvarsParseError, match="must map fields to whole numbers"):
         parse(b'{"forescale_schedule": {"k": {"min_size": "9"}}}', "forescale_schedule", tmp_path)
+    # a key edited by hand into another form was a traceback (exit 3) in every run
+    for key in ("soon", "2014-11-27T10:00:00Z"):
+        with pytest.raises(TfvarsParseError, match=rf"key '{key}' is not a start time in the form"):
+            parse(
+                json.dumps({"forescale_schedule": {key: {"min_size": 20}}}).encode(),
+                "forescale_schedule",
+                tmp_path,
+            )
 
 
 def test_the_target_reads_the_units_in_force_and_undoes_a_write(tmp_path: Path) -> None:

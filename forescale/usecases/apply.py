@@ -319,14 +319,17 @@ class _Service:
             )
             return
         if self.mode == "commit" and (last := _last_committed(self.store, self.name)) is not None:
-            if last.to_units == step.units:
+            # A reviewer's value on the branch first: it is reported on every run, also
+            # while forescale's plan is the same. A branch that is gone (the PR closed
+            # unmerged, or merged and deleted) awaits nothing: propose again.
+            if (edited := self._proposal_edited(last)) is not None:
+                self._say("conflict", edited)
+                return
+            if last.to_units == step.units and self._proposal_open():
                 self._say(
                     "nothing-due",
                     f"{step.from_units}→{step.units} already committed; awaiting merge",
                 )
-                return
-            if (edited := self._proposal_edited(last)) is not None:
-                self._say("conflict", edited)
                 return
         edit = self.target.propose(step.units)
         if units_of(edit.before) != step.from_units:
@@ -631,6 +634,13 @@ class _Service:
             guard_reasons=verdict.reasons,
             exit_code=0,
         )
+
+    def _proposal_open(self) -> bool:
+        """Commit mode: the service's branch exists (its proposal awaits review)."""
+        from forescale.iac_writer.gitcommit import parent_file
+
+        branch = self.service.iac.commit_branch.format(service=self.name)
+        return parent_file(self.target.path, branch=branch).tip is not None
 
     def _proposal_edited(self, last: ChangeRecord) -> str | None:
         """Commit mode: why the open proposal is not forescale's to change any more (its

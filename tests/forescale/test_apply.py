@@ -202,6 +202,15 @@ def test_commit_mode_makes_exactly_one_commit_with_only_the_variable_line(
     [again] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
     assert again.status == "nothing-due" and "awaiting merge" in again.message
 
+    # The PR is closed unmerged and its branch deleted: nothing awaits a merge any more,
+    # so the same plan is proposed again (it said "awaiting merge" for ever).
+    git(root, "branch", "-D", "forescale/web")
+    [anew] = run_apply(root, now=NOW + dt.timedelta(minutes=10))
+    assert anew.status == "committed", anew.message
+    assert "+web_min_size = 11 # raised before peaks" in _changed(
+        git(root, "diff", head, "forescale/web", "--", "tf/terraform.tfvars")
+    )
+
 
 def _changed(diff: str) -> list[str]:
     return [
@@ -302,6 +311,11 @@ def test_commit_mode_never_overwrites_a_value_someone_set_on_the_open_proposal(
     assert git(root, "rev-parse", "forescale/web").strip() == tip
     assert "web_min_size = 9 " in git(root, "show", "forescale/web:tf/terraform.tfvars")
     assert len(records(root)) == audited  # nothing attempted: no audit record
+    # ... also while forescale's own plan is what it last committed (it said "awaiting
+    # merge" then, hiding the reviewer's value until the plan changed)
+    settings.write_text(per_unit.replace("capacity_per_unit: 100", "capacity_per_unit: 200"))
+    [same] = run_apply(root, now=NOW + dt.timedelta(minutes=25))
+    assert same.status == "conflict", same.message
 
     # Merged and deleted: forescale proposes again, from the merged value.
     git(root, "merge", "-q", "--ff-only", "forescale/web")

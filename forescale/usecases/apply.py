@@ -432,6 +432,9 @@ class _Service:
                 "dry-run", f"dry-run: would write {summary}", from_units=current, diff=edit.diff
             )
             return
+        if (edited := self._schedule_edited()) is not None:
+            self._say("conflict", edited)
+            return
         written = edit.written()
         record = self._record(
             ChangeRecord(
@@ -464,6 +467,29 @@ class _Service:
                     return
                 record = self._update(record, status="written")
                 self._terraform(record, resumed=False)
+
+    def _schedule_edited(self) -> str | None:
+        """Why the schedule file is not forescale's to rewrite now: it differs from what
+        forescale's last applied write left there (someone edited an entry ahead, which a
+        rewrite would silently undo). None: it is as forescale left it, or gone."""
+        last = next(
+            (
+                r
+                for r in self.store.list_changes(self.name, limit=20)
+                if r.status == "applied"
+                and r.file_sha_after is not None
+                and r.var_file == str(self.target.path)
+            ),
+            None,
+        )
+        data = files.read_bytes(self.target.path, missing_ok=True)
+        if last is None or data is None or files.sha256(data) == last.file_sha_after:
+            return None
+        return (
+            f"{self.target.path} was changed outside forescale since run #{last.id} wrote "
+            "it (an entry edited by hand?); forescale does not write over it: restore the "
+            "file, or delete it and forescale writes the plan afresh"
+        )
 
     def _warn_if_running_out(self, entries: Sequence[Entry]) -> None:
         """If forescale stopped now, the cloud would keep executing the written entries;

@@ -144,6 +144,28 @@ def test_two_refits_write_the_schedule_and_touch_only_changed_entries(tmp_path: 
     assert "to create" in newest and "0 to create" in newest
 
 
+def test_an_entry_edited_by_hand_is_never_written_over(tmp_path: Path) -> None:
+    """Someone raised an entry ahead by hand; the next refit rewrote the file from its
+    plan and the raise was gone, with no word in the audit."""
+    root = project(tmp_path)
+    [first] = run(root, NOW)
+    assert first.status == "applied", first.message
+    file = root / "tf" / "forescale.schedule.auto.tfvars.json"
+    content = json.loads(file.read_text())
+    content["forescale_schedule"]["2024-06-03T16:15Z"] = {"min_size": 30}
+    file.write_text(json.dumps(content, indent=2) + "\n")
+    edited = file.read_bytes()
+    demand(root, 4000.0)  # a refit that would rewrite entries
+    [second] = run(root, NOW + dt.timedelta(minutes=10))
+    assert second.status == "conflict", second.message
+    assert "changed outside forescale" in second.message and "restore the file" in second.message
+    assert file.read_bytes() == edited
+    # deleted: forescale writes the plan afresh
+    file.unlink()
+    [third] = run(root, NOW + dt.timedelta(minutes=15))
+    assert third.status == "applied", third.message
+
+
 def test_the_guard_still_refuses_anything_outside_the_schedule(tmp_path: Path) -> None:
     root = project(tmp_path)
     main = root / "tf" / "main.tf"

@@ -230,6 +230,7 @@ def service_target(service: ServiceSettings, *, now: dt.datetime | None = None) 
     schedule forescale writes (judged at ``now``, default the clock) - the one place that
     looks at ``iac.write``."""
     iac = service.iac
+    _refuse_leftovers(service)
     if iac.write == "schedule":
         from forescale.iac_writer.schedule import ScheduleTarget
         from forescale.iac_writer.target import TfvarsTarget
@@ -251,6 +252,36 @@ def service_target(service: ServiceSettings, *, now: dt.datetime | None = None) 
         auto_tfvars_file=iac.auto_tfvars_path,
         address=iac.address,
     )
+
+
+def _refuse_leftovers(service: ServiceSettings) -> None:
+    """A file forescale generates for another ``iac.write`` still in the working dir: its
+    auto tfvars file overrides the variable edited in place, and a schedule file's actions
+    keep running. Either makes what forescale plans from differ from what Terraform
+    applies (a switch of ``iac.write`` leaves the old file behind)."""
+    import json
+
+    from forescale.errors import TfvarsTargetError
+
+    iac = service.iac
+    variable = iac.address.split(".")[0]
+    auto = iac.auto_tfvars_path
+    if iac.write != "auto_tfvars" and auto.is_file():
+        try:
+            held = json.loads(auto.read_bytes() or b"{}")
+        except (ValueError, OSError):
+            held = None
+        if isinstance(held, dict) and variable in held:
+            raise TfvarsTargetError(
+                f"{auto} sets {variable}, overriding the value forescale manages (left from "
+                "iac.write: auto_tfvars?); delete it, or set the value it holds in place"
+            )
+    if iac.write != "schedule" and iac.schedule_path.is_file():
+        raise TfvarsTargetError(
+            f"{iac.schedule_path} still holds scheduled actions (left from iac.write: "
+            "schedule?), which would keep changing capacity; delete it and apply, then "
+            "forescale manages the value in place"
+        )
 
 
 def load_history(store: Store, name: str, start: dt.datetime, now: dt.datetime) -> pd.DataFrame:

@@ -198,3 +198,32 @@ def test_a_capacity_beyond_any_bound_in_the_file_is_refused_not_a_crash(
     report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
     [(name, error)] = [(f.name, f.error) for f in report.failures]
     assert name == "web" and "is above 1,000,000, the most units forescale manages" in error
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        (
+            "forescale.auto.tfvars.json",
+            '{"capacity": {"web": {"min_size": 14}}}',
+            "sets capacity, overriding the value forescale manages",
+        ),
+        (
+            "forescale.schedule.auto.tfvars.json",
+            '{"forescale_schedule": {"2014-11-27T12:15Z": {"min_size": 20}}}',
+            "still holds scheduled actions",
+        ),
+    ],
+)
+def test_a_file_left_from_another_write_mode_is_refused(
+    demo_dir: Path, store: Store, name: str, content: str, fragment: str
+) -> None:
+    """Switched back to in_place, forescale planned from the tfvars value while the old
+    auto file (or schedule) decided what Terraform applied; every apply was then refused
+    with a false reason, or the scheduled actions kept running."""
+    (demo_dir / "terraform" / name).write_text(content)
+    settings = load_settings(demo_dir / "forescale.yaml")
+    collect_all(settings, store, clock=lambda: NOW)
+    report = plan_all(App(settings=settings, store=store, candidates=FAST), now=NOW)
+    [(service, error)] = [(f.name, f.error) for f in report.failures]
+    assert service == "web" and fragment in error and "delete it" in error

@@ -46,6 +46,7 @@ import io
 import math
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ from forescale.collectors.series import (
     regularize,
     slot_of,
 )
+from forescale.collectors.timegrid import require_utc, utcnow
 from forescale.config.durations import format_duration
 from forescale.errors import CollectorError, ConfigError, DataError, NonFiniteValue
 from forescale.regular_files import Refusal, read_regular
@@ -97,6 +99,7 @@ class CsvFileSource:
     timezone: str = "UTC"
     scale: float = 1.0
     kind: str = "csv"
+    clock: Callable[[], dt.datetime] = utcnow  # "now", for a row stamped in the future
 
     @classmethod
     def from_settings(cls, settings: Any) -> CsvFileSource:
@@ -130,7 +133,7 @@ class CsvFileSource:
             value_column=self.value_column,
             source=source,
         )
-        latest = dt.datetime.now(dt.UTC) + FUTURE_SKEW  # the I/O edge reads the clock
+        latest = require_utc(self.clock(), "clock()") + FUTURE_SKEW
         parsed = _parse_rows(rows, scale=self.scale, zone=zone, source=source, latest=latest)
         return _account(
             parsed,

@@ -318,9 +318,10 @@ def test_gmt_plus_is_east_of_greenwich(tmp_path: Path, stamp: str, utc: str) -> 
 def test_a_timestamp_in_the_future_is_refused_naming_its_row(tmp_path: Path) -> None:
     """A mistyped year (2190 for 2019) was stored as the newest sample; every later
     collect then started after it and dropped the new rows without a word."""
-    body = "timestamp,value\n2019-03-01 00:00,1\n2190-03-01 00:30,2\n2019-03-01 01:00,3\n"
-    with pytest.raises(DataError, match=r"row 2: timestamp '2190-03-01 00:30' is in the future"):
-        write(tmp_path, body, timezone="UTC").fetch()
+    body = "timestamp,value\n2019-03-01 00:00,1\n2042-03-01 00:30,2\n2019-03-01 01:00,3\n"
+    now = dt.datetime(2019, 3, 1, 2, 0, tzinfo=UTC)
+    with pytest.raises(DataError, match=r"row 2: timestamp '2042-03-01 00:30' is in the future"):
+        write(tmp_path, body, timezone="UTC", clock=lambda: now).fetch()
 
 
 @pytest.mark.parametrize("jitter", [5, 30])

@@ -448,6 +448,16 @@ def test_settings_file_with_sources_env_secret_and_relative_ca_file(
     assert isinstance(loaded.services["api"].source, CloudWatchSource)
 
 
+def _cut_off_at_the_deadline(url: str) -> None:
+    """A fetch from ``url`` with a 0.3 s read timeout ends at its 3 s deadline."""
+    prom = PrometheusMetricSource.from_settings(settings(url, timeout=0.3))
+    try:
+        with pytest.raises(CollectorError, match=r"no complete answer after 3 s"):
+            prom.fetch(START, START)
+    finally:
+        prom.close()
+
+
 def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline() -> None:
     """A server that sends its (valid) answer one byte at a time never tripped the
     client's per-read timeout, and collect waited without end."""
@@ -481,12 +491,7 @@ def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline() -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        prom = PrometheusMetricSource.from_settings(settings(url, timeout=0.3))
-        try:
-            with pytest.raises(CollectorError, match=r"no complete answer after 3 s"):
-                prom.fetch(START, START)
-        finally:
-            prom.close()
+        _cut_off_at_the_deadline(url)
     finally:
         stop.set()
         server.shutdown()
@@ -525,12 +530,7 @@ def test_headers_that_trickle_in_are_cut_off_at_the_deadline() -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        prom = PrometheusMetricSource.from_settings(settings(url, timeout=0.3))
-        try:
-            with pytest.raises(CollectorError, match=r"no complete answer after 3 s"):
-                prom.fetch(START, START)
-        finally:
-            prom.close()
+        _cut_off_at_the_deadline(url)
     finally:
         stop.set()
         thread.join(timeout=30)

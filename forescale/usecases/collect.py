@@ -186,7 +186,11 @@ def _asked_for(
         return series, None
     ds = pd.DatetimeIndex(series["ds"])
     observed = series["y"].notna().to_numpy()
-    early = (ds < pd.Timestamp(start)) if start is not None else np.zeros(len(ds), dtype=bool)
+    # a sample's slot may start before ``start`` (a grid slot holds its whole step)
+    slot = pd.Timedelta(infer_step(series["ds"])) if len(series) >= 2 else pd.Timedelta(0)
+    early = (
+        (ds < pd.Timestamp(start) - slot) if start is not None else np.zeros(len(ds), dtype=bool)
+    )
     late = ds > pd.Timestamp(latest)
     dropped = int(((early | late) & observed).sum())
     if not dropped:

@@ -323,10 +323,12 @@ def commit_change(
 @dataclass(frozen=True, slots=True)
 class ParentFile:
     """``path`` in the commit :func:`commit_change` would build on: its ``data``, and the
-    branch's ``tip`` (None: the branch does not exist, ``data`` is ``base``'s)."""
+    branch's ``tip`` (None: the branch does not exist, ``data`` is ``base``'s);
+    ``base_data``: ``path`` in ``base`` itself (what the checkout should hold)."""
 
     data: bytes
     tip: str | None
+    base_data: bytes = b""
 
 
 def parent_file(
@@ -350,7 +352,13 @@ def parent_file(
     name = _check_branch(g, branch)
     parent, old_tip = _choose_parent(g, name, base)
     _mode, blob = _tracked_entry(g, parent, path_in_repo)
-    return ParentFile(data=g.run("cat-file", "blob", blob).stdout, tip=old_tip)
+    data = g.run("cat-file", "blob", blob).stdout
+    if old_tip is None:
+        return ParentFile(data=data, tip=None, base_data=data)
+    base_sha = g.text("rev-parse", f"{base}^{{commit}}", what="read the base")
+    found = _entry(g, base_sha, path_in_repo)
+    base_data = b"" if found is None else g.run("cat-file", "blob", found[1]).stdout
+    return ParentFile(data=data, tip=old_tip, base_data=base_data)
 
 
 # --------------------------------------------------------------------------- steps

@@ -318,6 +318,9 @@ class _Service:
                 diff=report.change.diff if report.change else "",
             )
             return
+        if self.mode == "commit" and (dirty := self._uncommitted_value()) is not None:
+            self._say("conflict", dirty)
+            return
         if self.mode == "commit" and (last := _last_committed(self.store, self.name)) is not None:
             # A reviewer's value on the branch first: it is reported on every run, also
             # while forescale's plan is the same. A branch that is gone (the PR closed
@@ -659,6 +662,25 @@ class _Service:
             plan_summary=verdict.summary,
             guard_reasons=verdict.reasons,
             exit_code=0,
+        )
+
+    def _uncommitted_value(self) -> str | None:
+        """Commit mode: why not to propose now: the checkout holds a managed value its
+        commit does not (an uncommitted edit). forescale plans from the checkout but
+        commits on the committed file, so the proposal and its audit would disagree."""
+        from forescale.iac_writer.gitcommit import parent_file
+
+        if self.service.iac.write != "in_place":
+            return None
+        branch = self.service.iac.commit_branch.format(service=self.name)
+        committed = self.target.snapshot(parent_file(self.target.path, branch=branch).base_data)
+        here = self.target.read()
+        if committed.literal == here.literal:
+            return None
+        return (
+            f"{self.target.path} holds {self.target.address} = {here.literal or 'nothing'}, "
+            f"not the committed {committed.literal or 'nothing'}: an uncommitted edit; "
+            "commit mode proposes on the committed file, so commit or revert the edit first"
         )
 
     def _proposal_open(self) -> bool:

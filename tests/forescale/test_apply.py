@@ -442,3 +442,25 @@ def test_step_limits_hold_across_apply_runs(tmp_path: Path) -> None:
     [later] = run_apply(root, now=NOW + dt.timedelta(minutes=15))
     assert (later.status, later.from_units, later.to_units) == ("applied", 15, 12), later.message
     assert state_values(root / "tf")["terraform_data.web_asg"]["input"]["min_size"] == 12
+
+
+def test_commit_mode_refuses_an_uncommitted_edit_of_the_managed_value(tmp_path: Path) -> None:
+    """The checkout held min 25, uncommitted: forescale planned 25 -> 19 and audited that,
+    while its commit on the committed file read 4 -> 19 (or, when the committed file
+    already held the value, audited a commit it never made)."""
+    root = make_project(tmp_path, mode="commit")
+    git(root, "init", "-q", "-b", "main")
+    (root / ".gitignore").write_text("state/\n.terraform/\n*.tfstate*\n.terraform.lock.hcl\n")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "infra")
+    tfvars = root / "tf" / "terraform.tfvars"
+    tfvars.write_bytes(TFVARS.replace(b"web_min_size = 4 ", b"web_min_size = 25 "))
+    audited = len(records(root)) if (root / "state").exists() else 0
+    [first] = run_apply(root)
+    assert first.status == "conflict", first.message
+    assert "web_min_size = 25, not the committed 4: an uncommitted edit" in first.message
+    assert git(root, "branch", "--list", "forescale/web").strip() == ""
+    assert len(records(root)) == audited  # nothing attempted
+    tfvars.write_bytes(TFVARS)  # reverted: the proposal goes ahead
+    [second] = run_apply(root, now=NOW + dt.timedelta(minutes=5))
+    assert second.status == "committed", second.message

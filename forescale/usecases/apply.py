@@ -45,7 +45,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forescale.config.settings import ServiceSettings, Settings
 from forescale.errors import ForescaleError, PlanRefused, TerraformError, TfvarsConflict
@@ -67,6 +67,9 @@ from forescale.report.plan_view import ServiceReport
 from forescale.store import Store, sqlite_file
 from forescale.usecases.context import App, selected, service_target
 from forescale.usecases.plan import plan_service, units_of
+
+if TYPE_CHECKING:
+    from forescale.iac_writer.gitcommit import ParentFile
 
 __all__ = ["NOT_APPLIED", "ApplyOutcome", "apply_due", "guard_for", "service_lock"]
 
@@ -318,22 +321,9 @@ class _Service:
                 diff=report.change.diff if report.change else "",
             )
             return
-        if self.mode == "commit" and (dirty := self._uncommitted_value()) is not None:
-            self._say("conflict", dirty)
+        if self.mode == "commit" and (why := self._not_to_propose(step)) is not None:
+            self._say(*why)
             return
-        if self.mode == "commit" and (last := _last_committed(self.store, self.name)) is not None:
-            # A reviewer's value on the branch first: it is reported on every run, also
-            # while forescale's plan is the same. A branch that is gone (the PR closed
-            # unmerged, or merged and deleted) awaits nothing: propose again.
-            if (edited := self._proposal_edited(last)) is not None:
-                self._say("conflict", edited)
-                return
-            if last.to_units == step.units and self._proposal_open():
-                self._say(
-                    "nothing-due",
-                    f"{step.from_units}→{step.units} already committed; awaiting merge",
-                )
-                return
         edit = self.target.propose(step.units)
         if units_of(edit.before) != step.from_units:
             # the file changed between planning and now (someone is editing it)
@@ -664,16 +654,39 @@ class _Service:
             exit_code=0,
         )
 
-    def _uncommitted_value(self) -> str | None:
-        """Commit mode: why not to propose now: the checkout holds a managed value its
-        commit does not (an uncommitted edit). forescale plans from the checkout but
-        commits on the committed file, so the proposal and its audit would disagree."""
+    def _not_to_propose(self, step: CapacityStep) -> tuple[str, str] | None:
+        """Commit mode: the outcome and message of a run that proposes nothing now, else
+        None. The branch and its base are read once (``in_place`` files only: the others
+        are not edited in a checkout). An uncommitted edit of the managed value first;
+        then a reviewer's value on the branch, reported on every run, also while
+        forescale's plan is the one it committed last; then that plan awaiting its merge.
+        A branch that is gone (the PR closed unmerged, or merged and deleted) awaits
+        nothing: forescale proposes again."""
         from forescale.iac_writer.gitcommit import parent_file
 
-        if self.service.iac.write != "in_place":
+        parent = None
+        if self.service.iac.write == "in_place":
+            branch = self.service.iac.commit_branch.format(service=self.name)
+            parent = parent_file(self.target.path, branch=branch)
+            if (dirty := self._uncommitted_value(parent)) is not None:
+                return "conflict", dirty
+        last = _last_committed(self.store, self.name)
+        if last is None:
             return None
-        branch = self.service.iac.commit_branch.format(service=self.name)
-        committed = self.target.snapshot(parent_file(self.target.path, branch=branch).base_data)
+        if parent is not None and (edited := self._proposal_edited(last, parent)) is not None:
+            return "conflict", edited
+        if last.to_units == step.units and (parent is None or parent.tip is not None):
+            return (
+                "nothing-due",
+                f"{step.from_units}→{step.units} already committed; awaiting merge",
+            )
+        return None
+
+    def _uncommitted_value(self, parent: ParentFile) -> str | None:
+        """Why not to propose now: the checkout holds a managed value its commit does not
+        (an uncommitted edit). forescale plans from the checkout but commits on the
+        committed file, so the proposal and its audit would disagree."""
+        committed = self.target.snapshot(parent.base_data)
         here = self.target.read()
         if committed.literal == here.literal:
             return None
@@ -683,29 +696,17 @@ class _Service:
             "commit mode proposes on the committed file, so commit or revert the edit first"
         )
 
-    def _proposal_open(self) -> bool:
-        """Commit mode: the service's branch exists (its proposal awaits review)."""
-        from forescale.iac_writer.gitcommit import parent_file
-
-        branch = self.service.iac.commit_branch.format(service=self.name)
-        return parent_file(self.target.path, branch=branch).tip is not None
-
-    def _proposal_edited(self, last: ChangeRecord) -> str | None:
-        """Commit mode: why the open proposal is not forescale's to change any more (its
-        branch holds a value other than the one ``last``, forescale's newest commit, put
-        there: a reviewer set it), else None. Other lines changed on the branch do not
-        count: forescale's next commit stacks on them and keeps them."""
-        from forescale.iac_writer.gitcommit import parent_file
-
-        if self.service.iac.write != "in_place" or last.literal_after is None:
-            return None
-        branch = self.service.iac.commit_branch.format(service=self.name)
-        parent = parent_file(self.target.path, branch=branch)
-        if parent.tip is None:  # merged and deleted, or never made: a new proposal
+    def _proposal_edited(self, last: ChangeRecord, parent: ParentFile) -> str | None:
+        """Why the open proposal is not forescale's to change any more (its branch holds
+        a value other than the one ``last``, forescale's newest commit, put there: a
+        reviewer set it), else None. Other lines changed on the branch do not count:
+        forescale's next commit stacks on them and keeps them."""
+        if last.literal_after is None or parent.tip is None:  # no proposal open
             return None
         found = self.target.snapshot(parent.data).literal
         if found == last.literal_after:
             return None
+        branch = self.service.iac.commit_branch.format(service=self.name)
         return (
             f"{branch} holds {self.target.address} = {found or 'nothing'}, not the "
             f"{last.literal_after} "

@@ -151,10 +151,10 @@ def _round_step(ordered: pd.Series, diffs: pd.Series, step: pd.Timedelta) -> pd.
     sampler at exactly 299 s drifts across a 300 s grid; one jittered around 300 s does
     not)."""
     median = pd.Timedelta(diffs.median())
+    ns = _nanos(ordered)
     for nice in _ROUND_STEPS:
         if nice == step or abs(median - nice) > nice * ROUND_STEP_TOLERANCE:
             continue
-        ns = _nanos(ordered)
         width = nice.value
         offsets = (ns - ns[0] + width // 2) % width - width // 2
         if np.quantile(np.abs(offsets), 0.95) < width / 4:

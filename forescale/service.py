@@ -301,7 +301,7 @@ def build_app(
     ``api.bind``)."""
     from forescale.api import ApiConfig, create_app
 
-    token = settings.api.token.get_secret_value() if settings.api.token is not None else None
+    token = _token(settings)
     configured = settings.api.allowed_hosts
     hosts = (
         tuple(configured)
@@ -320,16 +320,20 @@ def build_app(
     )
 
 
+def _token(settings: Settings) -> str | None:
+    """The API's bearer token in clear (None: none configured)."""
+    return settings.api.token.get_secret_value() if settings.api.token is not None else None
+
+
 def reconfigure(api: Any, settings: Settings) -> None:
     """Make a running API app (from :func:`build_app`) serve ``settings``: its services,
     token and ``protect_reads`` (read per request). The allowed hosts are middleware,
     fixed when the app was built. Cached forecast answers are dropped."""
     from forescale.api import ApiConfig
 
-    token = settings.api.token.get_secret_value() if settings.api.token is not None else None
     old: ApiConfig = api.state.api_config
     api.state.api_config = dataclasses.replace(
-        old, token=token, protect_reads=settings.api.protect_reads
+        old, token=_token(settings), protect_reads=settings.api.protect_reads
     )
     api.state.settings = settings
     api.state.forecast_cache.clear()
@@ -337,13 +341,12 @@ def reconfigure(api: Any, settings: Settings) -> None:
 
 def keep_metrics_fresh(
     metrics: Metrics,
-    settings: Settings | Callable[[], Settings],
+    current: Callable[[], Settings],
     store: Store,
     stop: threading.Event,
 ) -> threading.Thread:
     """Refresh store-derived gauges (data age, units, forecast demand) every 5 min, from
-    ``settings`` (or the settings in force, when it is a callable)."""
-    current = settings if callable(settings) else (lambda: settings)
+    the settings in force (``current()``: a reload changes them)."""
 
     def loop() -> None:
         while True:

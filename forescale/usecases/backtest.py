@@ -499,6 +499,7 @@ def _config(
     if args.spacing <= dt.timedelta(0):
         raise ConfigError("--spacing must be longer than 0 (the time between cutoffs)")
     native = infer_step(series["ds"])
+    min_history = dt.timedelta(days=7) + args.horizon * 3
     sim_step = min(args.sim_step, native)
     if native % sim_step != dt.timedelta(0):
         sim_step = native
@@ -507,13 +508,13 @@ def _config(
         horizon=args.horizon,
         count=args.folds,
         spacing=args.spacing,
-        min_history=dt.timedelta(days=7) + args.horizon * 3,
+        min_history=min_history,
         timezone=timezone,
     )
     if len(cutoffs) < args.folds:
         warn(
             f"{len(cutoffs)} of the {args.folds} folds asked for fit in the history (each "
-            f"needs {format_duration(dt.timedelta(days=7) + args.horizon * 3)} of history "
+            f"needs {format_duration(min_history)} of history "
             "before its cutoff)"
         )
     return BacktestConfig(
